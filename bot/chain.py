@@ -1,0 +1,110 @@
+"""The retrieval-augmented chain (LangChain LCEL): resolve the question against the history,
+retrieve paragraphs with the hybrid retriever, answer with the configured answerer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
+
+from bot.answer import Answer, Retrieved
+from bot.conversation import Turn, resolve_question
+from bot.evidence import Evidence
+from vectorstore.hybrid import DEFAULT_K, HybridRetriever, ScoredParagraph
+from vectorstore.store import CaseLibrary
+
+MAX_QUESTION_CHARS = 2000
+
+
+class QuestionError(ValueError):
+    """A question that cannot be asked: empty, too long, or not text."""
+
+
+class Answerer(Protocol):
+    """Turns evidence into an answer: text pieces as they come, then the final Answer."""
+
+    name: str
+
+    def stream(self, evidence: Evidence) -> Iterator[str | Answer]: ...
+
+
+def check_question(question: Any) -> str:
+    """The question with outer whitespace removed; QuestionError when it cannot be asked."""
+    if not isinstance(question, str):
+        raise QuestionError("The question must be text.")
+    cleaned = "".join(ch for ch in question if ch in "\t\n" or ch >= " " or ch == "\u00a0")
+    cleaned = cleaned.replace("\x7f", "").strip()
+    if not cleaned:
+        raise QuestionError("The question is empty. Type a question about the case.")
+    if len(cleaned) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"The question is {len(cleaned):,} characters long; "
+                            f"keep it under {MAX_QUESTION_CHARS:,}.")
+    return cleaned
+
+
+class CaseBot:
+    """Answers questions about the ingested cases through one LCEL chain."""
+
+    def __init__(self, library: CaseLibrary, answerer: Answerer, k: int = DEFAULT_K) -> None:
+        self.library = library
+        self.answerer = answerer
+        self.k = k
+
+    def _evidence(self, inputs: dict[str, Any]) -> Evidence:
+        case = self.library.load(inputs["case"])
+        history: tuple[Turn, ...] = inputs["history"]
+        query = resolve_question(inputs["question"], history, case.vocabulary)
+        retriever = HybridRetriever(library=self.library, case_id=case.case_id, k=self.k)
+        hits = tuple(
+            ScoredParagraph(case.case_id, int(doc.metadata["paragraph"]), doc.metadata["section"],
+                            doc.page_content, float(doc.metadata["score"]),
+                            float(doc.metadata["fused"]))
+            for doc in retriever.invoke(query)
+        )
+        return Evidence(inputs["question"], query, history, case, hits,
+                        self.library.embeddings.encode_query(query))
+
+    def _answer(self, evidences: Iterator[Evidence]) -> Iterator[str | Answer]:
+        for evidence in evidences:
+            for piece in self.answerer.stream(evidence):
+                if isinstance(piece, Answer):
+                    retrieved = tuple(Retrieved(h.paragraph, h.score) for h in evidence.hits)
+                    piece = replace(piece, retrieved=retrieved)
+                yield piece
+
+    def chain(self) -> Runnable[dict[str, Any], str | Answer]:
+        """question + history + case -> retriever -> answerer, as an LCEL runnable."""
+        return RunnableLambda(self._evidence) | RunnableGenerator(self._answer)
+
+    def stream(self, question: str, history: Sequence[Turn] = (), case: str = ""
+               ) -> Iterator[str | Answer]:
+        """Answer text pieces as they are produced, then the final Answer with its latency."""
+        started = time.perf_counter()
+        inputs = {"question": check_question(question), "history": tuple(history),
+                  "case": case or self.default_case()}
+        for piece in self.chain().stream(inputs):
+            if isinstance(piece, Answer):
+                piece = replace(piece, latency_ms=(time.perf_counter() - started) * 1000)
+            yield piece
+
+    def ask(self, question: str, history: Sequence[Turn] = (), case: str = "") -> Answer:
+        """One complete answer."""
+        final = None
+        for piece in self.stream(question, history, case):
+            if isinstance(piece, Answer):
+                final = piece
+        if final is None:
+            raise RuntimeError(f"the {self.answerer.name} answerer produced no answer")
+        return final
+
+    def default_case(self) -> str:
+        """The only case, or the first one by id when there are several."""
+        cases = self.library.cases()
+        if not cases:
+            from vectorstore.store import CaseNotFoundError
+
+            raise CaseNotFoundError("(none)", [])
+        return cases[0].case_id

@@ -1,0 +1,279 @@
+"""The `casebot` command: ingest cases, ask questions, chat in the browser, evaluate, serve.
+
+Only this module (and the app entry points it starts) reads the environment and turns library
+errors into messages that say what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.settings import DEFAULT_CASE, Settings
+
+if TYPE_CHECKING:
+    from bot.answer import Answer
+    from bot.chain import CaseBot
+    from vectorstore.store import CaseLibrary
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("casebot")
+
+
+class CliError(Exception):
+    """An error to print as one line, with the exit code to leave with."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _quiet_libraries() -> None:
+    """Keep third-party chatter (progress bars, telemetry) off the terminal and the network."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger("chromadb").setLevel(logging.ERROR)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def open_library(settings: Settings) -> CaseLibrary:
+    """The case library the settings point at (embedded store or Chroma server)."""
+    from vectorstore.embeddings import SentenceEmbeddings
+    from vectorstore.store import CaseLibrary, open_client
+
+    client = open_client(settings.data_dir, settings.chroma_url or None)
+    return CaseLibrary(client, SentenceEmbeddings())
+
+
+def make_bot(settings: Settings, library: CaseLibrary | None = None) -> CaseBot:
+    """A CaseBot with the configured answerer over the configured library."""
+    from bot.backends import make_answerer
+    from bot.chain import CaseBot
+
+    return CaseBot(library or open_library(settings), make_answerer(settings), k=settings.top_k)
+
+
+def ingest(paths: Sequence[Path], library: CaseLibrary, progress: bool = True) -> bool:
+    """Ingest `paths`, reporting each file on stderr; True when every file went in."""
+    from ingest.pipeline import ingest_paths
+
+    ok = True
+    for outcome in ingest_paths(paths, library, progress=progress):
+        if outcome.report is None:
+            ok = False
+            print(f"error: {outcome.error}", file=sys.stderr)
+            continue
+        report = outcome.report
+        status = "unchanged" if report.unchanged else (
+            f"{report.embedded} chunks embedded, {report.reused} reused")
+        print(f"{report.case_id}: {report.paragraphs} paragraphs ({status})", file=sys.stderr)
+    return ok
+
+
+def ensure_bundled_case(settings: Settings, library: CaseLibrary) -> None:
+    """Ingest the bundled cases when the index holds no case yet (first start of the chat)."""
+    if not library.cases():
+        print("First start: ingesting the bundled case…", file=sys.stderr)
+        ingest([settings.cases_dir], library)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        "data_dir": getattr(args, "data_dir", None),
+        "chroma_url": getattr(args, "chroma_url", None),
+        "llm": getattr(args, "llm", None),
+        "top_k": getattr(args, "k", None),
+    }
+    try:
+        return Settings.from_env(**overrides)
+    except ValueError as error:
+        raise CliError(str(error)) from error
+
+
+def _read_history(path: Path | None) -> tuple:
+    from bot.conversation import HistoryError, parse_history
+
+    if path is None:
+        return ()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"History file {path} does not exist.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CliError(f"History file {path} is not valid JSON: {error}") from None
+    try:
+        return parse_history(raw)
+    except HistoryError as error:
+        raise CliError(f"History file {path}: {error}") from None
+
+
+def format_answer(answer: Answer, width: int = 88) -> str:
+    """An answer for the terminal: the text, then each cited paragraph."""
+    lines = [textwrap.fill(answer.answer, width)]
+    if answer.notice:
+        lines += ["", f"note: {answer.notice}"]
+    if answer.citations:
+        lines += ["", "Sources:"]
+        for citation in answer.citations:
+            heading = f"  {citation.label}" + (f" · {citation.section}" if citation.section else "")
+            lines += [heading, textwrap.fill(citation.text, width, initial_indent="    ",
+                                             subsequent_indent="    ")]
+    return "\n".join(lines)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    paths = args.paths or [settings.cases_dir]
+    ok = ingest(paths, open_library(settings), progress=not args.quiet)
+    return EXIT_OK if ok else EXIT_FAILURE
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from bot.answer import Answer
+
+    settings = _settings(args)
+    history = _read_history(args.history)
+    bot = make_bot(settings)
+    case = args.case or bot.default_case()
+    if args.json:
+        answer = bot.ask(args.question, history, case)
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        return EXIT_OK
+    final = None
+    for piece in bot.stream(args.question, history, case):
+        if isinstance(piece, Answer):
+            final = piece
+        elif sys.stdout.isatty():
+            print(piece, end="", flush=True)
+    if final is not None:
+        if sys.stdout.isatty():
+            print("\r\033[K", end="")
+        print(format_answer(final))
+    return EXIT_OK
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.app import launch_chat
+
+    settings = _settings(args)
+    library = open_library(settings)
+    ensure_bundled_case(settings, library)
+    launch_chat(make_bot(settings, library), settings, host=args.host, port=args.port,
+                open_browser=not args.no_browser)
+    return EXIT_OK
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    library = open_library(settings)
+    if args.action == "remove":
+        if not args.case_id:
+            raise CliError("Say which case to remove: casebot cases remove ID")
+        library.remove_case(args.case_id)
+        print(f"removed {args.case_id}", file=sys.stderr)
+        return EXIT_OK
+    cases = library.cases()
+    if args.json:
+        print(json.dumps([{"id": c.case_id, "title": c.title, "paragraphs": c.paragraphs}
+                          for c in cases], ensure_ascii=False))
+    elif not cases:
+        print("No cases ingested yet. Run `casebot ingest` to add the bundled case.")
+    for case in [] if args.json else cases:
+        print(f"{case.case_id}\t{case.paragraphs} paragraphs\t{case.title}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `casebot` and its commands."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, metavar="DIR",
+                        help="where the index lives (env CASEBOT_DATA_DIR; default: your user data folder)")
+    common.add_argument("--chroma-url", metavar="URL",
+                        help="use a Chroma server, e.g. http://127.0.0.1:8000 (env CASEBOT_CHROMA_URL)")
+    common.add_argument("--llm", metavar="BACKEND",
+                        help="extractive (default), openai:<model> or llamacpp:<path.gguf> (env CASEBOT_LLM)")
+    common.add_argument("-k", type=int, metavar="N", help="paragraphs to retrieve per question (default 5)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+
+    parser = argparse.ArgumentParser(
+        prog="casebot",
+        description="Answer students' questions about a teaching case, citing its paragraphs.",
+        epilog="Start with `casebot chat` (opens the web chat) or `casebot ask \"How much did "
+               "Volkswagen invest in XPeng?\"`.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("ingest", parents=[common], help="add or update cases in the index",
+                            description="Chunk, embed and store case files (.txt .md .pdf .docx "
+                            ".html) or folders of them. Unchanged paragraphs are not re-embedded.")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                   help="case files or folders (default: the bundled cases/)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_ingest)
+
+    p = commands.add_parser("ask", parents=[common], help="answer one question",
+                            description="Answer one question about a case, with cited paragraphs.")
+    p.add_argument("question", help="the question, in quotes")
+    p.add_argument("--case", metavar="ID", help=f"which case (default: {DEFAULT_CASE} or the only one)")
+    p.add_argument("--history", type=Path, metavar="FILE",
+                   help='earlier turns: a JSON list of {"role": "user"|"assistant", "content": "..."}')
+    p.add_argument("--json", action="store_true", help="print exactly one JSON answer object")
+    p.set_defaults(func=cmd_ask)
+
+    p = commands.add_parser("chat", parents=[common], help="open the web chat",
+                            description="Serve the Gradio chat; ingests the bundled case on first start.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    p.set_defaults(func=cmd_chat)
+
+    p = commands.add_parser("cases", parents=[common], help="list or remove ingested cases")
+    p.add_argument("action", nargs="?", choices=("list", "remove"), default="list")
+    p.add_argument("case_id", nargs="?", metavar="ID")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(func=cmd_cases)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `casebot` command; returns the exit code."""
+    from bot.backends import BackendError
+    from bot.chain import QuestionError
+    from ingest.loaders import LoadError
+    from vectorstore.store import CaseNotFoundError, StoreError
+
+    _quiet_libraries()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.code
+    except (QuestionError, LoadError, BackendError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except CaseNotFoundError as error:
+        print(f"error: {error} Run `casebot ingest PATH` to add a case.", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("interrupted; the index keeps its last complete version", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Conversation history and follow-up resolution.
+
+A follow-up such as "When was that announced?" leans on earlier turns; without an LLM we resolve
+it deterministically: when the question refers back (pronouns, demonstratives, ellipsis) or names
+too little of the case by itself, the previous user question is added to the retrieval query.
+Self-contained questions are left alone so old turns do not pollute them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vectorstore.text import content_terms, tokens
+
+MAX_HISTORY_TURNS = 50
+MAX_TURN_CHARS = 20_000
+_REFERRING = frozenset(
+    "it its it's that this these those they them their theirs he him his she her hers there then "
+    "such former latter same above".split()
+)
+_ELLIPSIS_OPENERS = ("and ", "what about", "how about", "but ", "also", "so ", "why?", "when?",
+                     "how?", "who?", "where?")
+
+
+class HistoryError(ValueError):
+    """A conversation history that does not have the expected shape."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation."""
+
+    role: str
+    content: str
+
+
+def parse_history(raw: Any) -> tuple[Turn, ...]:
+    """Validate a JSON history: a list of {"role": "user"|"assistant", "content": str}."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise HistoryError("history must be a JSON list of {\"role\", \"content\"} objects")
+    if len(raw) > MAX_HISTORY_TURNS:
+        raise HistoryError(f"history has {len(raw)} messages; at most {MAX_HISTORY_TURNS} are kept")
+    turns = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, Mapping) or set(item) - {"role", "content"}:
+            raise HistoryError(f"history[{index}] must be an object with 'role' and 'content'")
+        role, content = item.get("role"), item.get("content")
+        if role not in ("user", "assistant"):
+            raise HistoryError(f"history[{index}].role must be 'user' or 'assistant'")
+        if not isinstance(content, str):
+            raise HistoryError(f"history[{index}].content must be a string")
+        if len(content) > MAX_TURN_CHARS:
+            raise HistoryError(f"history[{index}].content is longer than {MAX_TURN_CHARS} characters")
+        turns.append(Turn(role, content))
+    return tuple(turns)
+
+
+def history_dicts(turns: Iterable[Turn]) -> list[dict[str, str]]:
+    """The JSON form of a history."""
+    return [{"role": t.role, "content": t.content} for t in turns]
+
+
+def refers_back(question: str, vocabulary: frozenset[str]) -> bool:
+    """Whether a question leans on earlier turns rather than standing on its own."""
+    words = tokens(question)
+    lowered = question.strip().lower()
+    if any(word in _REFERRING for word in words) or lowered.startswith(_ELLIPSIS_OPENERS):
+        return True
+    # Too little of the case named to stand alone ("Why?", "How much?").
+    return sum(term in vocabulary for term in content_terms(question)) < 1
+
+
+def resolve_question(question: str, history: Sequence[Turn], vocabulary: frozenset[str]) -> str:
+    """The retrieval query for `question`: itself, or joined with the last user question."""
+    previous = [t.content for t in history if t.role == "user" and t.content.strip()]
+    if not previous or not refers_back(question, vocabulary):
+        return question
+    return f"{question} {previous[-1]}"

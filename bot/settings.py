@@ -1,0 +1,71 @@
+"""Settings: one frozen object built by the entry points from flags and the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+BUNDLED_CASES = Path(__file__).resolve().parent.parent / "cases"
+DEFAULT_CASE = "xpeng-volkswagen"
+
+
+def default_data_dir() -> Path:
+    """The platform's per-user data folder for casebot."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("casebot", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of casebot; each has a CLI flag and an environment variable."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    chroma_url: str = ""
+    llm: str = "extractive"
+    llm_timeout: float = 30.0
+    llm_fallback: str = "extractive"
+    allowed_origins: tuple[str, ...] = ()
+    rate_limit: str = "30/minute"
+    api_token: str = ""
+    top_k: int = 5
+    cases_dir: Path = BUNDLED_CASES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from CASEBOT_* variables, then non-None `overrides` (the CLI flags) on top."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        if env.get("CASEBOT_DATA_DIR"):
+            values["data_dir"] = Path(env["CASEBOT_DATA_DIR"]).expanduser()
+        if env.get("CASEBOT_CASES_DIR"):
+            values["cases_dir"] = Path(env["CASEBOT_CASES_DIR"]).expanduser()
+        for key, var in (("chroma_url", "CASEBOT_CHROMA_URL"), ("llm", "CASEBOT_LLM"),
+                         ("llm_fallback", "CASEBOT_LLM_FALLBACK"),
+                         ("rate_limit", "CASEBOT_RATE_LIMIT"), ("api_token", "CASEBOT_API_TOKEN")):
+            if env.get(var, "").strip():
+                values[key] = env[var].strip()
+        if env.get("CASEBOT_LLM_TIMEOUT"):
+            values["llm_timeout"] = _positive_float("CASEBOT_LLM_TIMEOUT", env["CASEBOT_LLM_TIMEOUT"])
+        if env.get("CASEBOT_ALLOWED_ORIGINS"):
+            values["allowed_origins"] = parse_origins(env["CASEBOT_ALLOWED_ORIGINS"])
+        settings = cls(**values)
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def parse_origins(raw: str) -> tuple[str, ...]:
+    """Comma-separated origins such as `https://lms.example.edu`, without trailing slashes."""
+    return tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value

@@ -1,0 +1,332 @@
+"""ChromaDB storage of cases: one collection per case version, switched atomically.
+
+Each ingest of a changed case writes a new collection, reusing the vectors of unchanged text,
+and marks it complete in one metadata update; readers only ever see complete collections, so an
+interrupted ingest leaves the previous version answering. Older versions are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vectorstore.lexical import BM25
+from vectorstore.text import content_terms
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+    from vectorstore.embeddings import SentenceEmbeddings
+
+SCHEMA = 1
+_PREFIX = "casebot"
+_BATCH = 256
+CASE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+
+ProgressCallback = Callable[[int], None]
+
+
+class StoreError(RuntimeError):
+    """The vector store failed or could not be reached."""
+
+
+class CaseNotFoundError(LookupError):
+    """No ingested case has this id."""
+
+    def __init__(self, case_id: str, known: Sequence[str]) -> None:
+        self.case_id = case_id
+        self.known = list(known)
+        listed = ", ".join(self.known) or "none"
+        super().__init__(f"No case '{case_id}'. Known cases: {listed}.")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored text: a passage (a paragraph or a window of one) or a sentence."""
+
+    id: str
+    kind: str
+    text: str
+    paragraph: int
+    section: str
+    start: int
+    end: int
+    paragraph_text: str
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:16]
+
+    def metadata(self, case_id: str, title: str) -> dict[str, Any]:
+        return {
+            "case": case_id, "title": title, "kind": self.kind, "paragraph": self.paragraph,
+            "section": self.section, "start": self.start, "end": self.end, "hash": self.hash,
+            "paragraph_text": self.paragraph_text,
+        }
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    """What the store knows about an ingested case."""
+
+    case_id: str
+    title: str
+    paragraphs: int
+    collection: str
+    fingerprint: str
+    source: str
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    """What one write of a case did."""
+
+    case_id: str
+    paragraphs: int
+    records: int
+    embedded: int
+    reused: int
+    unchanged: bool
+
+
+def fingerprint(records: Sequence[Record], title: str) -> str:
+    """A hash of everything stored for a case: equal fingerprints mean nothing to re-embed."""
+    digest = hashlib.sha256(f"{SCHEMA}\0{title}".encode())
+    for record in records:
+        digest.update(f"\0{record.id}\0{record.hash}\0{record.section}\0{record.start}".encode())
+    return digest.hexdigest()[:16]
+
+
+def open_client(data_dir: Path | None = None, url: str | None = None) -> ClientAPI:
+    """A Chroma client: an HTTP client for `url`, else an embedded store under `data_dir`."""
+    import chromadb
+    from chromadb.config import Settings
+
+    settings = Settings(anonymized_telemetry=False)
+    if url:
+        from urllib.parse import urlparse
+
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise StoreError(f"CASEBOT_CHROMA_URL must look like http://host:port, got {url!r}")
+        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+        try:
+            return chromadb.HttpClient(
+                host=parsed.hostname, port=port, ssl=parsed.scheme == "https", settings=settings
+            )
+        except Exception as error:  # chromadb raises bare ValueError/ConnectionError here
+            raise StoreError(f"Cannot reach the Chroma server at {url}: {error}") from error
+    if data_dir is None:
+        raise StoreError("Either a data directory or a Chroma server URL is needed.")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
+
+
+class LoadedCase:
+    """A case held in memory for answering: its records, vectors and lexical indexes."""
+
+    def __init__(self, info: CaseInfo, collection: Collection, ids: list[str], texts: list[str],
+                 metadatas: list[dict[str, Any]], vectors: np.ndarray) -> None:
+        self.info = info
+        self.collection = collection
+        order = sorted(range(len(ids)), key=lambda i: (int(metadatas[i]["paragraph"]),
+                                                       str(metadatas[i]["kind"]),
+                                                       int(metadatas[i]["start"])))
+        self.ids = [ids[i] for i in order]
+        self.texts = [texts[i] for i in order]
+        self.metadatas = [metadatas[i] for i in order]
+        self.vectors = vectors[order] if len(order) else vectors
+        self.sentence_rows = [i for i, m in enumerate(self.metadatas) if m["kind"] == "sentence"]
+        self.passage_rows = [i for i, m in enumerate(self.metadatas) if m["kind"] == "passage"]
+        self.sentence_index = BM25([content_terms(self.texts[i]) for i in self.sentence_rows])
+        self.passage_index = BM25([content_terms(self.texts[i]) for i in self.passage_rows])
+        self.paragraphs: dict[int, tuple[str, str]] = {}
+        for meta in self.metadatas:
+            self.paragraphs.setdefault(int(meta["paragraph"]),
+                                       (str(meta["section"]), str(meta["paragraph_text"])))
+        self.vocabulary = frozenset(term for i in self.sentence_rows
+                                    for term in content_terms(self.texts[i]))
+
+    @property
+    def case_id(self) -> str:
+        return self.info.case_id
+
+    def sentences_of(self, paragraph: int) -> list[int]:
+        """Rows of the sentences of one paragraph, in reading order."""
+        return [i for i in self.sentence_rows if self.metadatas[i]["paragraph"] == paragraph]
+
+
+class CaseLibrary:
+    """All cases in one Chroma database, with the embedding model that wrote them."""
+
+    def __init__(self, client: ClientAPI, embeddings: SentenceEmbeddings) -> None:
+        self.client = client
+        self.embeddings = embeddings
+        self._loaded: dict[str, LoadedCase] = {}
+        self._lock = threading.Lock()
+
+    def _collections(self) -> list[Collection]:
+        try:
+            return list(self.client.list_collections())
+        except Exception as error:
+            raise StoreError(f"The vector store did not answer: {error}") from error
+
+    def _complete(self) -> dict[str, tuple[float, Collection]]:
+        """The newest complete collection of each case."""
+        newest: dict[str, tuple[float, Collection]] = {}
+        for collection in self._collections():
+            meta = collection.metadata or {}
+            if not collection.name.startswith(_PREFIX) or not meta.get("complete"):
+                continue
+            case_id, stamp = str(meta["case"]), float(meta["ingested_at"])
+            if case_id not in newest or newest[case_id][0] < stamp:
+                newest[case_id] = (stamp, collection)
+        return newest
+
+    @staticmethod
+    def _info(collection: Collection) -> CaseInfo:
+        meta = collection.metadata or {}
+        return CaseInfo(str(meta["case"]), str(meta["title"]), int(meta["paragraphs"]),
+                        collection.name, str(meta["fingerprint"]), str(meta.get("source", "")))
+
+    def cases(self) -> list[CaseInfo]:
+        """Every ingested case, sorted by id."""
+        return sorted((self._info(c) for _, c in self._complete().values()),
+                      key=lambda info: info.case_id)
+
+    def info(self, case_id: str) -> CaseInfo:
+        """The ingested case `case_id`, or CaseNotFoundError naming the known ones."""
+        found = self._complete()
+        if case_id not in found:
+            raise CaseNotFoundError(case_id, sorted(found))
+        return self._info(found[case_id][1])
+
+    def load(self, case_id: str, refresh: bool = False) -> LoadedCase:
+        """The case in memory, loaded once per stored version."""
+        with self._lock:
+            cached = self._loaded.get(case_id)
+        if cached is not None and not refresh:
+            return cached
+        info = self.info(case_id)
+        if cached is not None and cached.info.collection == info.collection:
+            return cached
+        collection = self._collection(info.collection)
+        try:
+            data = collection.get(include=["documents", "metadatas", "embeddings"])
+        except Exception as error:
+            raise StoreError(f"Could not read case '{case_id}': {error}") from error
+        vectors = np.asarray(data["embeddings"], dtype=np.float32)
+        loaded = LoadedCase(info, collection, list(data["ids"]), list(data["documents"] or []),
+                            [dict(m) for m in data["metadatas"] or []], vectors)
+        with self._lock:
+            self._loaded[case_id] = loaded
+        return loaded
+
+    def _collection(self, name: str) -> Collection:
+        try:
+            return self.client.get_collection(name, embedding_function=None)
+        except Exception as error:
+            raise StoreError(f"Could not open collection {name}: {error}") from error
+
+    def dense_search(self, case: LoadedCase, query: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """(record id, cosine similarity) of the passages nearest to `query`, via Chroma."""
+        n = min(n, len(case.passage_rows))
+        if n == 0:
+            return []
+        try:
+            result = case.collection.query(query_embeddings=[query.tolist()], n_results=n,
+                                           where={"kind": "passage"}, include=["distances"])
+        except Exception as error:
+            # The version we hold may have been replaced by another process: reload once.
+            case = self.load(case.case_id, refresh=True)
+            try:
+                result = case.collection.query(query_embeddings=[query.tolist()], n_results=n,
+                                               where={"kind": "passage"}, include=["distances"])
+            except Exception:
+                raise StoreError(f"Search in case '{case.case_id}' failed: {error}") from error
+        distances = (result["distances"] or [[]])[0]
+        return [(rid, 1.0 - float(d)) for rid, d in zip(result["ids"][0], distances, strict=True)]
+
+    def write_case(self, case_id: str, title: str, records: Sequence[Record], source: str = "",
+                   progress: Callable[[int, int], None] | None = None) -> WriteReport:
+        """Store a case's records as its new version; embeds only text not stored before."""
+        if not CASE_ID.match(case_id):
+            raise ValueError(f"Invalid case id {case_id!r}: use lower-case letters, digits and -._")
+        print_ = fingerprint(records, title)
+        paragraphs = len({r.paragraph for r in records})
+        current = self._complete().get(case_id)
+        if current is not None and (current[1].metadata or {}).get("fingerprint") == print_:
+            return WriteReport(case_id, paragraphs, len(records), 0, len(records), True)
+        known = self._known_vectors(case_id)
+        missing = [r for r in records if r.hash not in known]
+        fresh: dict[str, np.ndarray] = {}
+        for begin in range(0, len(missing), _BATCH):
+            batch = missing[begin:begin + _BATCH]
+            for record, vector in zip(batch, self.embeddings.encode([r.text for r in batch]),
+                                      strict=True):
+                fresh[record.hash] = vector
+            if progress is not None:
+                progress(min(begin + _BATCH, len(missing)), len(missing))
+        vectors = {**known, **fresh}
+        name = f"{_PREFIX}-{case_id}-{print_}"
+        meta = {"case": case_id, "title": title, "paragraphs": paragraphs,
+                "fingerprint": print_, "source": source, "schema": SCHEMA, "complete": False,
+                "ingested_at": 0.0}
+        try:
+            self._drop(name)
+            collection = self.client.create_collection(
+                name, embedding_function=None, metadata=meta,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+            for begin in range(0, len(records), _BATCH):
+                batch = records[begin:begin + _BATCH]
+                collection.add(
+                    ids=[r.id for r in batch], documents=[r.text for r in batch],
+                    metadatas=[r.metadata(case_id, title) for r in batch],
+                    embeddings=[vectors[r.hash].tolist() for r in batch],
+                )
+            # The switch: one metadata update makes the new version the one readers see.
+            collection.modify(metadata={**meta, "complete": True, "ingested_at": time.time()})
+        except Exception as error:
+            raise StoreError(f"Writing case '{case_id}' failed: {error}") from error
+        self._drop_old_versions(case_id, keep=name)
+        return WriteReport(case_id, paragraphs, len(records), len(missing),
+                           len(records) - len(missing), False)
+
+    def _known_vectors(self, case_id: str) -> dict[str, np.ndarray]:
+        """Vectors already stored for any version of a case, by text hash."""
+        vectors: dict[str, np.ndarray] = {}
+        for collection in self._collections():
+            if (collection.metadata or {}).get("case") != case_id:
+                continue
+            data = collection.get(include=["metadatas", "embeddings"])
+            for meta, vector in zip(data["metadatas"] or [], data["embeddings"], strict=True):
+                vectors[str(meta["hash"])] = np.asarray(vector, dtype=np.float32)
+        return vectors
+
+    def _drop(self, name: str) -> None:
+        if any(c.name == name for c in self._collections()):
+            self.client.delete_collection(name)
+
+    def _drop_old_versions(self, case_id: str, keep: str | None) -> None:
+        for collection in self._collections():
+            meta = collection.metadata or {}
+            if collection.name.startswith(_PREFIX) and meta.get("case") == case_id \
+                    and collection.name != keep:
+                self.client.delete_collection(collection.name)
+        with self._lock:
+            self._loaded.pop(case_id, None)
+
+    def remove_case(self, case_id: str) -> None:
+        """Delete every stored version of a case."""
+        self.info(case_id)
+        self._drop_old_versions(case_id, keep=None)

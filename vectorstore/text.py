@@ -1,0 +1,100 @@
+"""Text utilities shared by ingestion and answering: sentences, tokens, hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterator
+
+# Abbreviations whose trailing period does not end a sentence.
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof inc ltd co corp jr sr st vs etc e.g i.e u.s u.k no fig approx est".split()
+)
+_SENTENCE_END = re.compile(r"[.!?]['\"”’)\]]*(?=\s+|$)")
+_WORD = re.compile(r"[a-z0-9]+(?:[.,'’][a-z0-9]+)*")
+
+STOPWORDS = frozenset(
+    """a an the and or but if then than so of in on at to for from by with about into over under
+    as is are was were be been being am do does did doing have has had having it its it's this that
+    these those there here which who whom whose what when where why how i me my we our you your he
+    him his she her they them their not no nor can could would should will shall may might must
+    just also very more most much many such only own same too any each all both few other some
+    up down out off again further once s t don't didn't isn't wasn't aren't weren't tell explain
+    describe according case please give say said does did one two""".split()
+)
+
+
+def normalize(text: str) -> str:
+    """NFKC-normalise and collapse runs of whitespace to single spaces."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def content_hash(text: str) -> str:
+    """A short stable hash of normalised text, used to detect changed paragraphs."""
+    return hashlib.sha256(normalize(text).encode("utf-8")).hexdigest()[:16]
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Character spans (start, end) of the sentences in `text`, in order."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        end = match.end()
+        word = text[start:match.start()].rsplit(maxsplit=1)
+        last = word[-1].lower().rstrip(".") if word else ""
+        if text[match.start()] == "." and (last in _ABBREVIATIONS or len(last) == 1):
+            continue
+        rest = text[end:].lstrip()
+        if rest and rest[0].islower():
+            continue
+        spans.append(_trim(text, start, end))
+        start = end
+    if text[start:].strip():
+        spans.append(_trim(text, start, len(text)))
+    return [span for span in spans if span[1] > span[0]]
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of `text` as strings."""
+    return [text[a:b] for a, b in split_sentences(text)]
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased word tokens; numbers keep inner punctuation ("700", "5.5", "2,000")."""
+    folded = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
+    return _WORD.findall(folded)
+
+
+def stem(token: str) -> str:
+    """A light suffix-stripping stemmer: enough to match invest/invested/investment."""
+    if len(token) <= 4 or not token.isalpha():
+        return token
+    for suffix in ("ations", "ation", "ments", "ment", "ings", "ing", "ies", "ied", "ers", "er",
+                   "ed", "es", "ly", "s"):
+        if token.endswith(suffix) and len(token) - len(suffix) >= 4:
+            return token[: -len(suffix)]
+    return token
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed tokens without stopwords: the terms that carry a text's meaning."""
+    return [stem(token) for token in tokens(text) if token not in STOPWORDS]
+
+
+def iter_lines(text: str) -> Iterator[tuple[int, int]]:
+    """Character spans of the lines of `text`, without their line endings."""
+    start = 0
+    for match in re.finditer(r"\r\n|\r|\n", text):
+        yield start, match.start()
+        start = match.end()
+    if start < len(text):
+        yield start, len(text)
