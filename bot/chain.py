@@ -65,7 +65,7 @@ class CaseBot:
             for doc in retriever.invoke(query)
         )
         return Evidence(inputs["question"], query, history, case, hits,
-                        self.library.embeddings.encode_query(query))
+                        self.library.embeddings.encode_query(query), self.library.embeddings)
 
     def _answer(self, evidences: Iterator[Evidence]) -> Iterator[str | Answer]:
         for evidence in evidences:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.conversation import Turn
+from vectorstore.embeddings import SentenceEmbeddings
 from vectorstore.hybrid import ScoredParagraph
 from vectorstore.store import LoadedCase
 
@@ -22,6 +23,7 @@ class Evidence:
     case: LoadedCase
     hits: tuple[ScoredParagraph, ...]
     query_vector: np.ndarray
+    embeddings: SentenceEmbeddings
 
     @property
     def sources(self) -> dict[int, ScoredParagraph]:

@@ -1,9 +1,11 @@
 """The extractive answerer: answers with the case's own sentences, never with new words of fact.
 
-It scores the sentences of the retrieved paragraphs by meaning (cosine similarity to the
-question) and by coverage of the question's terms (weighted by how rare they are in the case),
-decides from that evidence whether the case answers at all, and composes one to three sentences,
-each followed by the marker of the paragraph it comes from.
+It scores the sentences of the retrieved paragraphs by meaning (cosine similarity of the sentence
+and of its paragraph to the question), by coverage of the question's terms (weighted by how rare
+they are in the case, with the neighbouring sentences as context) and by whether they hold the
+kind of answer the question asks for (a date, an amount, a name). From that evidence it decides
+whether the case answers at all, then composes one to three sentences, each followed by the
+marker of the paragraph it comes from.
 """
 
 from __future__ import annotations
@@ -21,12 +23,51 @@ from vectorstore.text import STOPWORDS, content_terms, stem, tokens
 NAME = "extractive"
 MAX_SENTENCES = 3
 _MONTHS = "january february march april may june july august september october november december"
-_DATE = re.compile(r"\b(?:1[89]|20)\d{2}\b|\b(?:" + "|".join(_MONTHS.split()) + r")\b", re.I)
-_QUANTITY = re.compile(r"[$€£¥]\s?\d|\b\d[\d.,]*\s?(?:%|percent|million|billion|thousand)|\b\d+\b",
-                       re.I)
+_NUMBER_WORDS = "one two three four five six seven eight nine ten eleven twelve dozen hundred"
+ANSWER_TYPES = {
+    "date": re.compile(r"\b(?:1[89]|20)\d{2}\b|\b(?:" + "|".join(_MONTHS.split()) + r")\b", re.I),
+    "quantity": re.compile(r"[$€£¥]\s?\d|\b\d[\d.,]*\s?(?:%|percent|million|billion|thousand)?|\b(?:"
+                           + "|".join(_NUMBER_WORDS.split()) + r")\b", re.I),
+    "age": re.compile(r"\b[\w-]+-year-old\b|\b\d+\s+years?\s+old\b|\bdecades?\b|\bcentur(?:y|ies)\b",
+                      re.I),
+    "name": re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-zA-Z]+"),
+}
+_TYPE_CUES = [
+    ("age", re.compile(r"\bhow old\b", re.I)),
+    ("date", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month)\b|\bwhich (?:year|date|day|month)\b",
+                        re.I)),
+    ("quantity", re.compile(r"\bhow (?:much|many)\b|\bwhat (?:size|fraction|percentage|proportion|"
+                            r"amount|sum|number|share)\b", re.I)),
+    ("name", re.compile(r"^\s*who\b|\bwho (?:was|is|were|had|did)\b|\bwhere\b|\bwhich (?:city|country|"
+                        r"company|person|firm|brand)\b|\bname of\b|\bcalled\b", re.I)),
+]
+# Words that name no topic of their own: a question using them asks about something else.
+_LIGHT = frozenset("""self kind sort type thing things way ways part whole lot put get got make made
+    take took go went come came find found end ended use used using help helped happen happened
+    according exactly really actually mean means first second main new old say says said call
+    calls called describe described describes realize realized learn learned know knew think
+    thought see saw need needed want wanted consider considered""".split())
+# Cue words of the answer type ("how much", "what size"): not the topic of the question.
+_CUES = frozenset("""much many old size fraction percentage proportion amount sum number share
+    year date day month city country place time""".split())
+_WH = frozenset("what which who whom where when how".split())
+_ANAPHOR = re.compile(r"^(?:they|them|their|he|she|his|her|it|its|this|these|those|that|but|and|"
+                      r"so|such|there)\b", re.I)
+_FOCUS_WORDS = 2
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z]+\b")
-_ANSWER_TYPES = {"when": _DATE, "year": _DATE, "date": _DATE, "much": _QUANTITY, "many": _QUANTITY,
-                 "percent": _QUANTITY, "stake": _QUANTITY, "size": _QUANTITY}
+_SYNTHESIS = re.compile(r"\b(?:and (?:what|how|why|who|when|where|which)|summari[sz]e|compare|differ|"
+                        r"both|change[ds]?|overall|benefits|problems|reasons)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each kind of evidence counts in a sentence's score."""
+
+    similarity: float = 0.35
+    paragraph: float = 0.10
+    coverage: float = 0.40
+    context: float = 0.10
+    answer_type: float = 0.12
 
 
 @dataclass(frozen=True)
@@ -38,6 +79,7 @@ class ScoredSentence:
     text: str
     similarity: float
     coverage: float
+    typed: int
     score: float
 
 
@@ -56,12 +98,16 @@ def not_in_case_message(title: str, missing: list[str]) -> str:
 
 
 def with_marker(sentence: str, paragraph: int) -> str:
-    """The sentence with its paragraph marker placed before the closing punctuation."""
+    """The sentence with its paragraph marker placed before the closing full stop."""
     body = sentence.rstrip()
-    closing = re.search(r"[.!?]$", body)
-    if closing is None:
-        return f"{body} {marker(paragraph)}"
-    return f"{body[:closing.start()]} {marker(paragraph)}{body[closing.start():]}"
+    if re.search(r"[.!?]$", body):
+        return f"{body[:-1]} {marker(paragraph)}{body[-1]}"
+    return f"{body} {marker(paragraph)}"
+
+
+def expected_type(question: str) -> str | None:
+    """The kind of answer a question asks for: date, quantity, age, name, or None."""
+    return next((kind for kind, cue in _TYPE_CUES if cue.search(question)), None)
 
 
 class ExtractiveAnswerer:
@@ -69,9 +115,14 @@ class ExtractiveAnswerer:
 
     name = NAME
 
-    def __init__(self, min_similarity: float = 0.3, relative_cutoff: float = 0.8) -> None:
+    def __init__(self, min_similarity: float = 0.3, relative_cutoff: float = 0.85,
+                 weights: Weights | None = None, known_word_similarity: float = 0.65,
+                 strong_coverage: float = 1.01) -> None:
         self.min_similarity = min_similarity
+        self.strong_coverage = strong_coverage
+        self.known_word_similarity = known_word_similarity
         self.relative_cutoff = relative_cutoff
+        self.weights = weights or Weights()
 
     def stream(self, evidence: Evidence) -> Iterator[str | Answer]:
         """The answer text in word-sized pieces, then the Answer."""
@@ -89,10 +140,14 @@ class ExtractiveAnswerer:
         missing = self._missing_specifics(evidence)
         if missing:
             return self._abstain(evidence, not_in_case_message(title, missing))
-        scored = self._score(evidence)
+        scored = self.score(evidence)
         if not scored or scored[0].similarity < self.min_similarity:
             return self._abstain(evidence, not_in_case_message(title, []))
-        chosen = self._select(scored)
+        unknown = self._unknown_focus(evidence)
+        if unknown and scored[0].typed <= 0 and scored[0].coverage < self.strong_coverage:
+            return self._abstain(evidence, not_in_case_message(title, unknown))
+        chosen = self._select(scored, synthesis=bool(_SYNTHESIS.search(evidence.question)))
+        chosen = self._with_continuations(evidence, chosen)
         text = " ".join(with_marker(s.text, s.paragraph) for s in chosen)
         return Answer(text, False, build_citations(text, evidence.case.case_id, evidence.sources),
                       evidence.case.case_id, NAME)
@@ -111,6 +166,25 @@ class ExtractiveAnswerer:
                 missing.append(word)
         return list(dict.fromkeys(missing))
 
+    def _unknown_focus(self, evidence: Evidence) -> list[str]:
+        """Words of the question's topic (just after its question word) that the case lacks.
+
+        "What was XPeng's revenue?" asks about revenue: when no word of the case comes close to
+        it in meaning, the case cannot answer, however well the rest of the question matches.
+        Questions asking why or how something happened have no such single topic.
+        """
+        words = tokens(evidence.question)
+        start = next((i for i, w in enumerate(words) if w in _WH), None)
+        if start is None:
+            return []
+        if words[start] == "how" and words[start + 1:start + 2] not in (["much"], ["many"], ["old"]):
+            return []
+        focus = [w for w in words[start + 1:] if w.isalpha() and w not in STOPWORDS
+                 and w not in _LIGHT and w not in _CUES][:_FOCUS_WORDS]
+        case = evidence.case
+        return [w for w in focus if stem(w) not in case.vocabulary
+                and case.word_similarity(w, evidence.embeddings) < self.known_word_similarity]
+
     def _weights(self, evidence: Evidence) -> dict[str, float]:
         """Query terms found in the case, weighted by rarity; history terms count half."""
         index = evidence.case.sentence_index
@@ -121,37 +195,67 @@ class ExtractiveAnswerer:
                 weights[term] = index.idf_of(term) * (1.0 if term in own else 0.5)
         return weights
 
-    def _score(self, evidence: Evidence) -> list[ScoredSentence]:
+    def score(self, evidence: Evidence) -> list[ScoredSentence]:
+        """Every sentence of the retrieved paragraphs, best first."""
         case = evidence.case
         weights = self._weights(evidence)
         total = sum(weights.values()) or 1.0
-        wanted = [pattern for word, pattern in _ANSWER_TYPES.items()
-                  if word in tokens(evidence.question)]
-        rank_bonus = {hit.paragraph: 0.05 / (1 + rank) for rank, hit in enumerate(evidence.hits)}
+        wanted = expected_type(evidence.question)
+        pattern = ANSWER_TYPES[wanted] if wanted else None
+        paragraph_sim = {}
+        for row in case.passage_rows:
+            number = int(case.metadatas[row]["paragraph"])
+            sim = float(case.vectors[row] @ evidence.query_vector)
+            paragraph_sim[number] = max(paragraph_sim.get(number, -1.0), sim)
         scored = []
         for hit in evidence.hits:
             rows = case.sentences_of(hit.paragraph)
-            if not rows:
-                continue
+            terms = [case.terms[row] for row in rows]
             sims = case.vectors[rows] @ evidence.query_vector
-            for row, sim in zip(rows, sims, strict=True):
-                text = case.texts[row]
-                terms = set(content_terms(text))
-                coverage = sum(w for t, w in weights.items() if t in terms) / total
-                typed = 0.1 if any(p.search(text) for p in wanted) else 0.0
-                score = 0.55 * float(sim) + 0.45 * coverage + typed + rank_bonus[hit.paragraph]
-                scored.append(ScoredSentence(row, hit.paragraph, text, float(sim), coverage, score))
+            for index, row in enumerate(rows):
+                context = frozenset().union(*terms[max(0, index - 1):index + 2])
+                own = sum(w for t, w in weights.items() if t in terms[index]) / total
+                near = sum(w for t, w in weights.items() if t in context) / total
+                typed = 0
+                if pattern is not None:
+                    typed = 1 if pattern.search(case.texts[row]) else -1
+                w = self.weights
+                score = (w.similarity * float(sims[index])
+                         + w.paragraph * paragraph_sim.get(hit.paragraph, 0.0)
+                         + w.coverage * own + w.context * near + w.answer_type * typed)
+                scored.append(ScoredSentence(row, hit.paragraph, case.texts[row], float(sims[index]),
+                                             own, typed, score))
         return sorted(scored, key=lambda s: -s.score)
 
-    def _select(self, scored: list[ScoredSentence]) -> list[ScoredSentence]:
-        """The best sentence, plus up to two that are nearly as good and say something new."""
+    @staticmethod
+    def _with_continuations(evidence: Evidence, chosen: list[ScoredSentence]) -> list[ScoredSentence]:
+        """Add the sentence right after a chosen one when it goes on about the same thing
+        ("They needed a shortcut."), keeping at most three sentences."""
+        case = evidence.case
+        result: list[ScoredSentence] = []
+        for sentence in chosen:
+            result.append(sentence)
+            rows = case.sentences_of(sentence.paragraph)
+            position = rows.index(sentence.row)
+            if position + 1 < len(rows) and len(result) < MAX_SENTENCES:
+                following = rows[position + 1]
+                text = case.texts[following]
+                if _ANAPHOR.match(text) and all(c.row != following for c in chosen):
+                    result.append(ScoredSentence(following, sentence.paragraph, text, 0.0, 0.0, 0,
+                                                 0.0))
+        return result[:MAX_SENTENCES]
+
+    def _select(self, scored: list[ScoredSentence], synthesis: bool) -> list[ScoredSentence]:
+        """The best sentence, plus up to two that are nearly as good and add something."""
         best = scored[0]
         chosen = [best]
+        cutoff = (self.relative_cutoff - (0.1 if synthesis else 0.0)) * best.score
         for candidate in scored[1:]:
-            if len(chosen) == MAX_SENTENCES or candidate.score < self.relative_cutoff * best.score:
+            if len(chosen) == MAX_SENTENCES or candidate.score < cutoff:
                 break
             if candidate.text in {c.text for c in chosen}:
                 continue
+            if synthesis and candidate.paragraph in {c.paragraph for c in chosen}:
+                continue
             chosen.append(candidate)
         return chosen
-

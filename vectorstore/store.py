@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vectorstore.lexical import BM25
-from vectorstore.text import content_terms
+from vectorstore.text import STOPWORDS, content_terms, tokens
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -153,16 +153,34 @@ class LoadedCase:
         for meta in self.metadatas:
             self.paragraphs.setdefault(int(meta["paragraph"]),
                                        (str(meta["section"]), str(meta["paragraph_text"])))
-        self.vocabulary = frozenset(term for i in self.sentence_rows
-                                    for term in content_terms(self.texts[i]))
+        self._sentences: dict[int, list[int]] = {}
+        for row in self.sentence_rows:
+            self._sentences.setdefault(int(self.metadatas[row]["paragraph"]), []).append(row)
+        self.terms = [frozenset(content_terms(text)) for text in self.texts]
+        headings = " ".join({str(m["section"]) for m in self.metadatas} | {info.title})
+        self.vocabulary = frozenset(term for i in self.sentence_rows for term in self.terms[i]) \
+            | frozenset(content_terms(headings))
+        self.words = sorted({word for i in self.sentence_rows for word in tokens(self.texts[i])
+                             if word.isalpha() and word not in STOPWORDS})
+        self._word_vectors: np.ndarray | None = None
+        self._word_lock = threading.Lock()
 
     @property
     def case_id(self) -> str:
         return self.info.case_id
 
+    def word_similarity(self, word: str, embeddings: SentenceEmbeddings) -> float:
+        """How close `word` comes in meaning to any word of the case (cosine, -1 to 1)."""
+        with self._word_lock:
+            if self._word_vectors is None:
+                self._word_vectors = embeddings.encode(self.words)
+        if not self.words:
+            return -1.0
+        return float(np.max(self._word_vectors @ embeddings.encode_query(word)))
+
     def sentences_of(self, paragraph: int) -> list[int]:
         """Rows of the sentences of one paragraph, in reading order."""
-        return [i for i in self.sentence_rows if self.metadatas[i]["paragraph"] == paragraph]
+        return self._sentences.get(paragraph, [])
 
 
 class CaseLibrary:

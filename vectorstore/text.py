@@ -6,6 +6,9 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
+
+import snowballstemmer
 
 # Abbreviations whose trailing period does not end a sentence.
 _ABBREVIATIONS = frozenset(
@@ -13,6 +16,8 @@ _ABBREVIATIONS = frozenset(
 )
 _SENTENCE_END = re.compile(r"[.!?]['\"”’)\]]*(?=\s+|$)")
 _WORD = re.compile(r"[a-z0-9]+(?:[.,'’][a-z0-9]+)*")
+
+_STEMMER = snowballstemmer.stemmer("english")
 
 STOPWORDS = frozenset(
     """a an the and or but if then than so of in on at to for from by with about into over under
@@ -71,18 +76,15 @@ def sentences(text: str) -> list[str]:
 def tokens(text: str) -> list[str]:
     """Lower-cased word tokens; numbers keep inner punctuation ("700", "5.5", "2,000")."""
     folded = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
-    return _WORD.findall(folded)
+    return [word[:-2] if word.endswith("'s") else word for word in _WORD.findall(folded)]
 
 
+@lru_cache(maxsize=65536)
 def stem(token: str) -> str:
-    """A light suffix-stripping stemmer: enough to match invest/invested/investment."""
-    if len(token) <= 4 or not token.isalpha():
+    """The Snowball (Porter 2) stem of a lower-cased token: invest/invested/investment -> invest."""
+    if not token.isalpha():
         return token
-    for suffix in ("ations", "ation", "ments", "ment", "ings", "ing", "ies", "ied", "ers", "er",
-                   "ed", "es", "ly", "s"):
-        if token.endswith(suffix) and len(token) - len(suffix) >= 4:
-            return token[: -len(suffix)]
-    return token
+    return str(_STEMMER.stemWord(token))
 
 
 def content_terms(text: str) -> list[str]:
