@@ -31,7 +31,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not llm"
 
 # The local GGUF backend: compiles llama-cpp-python (4 to 14 minutes on 2 cores).
 test-llm: setup

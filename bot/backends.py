@@ -1,21 +1,88 @@
-"""The one factory of answerers: `extractive` (default), `openai:<model>`, `llamacpp:<path.gguf>`."""
+"""The one factory of answerers: `extractive` (default), `openai:<model>`, `llamacpp:<path.gguf>`.
+
+LLM backends are imported only when named, so the default path never loads LangChain's OpenAI
+client or llama.cpp.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.chain import Answerer
 from bot.extractive import ExtractiveAnswerer
 from bot.settings import Settings
 
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from bot.support import Encoder
+
 BACKENDS = ("extractive", "openai:<model>", "llamacpp:<path.gguf>")
+FALLBACKS = ("extractive", "none")
 
 
 class BackendError(ValueError):
     """An answerer name that does not name a known backend, or one that cannot start."""
 
 
-def make_answerer(settings: Settings) -> Answerer:
-    """The answerer named by `settings.llm`; BackendError lists the valid names otherwise."""
+class LLMError(BackendError):
+    """The language model failed and no fallback answerer is configured."""
+
+
+def make_answerer(settings: Settings, encode: Encoder | None = None) -> Answerer:
+    """The answerer named by `settings.llm`; BackendError lists the valid names otherwise.
+
+    `encode` (e.g. `library.embeddings.encode_query`) lets LLM backends check support by meaning
+    with the already-loaded embedding model; without it they load the bundled model on first use.
+    """
     name = settings.llm.strip()
     if name == "extractive":
         return ExtractiveAnswerer()
-    raise BackendError(f"Unknown answer backend {name!r}. Valid: {', '.join(BACKENDS)}.")
+    kind, _, argument = name.partition(":")
+    argument = argument.strip()
+    if kind not in ("openai", "llamacpp"):
+        raise BackendError(f"Unknown answer backend {name!r}. Valid: {', '.join(BACKENDS)}.")
+    if not argument:
+        raise BackendError(f"Backend {name!r} needs {'a model name' if kind == 'openai' else 'a .gguf path'}"
+                           f" after the colon. Valid: {', '.join(BACKENDS)}.")
+    fallback = _fallback(settings)
+    from bot.llm import LLMAnswerer
+
+    if kind == "openai":
+        return LLMAnswerer(f"openai:{argument}", _openai_model(argument, settings),
+                           timeout=settings.llm_timeout, fallback=fallback, encode=encode,
+                           where=settings.openai_base_url or "api.openai.com")
+    # A small local model rewrites follow-ups badly and slowly: it answers with the history instead.
+    return LLMAnswerer(f"llamacpp:{argument}", _llamacpp_model(argument, settings),
+                       timeout=settings.llm_timeout, fallback=fallback, encode=encode,
+                       where=Path(argument).name, condense=False)
+
+
+def _fallback(settings: Settings) -> Answerer | None:
+    choice = settings.llm_fallback.strip().lower()
+    if choice not in FALLBACKS:
+        raise BackendError(f"Unknown fallback {settings.llm_fallback!r} (CASEBOT_LLM_FALLBACK). "
+                           f"Valid: {', '.join(FALLBACKS)}.")
+    return ExtractiveAnswerer() if choice == "extractive" else None
+
+
+def _openai_model(model: str, settings: Settings) -> BaseChatModel:
+    if not settings.openai_base_url and not settings.openai_api_key:
+        raise BackendError(f"openai:{model} needs OPENAI_API_KEY (for OpenAI) or OPENAI_BASE_URL (for an "
+                           "OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1 for Ollama).")
+    from bot.llm import openai_chat_model
+
+    return openai_chat_model(model, settings.openai_base_url, settings.openai_api_key,
+                             settings.llm_timeout)
+
+
+def _llamacpp_model(path: str, settings: Settings) -> BaseChatModel:
+    from bot.llamacpp import LlamaCppChat, llama_cpp_available
+
+    if not Path(path).expanduser().is_file():
+        raise BackendError(f"llamacpp:{path}: no such model file. Give the path of a .gguf file.")
+    if not llama_cpp_available():
+        raise BackendError("llamacpp needs llama-cpp-python: pip install 'casebot[llamacpp]' "
+                           "(it compiles for several minutes).")
+    return LlamaCppChat(model_path=str(Path(path).expanduser()), timeout=settings.llm_timeout)

@@ -60,7 +60,9 @@ def make_bot(settings: Settings, library: CaseLibrary | None = None) -> CaseBot:
     from bot.backends import make_answerer
     from bot.chain import CaseBot
 
-    return CaseBot(library or open_library(settings), make_answerer(settings), k=settings.top_k)
+    library = library or open_library(settings)
+    answerer = make_answerer(settings, encode=library.embeddings.encode_query)
+    return CaseBot(library, answerer, k=settings.top_k)
 
 
 def ingest(paths: Sequence[Path], library: CaseLibrary, progress: bool = True) -> bool:
@@ -92,6 +94,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "data_dir": getattr(args, "data_dir", None),
         "chroma_url": getattr(args, "chroma_url", None),
         "llm": getattr(args, "llm", None),
+        "llm_fallback": getattr(args, "llm_fallback", None),
         "top_k": getattr(args, "k", None),
     }
     try:
@@ -218,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="use a Chroma server, e.g. http://127.0.0.1:8000 (env CASEBOT_CHROMA_URL)")
     common.add_argument("--llm", metavar="BACKEND",
                         help="extractive (default), openai:<model> or llamacpp:<path.gguf> (env CASEBOT_LLM)")
+    common.add_argument("--llm-fallback", choices=("extractive", "none"),
+                        help="when the LLM fails: answer extractively (default) or fail (env CASEBOT_LLM_FALLBACK)")
     common.add_argument("-k", type=int, metavar="N", help="paragraphs to retrieve per question (default 5)")
     common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
@@ -275,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `casebot` command; returns the exit code."""
-    from bot.backends import BackendError
+    from bot.backends import BackendError, LLMError
     from bot.chain import QuestionError
     from ingest.loaders import LoadError
     from vectorstore.store import CaseNotFoundError, StoreError
@@ -289,6 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.code
+    except LLMError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     except (QuestionError, LoadError, BackendError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -28,6 +28,8 @@ class Settings:
     llm: str = "extractive"
     llm_timeout: float = 30.0
     llm_fallback: str = "extractive"
+    openai_base_url: str = ""
+    openai_api_key: str = field(default="", repr=False)
     allowed_origins: tuple[str, ...] = ()
     rate_limit: str = "30/minute"
     api_token: str = ""
@@ -45,6 +47,7 @@ class Settings:
             values["cases_dir"] = Path(env["CASEBOT_CASES_DIR"]).expanduser()
         for key, var in (("chroma_url", "CASEBOT_CHROMA_URL"), ("llm", "CASEBOT_LLM"),
                          ("llm_fallback", "CASEBOT_LLM_FALLBACK"),
+                         ("openai_base_url", "OPENAI_BASE_URL"), ("openai_api_key", "OPENAI_API_KEY"),
                          ("rate_limit", "CASEBOT_RATE_LIMIT"), ("api_token", "CASEBOT_API_TOKEN")):
             if env.get(var, "").strip():
                 values[key] = env[var].strip()

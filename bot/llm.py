@@ -1,0 +1,245 @@
+"""The LLM answerer: generated answers, streamed, grounded in the retrieved paragraphs.
+
+One LCEL chain per question: (condense the follow-up with the history) -> prompt from `prompts/`
+-> chat model -> text, streamed piece by piece. When the text is complete, citation enforcement
+(`bot.support`) keeps only sentences the retrieved paragraphs support, with valid markers, and the
+final Answer carries that text: it is authoritative and may differ from what was streamed.
+
+Injection attempts are declined before the model is called. When the model fails (server down,
+too slow, HTTP error, malformed or empty output) the answer comes from the fallback answerer with
+a notice, or, without a fallback, LLMError says what failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from bot.answer import Answer
+from bot.backends import LLMError
+from bot.chain import Answerer
+from bot.citations import build_citations, marker
+from bot.evidence import Evidence
+from bot.extractive import decline_message, not_in_case_message
+from bot.guard import looks_like_injection
+from bot.support import Encoder, enforce
+from prompts import render
+
+log = logging.getLogger(__name__)
+
+HISTORY_TURNS = 6
+HISTORY_CHARS = 1500
+
+
+class MalformedOutputError(RuntimeError):
+    """The model answered with something that is not an answer (empty or unparseable)."""
+
+
+def data_text(text: str) -> str:
+    """Untrusted text made safe to place between prompt delimiters (no tags can be closed)."""
+    return text.replace("<", "‹").replace(">", "›").strip()
+
+
+def format_paragraphs(evidence: Evidence) -> str:
+    """The retrieved paragraphs in reading order, each led by its `[¶n]` marker and section."""
+    lines = []
+    for hit in sorted(evidence.hits, key=lambda h: h.paragraph):
+        section = f"({data_text(hit.section)}) " if hit.section else ""
+        lines.append(f"{marker(hit.paragraph)} {section}{data_text(hit.text)}")
+    return "\n\n".join(lines)
+
+
+def format_history(evidence: Evidence, turns: int = HISTORY_TURNS) -> str:
+    """The last `turns` messages of the conversation, shortened, or "(none)"."""
+    recent = [t for t in evidence.history if t.content.strip()][-turns:]
+    if not recent:
+        return "(none)"
+    lines = []
+    for turn in recent:
+        content = data_text(turn.content)
+        if len(content) > HISTORY_CHARS:
+            content = content[:HISTORY_CHARS] + "…"
+        lines.append(f"{'Student' if turn.role == 'user' else 'casebot'}: {content}")
+    return "\n".join(lines)
+
+
+def answer_messages(evidence: Evidence, standalone: str = "") -> list[BaseMessage]:
+    """The system and user messages that ask the model to answer from the paragraphs."""
+    restated = ""
+    if standalone and standalone.strip().lower() != evidence.question.strip().lower():
+        restated = ("\nRead with the conversation, the question means:\n"
+                    f"<question>\n{data_text(standalone)}\n</question>\n")
+    return [
+        SystemMessage(render("system", title=data_text(evidence.case.info.title))),
+        HumanMessage(render("answer", paragraphs=format_paragraphs(evidence),
+                            history=format_history(evidence), question=data_text(evidence.question),
+                            standalone=restated)),
+    ]
+
+
+def condense_messages(evidence: Evidence) -> list[BaseMessage]:
+    """The message that asks the model to restate a follow-up as a standalone question."""
+    return [HumanMessage(render("condense", title=data_text(evidence.case.info.title),
+                                history=format_history(evidence),
+                                question=data_text(evidence.question)))]
+
+
+def describe_failure(error: BaseException, timeout: float, where: str = "") -> str:
+    """One line saying what went wrong with the model, for people rather than tracebacks."""
+    place = f" at {where}" if where else ""
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    for exc in seen:
+        if isinstance(exc, openai.APITimeoutError | TimeoutError):
+            return f"no answer within {timeout:g} s (CASEBOT_LLM_TIMEOUT)"
+        if isinstance(exc, openai.APIStatusError):
+            body = exc.body if isinstance(exc.body, dict) else {}
+            inner = body.get("error") if isinstance(body.get("error"), dict) else body
+            detail = _short(str(inner.get("message") or "")) if isinstance(inner, dict) else ""
+            return f"the server{place} answered HTTP {exc.status_code}" + (f" ({detail})" if detail else "")
+        if isinstance(exc, openai.APIConnectionError):
+            return f"could not connect to the server{place}"
+        if isinstance(exc, MalformedOutputError):
+            return str(exc)
+        if isinstance(exc, json.JSONDecodeError | openai.APIResponseValidationError | KeyError):
+            return f"the server{place} sent malformed output"
+    return f"{type(error).__name__}: {_short(str(error))}"
+
+
+def _short(text: str, limit: int = 160) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit] + "…"
+
+
+def final_answer(answerer: Answerer, evidence: Evidence) -> Answer:
+    """The final Answer of any answerer (its streamed pieces are dropped)."""
+    final = None
+    for piece in answerer.stream(evidence):
+        if isinstance(piece, Answer):
+            final = piece
+    if final is None:
+        raise RuntimeError(f"the {answerer.name} answerer produced no answer")
+    return final
+
+
+class LLMAnswerer:
+    """Answers with a chat model through an LCEL chain, with citations enforced on every answer."""
+
+    def __init__(self, name: str, model: BaseChatModel, *, timeout: float,
+                 fallback: Answerer | None, encode: Encoder | None = None, where: str = "",
+                 condense: bool = True) -> None:
+        self.name = name
+        self.model = model
+        self.timeout = timeout
+        self.fallback = fallback
+        self.where = where
+        self.condense = condense
+        self._encode = encode
+
+    def chain(self) -> Runnable[Evidence, str]:
+        """evidence -> (condensed question) -> prompt -> chat model -> text pieces."""
+        return RunnableLambda(self._prompt) | self.model | StrOutputParser()
+
+    def condense_chain(self) -> Runnable[Evidence, str]:
+        """evidence -> one standalone question (used when there is history)."""
+        return RunnableLambda(condense_messages) | self.model | StrOutputParser()
+
+    def _prompt(self, evidence: Evidence) -> list[BaseMessage]:
+        standalone = ""
+        if self.condense and any(t.role == "user" for t in evidence.history):
+            standalone = " ".join(self.condense_chain().invoke(evidence).split())
+            if not standalone:
+                raise MalformedOutputError("the model returned an empty standalone question")
+            if looks_like_injection(standalone) or len(standalone) > 600:
+                standalone = ""  # a rewrite that turned into instructions is not used
+        return answer_messages(evidence, standalone)
+
+    def stream(self, evidence: Evidence) -> Iterator[str | Answer]:
+        """Text pieces as the model writes them, then the enforced final Answer."""
+        title = evidence.case.info.title
+        if looks_like_injection(evidence.question):
+            yield Answer(decline_message(title), True, (), evidence.case.case_id, self.name)
+            return
+        if not evidence.hits:
+            yield Answer(not_in_case_message(title, []), True, (), evidence.case.case_id, self.name)
+            return
+        started = time.monotonic()
+        raw = ""
+        pieces = self.chain().stream(evidence)
+        try:
+            for piece in pieces:
+                if time.monotonic() - started > self.timeout:
+                    raise TimeoutError(f"no answer within {self.timeout:g} s")
+                if piece:
+                    raw += piece
+                    yield piece
+            if not raw.strip():
+                raise MalformedOutputError("the model returned an empty answer")
+        except Exception as error:
+            yield self._failed(evidence, error)
+            return
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+        yield self.finish(raw, evidence)
+
+    def finish(self, raw: str, evidence: Evidence) -> Answer:
+        """The Answer for the model's complete text, after citation enforcement."""
+        case_id = evidence.case.case_id
+        enforced = enforce(raw, evidence, self.encoder())
+        if enforced.unsupported:
+            log.info("dropped %d unsupported sentence(s): %s", len(enforced.unsupported),
+                     enforced.unsupported)
+        if enforced.abstained:
+            return Answer(not_in_case_message(evidence.case.info.title, []), True, (), case_id,
+                          self.name, unsupported=enforced.unsupported)
+        return Answer(enforced.text, False, build_citations(enforced.text, case_id, evidence.sources),
+                      case_id, self.name, unsupported=enforced.unsupported)
+
+    def encoder(self) -> Encoder:
+        """The sentence encoder for the support check; the bundled model when none was given."""
+        if self._encode is None:
+            from vectorstore.embeddings import SentenceEmbeddings
+
+            self._encode = SentenceEmbeddings().encode_query
+        return self._encode
+
+    def _failed(self, evidence: Evidence, error: Exception) -> Answer:
+        reason = describe_failure(error, self.timeout, self.where)
+        log.warning("%s failed: %s", self.name, reason, exc_info=log.isEnabledFor(logging.DEBUG))
+        if self.fallback is None:
+            raise LLMError(f"The language model {self.name} failed: {reason}. Set "
+                           "CASEBOT_LLM_FALLBACK=extractive to answer with the case's own sentences "
+                           "when it fails.") from error
+        answer = final_answer(self.fallback, evidence)
+        return replace(answer, notice=f"The language model ({self.name}) failed: {reason}. "
+                                      f"The {self.fallback.name} answerer answered instead.")
+
+
+def openai_chat_model(model: str, base_url: str, api_key: str, timeout: float) -> BaseChatModel:
+    """A ChatOpenAI for any OpenAI-compatible server, with no retries (failures fall back fast)."""
+    from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
+
+    kwargs: dict[str, Any] = {}
+    if base_url:
+        kwargs["base_url"] = base_url
+    # Local servers (Ollama, vLLM, llama.cpp) ignore the key but the client insists on one.
+    return ChatOpenAI(model=model, api_key=SecretStr(api_key or "not-needed"), timeout=timeout, max_retries=0,
+                      temperature=0.1, stream_usage=False, use_responses_api=False,
+                      **kwargs)
+

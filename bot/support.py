@@ -1,0 +1,218 @@
+"""Citation enforcement for generated answers: keep only sentences the retrieved paragraphs support.
+
+A language model may cite paragraphs it was never shown, cite the wrong one, or state things the
+case never says. Each sentence of a generated answer is checked against the paragraphs it cites
+(or, when it cites none that were retrieved, against every retrieved paragraph): every number and
+name in it must occur in the paragraph, and its content words must overlap the paragraph's, or
+overlap partly and mean nearly the same as one of the paragraph's sentences (cosine similarity of
+the bundled sentence embeddings). Sentences that pass keep (or gain) their markers; the others are
+set aside as unsupported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.citations import MARKER, cited_numbers, enforce_markers
+from bot.evidence import Evidence
+from vectorstore.text import STOPWORDS, sentences, stem, tokens
+
+Encoder = Callable[[str], np.ndarray]
+
+# A sentence that says the case is silent, e.g. "The case doesn't say." or "The paragraphs do not
+# mention the price."
+_ABSENCE = re.compile(
+    r"\b(case|paragraphs?|text|context|sources?|passages?)\b.{0,40}?\b(doesn'?t|does not|don'?t|do not|"
+    r"never|cannot|can't|fails? to)\b.{0,25}?\b(say|state|mention|specify|provide|answer|contain|"
+    r"discuss|include|address|cover|give|tell|indicate)"
+    r"|\bnot (mentioned|stated|specified|provided|given|covered|discussed) in\b"
+    r"|\bno (information|mention|details?)\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_CAPITALISED = re.compile(r"\b[A-Z][A-Za-z'’-]*[A-Za-z]")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
+_LABEL = re.compile(r"^(?:the\s+)?(?:answer|response|reply)\s*:\s*", re.IGNORECASE)
+_LEADING_MARKERS = re.compile(r"^\s*((?:" + MARKER.pattern + r"\s*)+)")
+
+
+@dataclass(frozen=True)
+class Support:
+    """How well one paragraph supports one claim."""
+
+    paragraph: int
+    overlap: float
+    similarity: float
+    missing: tuple[str, ...]
+    supported: bool
+
+
+@dataclass(frozen=True)
+class Enforced:
+    """A generated answer after enforcement."""
+
+    text: str
+    unsupported: tuple[str, ...]
+    said_absent: bool
+
+    @property
+    def abstained(self) -> bool:
+        """True when no supported sentence is left."""
+        return not self.text
+
+
+def _key(token: str) -> str:
+    """A comparison key: possessive dropped, lightly stemmed, plural `s` dropped."""
+    token = token.removesuffix("'s").removesuffix("’s").replace(",", "")
+    return stem(token).rstrip("s") or token
+
+
+def key_terms(text: str) -> list[str]:
+    """Comparison keys of the content words of `text` (stopwords left out)."""
+    return [_key(t) for t in tokens(text) if t not in STOPWORDS and t.removesuffix("'s") not in STOPWORDS]
+
+
+def specifics(sentence: str) -> list[str]:
+    """Numbers and names in a sentence: facts that must occur verbatim in a supporting paragraph."""
+    found = [number.replace(",", "") for number in _NUMBER.findall(sentence)]
+    words = _CAPITALISED.findall(sentence)
+    for index, word in enumerate(words):
+        first = index == 0 and sentence.lstrip().startswith(word)
+        if first or word.lower() in STOPWORDS or len(word) < 2:
+            continue
+        found.append(word)
+    return list(dict.fromkeys(found))
+
+
+def is_absence(sentence: str) -> bool:
+    """Whether a sentence says that the case does not answer."""
+    return bool(_ABSENCE.search(sentence))
+
+
+def split_claims(text: str) -> list[str]:
+    """The sentences of a generated answer, each with the markers that belong to it.
+
+    Markers a model puts after the full stop ("... stake. [¶12]") are moved back to their sentence.
+    """
+    claims: list[str] = []
+    for line in text.replace("**", "").splitlines():
+        line = _BULLET.sub("", line).strip()
+        for sentence in sentences(line):
+            leading = _LEADING_MARKERS.match(sentence)
+            if leading and claims:
+                claims[-1] = _attach(claims[-1], leading.group(1).strip())
+                sentence = sentence[leading.end():].strip()
+            if sentence:
+                claims.append(sentence)
+    return claims
+
+
+def _attach(sentence: str, markers: str) -> str:
+    """`markers` placed before the sentence's closing punctuation."""
+    body = sentence.rstrip()
+    if body and body[-1] in ".!?":
+        return f"{body[:-1]} {markers}{body[-1]}"
+    return f"{body} {markers}"
+
+
+def strip_markers(sentence: str) -> str:
+    """The sentence without any markers."""
+    return enforce_markers(sentence, set())
+
+
+class SupportChecker:
+    """Judges whether retrieved paragraphs support generated sentences."""
+
+    def __init__(self, evidence: Evidence, encode: Encoder | None = None, min_overlap: float = 0.6,
+                 similar: float = 0.45, partial_overlap: float = 0.4, very_similar: float = 0.7) -> None:
+        self.evidence = evidence
+        self.encode = encode
+        self.min_overlap = min_overlap
+        self.similar = similar
+        self.partial_overlap = partial_overlap
+        self.very_similar = very_similar
+        case = evidence.case
+        # Names the model was shown (the title and every retrieved paragraph) are not invented.
+        self._shown = {_key(t) for t in tokens(" ".join([case.info.title,
+                                                         *(h.text for h in evidence.hits)]))}
+        self._keys: dict[int, set[str]] = {}
+        self._rows: dict[int, list[int]] = {}
+        for number, hit in evidence.sources.items():
+            self._keys[number] = {_key(t) for t in tokens(hit.text)}
+            self._rows[number] = [i for i, meta in enumerate(case.metadatas)
+                                  if int(meta["paragraph"]) == number]
+
+    def check(self, claim: str, paragraphs: Iterable[int]) -> Support:
+        """How well the given paragraphs, taken together, support `claim` (a sentence without markers)."""
+        numbers = [p for p in dict.fromkeys(paragraphs) if p in self._keys]
+        keys = set().union(*(self._keys[p] for p in numbers)) if numbers else set()
+        missing = tuple(s for s in specifics(claim) if not self._mentions(s, keys))
+        terms = set(key_terms(claim))
+        overlap = len(terms & keys) / len(terms) if terms else 0.0
+        similarity = self._similarity(claim, numbers) if terms and not missing else 0.0
+        supported = bool(terms) and not missing and self._enough(overlap, similarity)
+        return Support(numbers[0] if numbers else 0, overlap, similarity, missing, supported)
+
+    def best(self, claim: str) -> Support:
+        """The retrieved paragraph that supports `claim` best (supported ones first)."""
+        checks = [self.check(claim, [number]) for number in self._keys]
+        if not checks:
+            return Support(0, 0.0, 0.0, (), False)
+        return max(checks, key=lambda s: (s.supported, not s.missing, s.overlap + s.similarity))
+
+    def _enough(self, overlap: float, similarity: float) -> bool:
+        """Content overlap backed by meaning; without an encoder, overlap alone."""
+        if self.encode is None:
+            return overlap >= self.min_overlap
+        return ((overlap >= self.min_overlap and similarity >= self.similar)
+                or (overlap >= self.partial_overlap and similarity >= self.very_similar))
+
+    def _mentions(self, specific: str, keys: set[str]) -> bool:
+        if specific[0].isdigit():
+            return specific in keys or _key(specific) in keys
+        parts = [_key(t) for t in tokens(specific)]
+        return all(part in keys or part in self._shown for part in parts)
+
+    def _similarity(self, claim: str, paragraphs: list[int]) -> float:
+        rows = [row for p in paragraphs for row in self._rows.get(p, [])]
+        if self.encode is None or not rows:
+            return 0.0
+        vector = self.encode(claim)
+        return float(np.max(self.evidence.case.vectors[rows] @ vector))
+
+
+def enforce(raw: str, evidence: Evidence, encode: Encoder | None = None) -> Enforced:
+    """Keep the supported sentences of `raw` with valid markers; set the others aside."""
+    allowed = set(evidence.sources)
+    checker = SupportChecker(evidence, encode)
+    kept: list[str] = []
+    unsupported: list[str] = []
+    said_absent = False
+    for sentence in dict.fromkeys(split_claims(raw)):  # small models loop: repeats count once
+        sentence = _LABEL.sub("", sentence)
+        claim = strip_markers(sentence)
+        if not claim or not key_terms(claim):
+            continue  # bare markers or filler ("Sure!")
+        if claim.endswith("?"):
+            unsupported.append(claim)  # a question (often the student's, echoed) is no answer
+            continue
+        valid = [n for n in cited_numbers(sentence) if n in allowed]
+        if not valid and is_absence(claim):
+            said_absent = True
+            continue
+        if valid:
+            if checker.check(claim, valid).supported:
+                kept.append(enforce_markers(sentence, allowed))
+            else:
+                unsupported.append(claim)
+            continue
+        best = checker.best(claim)
+        if best.supported:
+            kept.append(_attach(claim, f"[¶{best.paragraph}]"))
+        else:
+            unsupported.append(claim)
+    return Enforced(" ".join(dict.fromkeys(kept)), tuple(dict.fromkeys(unsupported)), said_absent)
