@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--llm", metavar="BACKEND",
                         help="extractive (default), openai:<model> or llamacpp:<path.gguf> (env CASEBOT_LLM)")
     common.add_argument("--llm-fallback", choices=("extractive", "none"),
-                        help="when the LLM fails: answer extractively (default) or fail (env CASEBOT_LLM_FALLBACK)")
+                        help="if the LLM fails: answer extractively (default) or fail "
+                        "(env CASEBOT_LLM_FALLBACK)")
     common.add_argument("-k", type=int, metavar="N", help="paragraphs to retrieve per question (default 5)")
     common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 

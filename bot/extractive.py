@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from bot.answer import Answer
 from bot.citations import build_citations, marker
@@ -51,9 +53,12 @@ _LIGHT = frozenset("""self kind sort type thing things way ways part whole lot p
 _CUES = frozenset("""much many old size fraction percentage proportion amount sum number share
     year date day month city country place time""".split())
 _WH = frozenset("what which who whom where when how".split())
-_ANAPHOR = re.compile(r"^(?:they|them|their|he|she|his|her|it|its|this|these|those|that|but|and|"
-                      r"so|such|there)\b", re.I)
+_ANAPHOR = re.compile(r"^(?:They|Their|He|She|His|Her|It|Its|This|These|Those|That|But|And|So|Such)"
+                      r"\s+[a-z]")
+_INTRO_WORDS = 15
 _FOCUS_WORDS = 2
+_CLAUSE_JOIN = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|why|who|when|where|which|did|does|do|is|was|"
+                          r"were|are)\b)|;\s*", re.I)
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z]+\b")
 _SYNTHESIS = re.compile(r"\b(?:and (?:what|how|why|who|when|where|which)|summari[sz]e|compare|differ|"
                         r"both|change[ds]?|overall|benefits|problems|reasons)\b", re.I)
@@ -105,6 +110,12 @@ def with_marker(sentence: str, paragraph: int) -> str:
     return f"{body} {marker(paragraph)}"
 
 
+def split_question(question: str) -> list[str]:
+    """The parts of a compound question ("Why did X, and what did Y?"), or the question itself."""
+    parts = [p.strip(" ,;") for p in _CLAUSE_JOIN.split(question) if p and p.strip(" ,;?")]
+    return parts if len(parts) > 1 else [question]
+
+
 def expected_type(question: str) -> str | None:
     """The kind of answer a question asks for: date, quantity, age, name, or None."""
     return next((kind for kind, cue in _TYPE_CUES if cue.search(question)), None)
@@ -116,10 +127,8 @@ class ExtractiveAnswerer:
     name = NAME
 
     def __init__(self, min_similarity: float = 0.3, relative_cutoff: float = 0.85,
-                 weights: Weights | None = None, known_word_similarity: float = 0.65,
-                 strong_coverage: float = 1.01) -> None:
+                 weights: Weights | None = None, known_word_similarity: float = 0.65) -> None:
         self.min_similarity = min_similarity
-        self.strong_coverage = strong_coverage
         self.known_word_similarity = known_word_similarity
         self.relative_cutoff = relative_cutoff
         self.weights = weights or Weights()
@@ -144,13 +153,29 @@ class ExtractiveAnswerer:
         if not scored or scored[0].similarity < self.min_similarity:
             return self._abstain(evidence, not_in_case_message(title, []))
         unknown = self._unknown_focus(evidence)
-        if unknown and scored[0].typed <= 0 and scored[0].coverage < self.strong_coverage:
+        if unknown and scored[0].typed <= 0:
             return self._abstain(evidence, not_in_case_message(title, unknown))
-        chosen = self._select(scored, synthesis=bool(_SYNTHESIS.search(evidence.question)))
-        chosen = self._with_continuations(evidence, chosen)
+        parts = split_question(evidence.question)
+        if len(parts) > 1:
+            chosen = self._answer_parts(evidence, parts)
+        else:
+            chosen = self._select(scored, synthesis=bool(_SYNTHESIS.search(evidence.question)))
+            chosen = self._with_continuations(evidence, chosen)
         text = " ".join(with_marker(s.text, s.paragraph) for s in chosen)
         return Answer(text, False, build_citations(text, evidence.case.case_id, evidence.sources),
                       evidence.case.case_id, NAME)
+
+    def _answer_parts(self, evidence: Evidence, parts: list[str]) -> list[ScoredSentence]:
+        """The best new sentence for each part of a compound question, in the parts' order."""
+        chosen: list[ScoredSentence] = []
+        for part in parts:
+            query = part if evidence.query == evidence.question else f"{part} {evidence.query}"
+            sub = replace(evidence, question=part, query=query,
+                          query_vector=evidence.embeddings.encode_query(query))
+            best = next((s for s in self.score(sub) if s.row not in {c.row for c in chosen}), None)
+            if best is not None:
+                chosen.append(best)
+        return chosen[:MAX_SENTENCES]
 
     def _abstain(self, evidence: Evidence, message: str) -> Answer:
         return Answer(message, True, (), evidence.case.case_id, NAME)
@@ -183,7 +208,7 @@ class ExtractiveAnswerer:
                  and w not in _LIGHT and w not in _CUES][:_FOCUS_WORDS]
         case = evidence.case
         return [w for w in focus if stem(w) not in case.vocabulary
-                and case.word_similarity(w, evidence.embeddings) < self.known_word_similarity]
+                and case.nearest_word(w, evidence.embeddings)[1] < self.known_word_similarity]
 
     def _weights(self, evidence: Evidence) -> dict[str, float]:
         """Query terms found in the case, weighted by rarity; history terms count half."""
@@ -194,6 +219,19 @@ class ExtractiveAnswerer:
             if term in evidence.case.vocabulary:
                 weights[term] = index.idf_of(term) * (1.0 if term in own else 0.5)
         return weights
+
+    @staticmethod
+    def _topic_vector(evidence: Evidence) -> np.ndarray | None:
+        """The question without the names the whole case is about ("Volkswagen", "XPeng").
+
+        Every sentence mentioning those names resembles every question that does; matching the
+        rest of the question finds the sentence about what is actually asked.
+        """
+        common = evidence.case.subject_names
+        words = [w for w in evidence.query.split() if not (set(content_terms(w)) & common)]
+        if len(words) == len(evidence.query.split()) or not content_terms(" ".join(words)):
+            return None
+        return evidence.embeddings.encode_query(" ".join(words))
 
     def score(self, evidence: Evidence) -> list[ScoredSentence]:
         """Every sentence of the retrieved paragraphs, best first."""
@@ -207,11 +245,17 @@ class ExtractiveAnswerer:
             number = int(case.metadatas[row]["paragraph"])
             sim = float(case.vectors[row] @ evidence.query_vector)
             paragraph_sim[number] = max(paragraph_sim.get(number, -1.0), sim)
+        question_terms = set(content_terms(evidence.question))
+        # Trust word overlap as much as the question uses the case's own words.
+        lexical = len(question_terms & case.vocabulary) / len(question_terms) if question_terms else 0.0
+        topic = self._topic_vector(evidence)
         scored = []
         for hit in evidence.hits:
             rows = case.sentences_of(hit.paragraph)
             terms = [case.terms[row] for row in rows]
             sims = case.vectors[rows] @ evidence.query_vector
+            if topic is not None:
+                sims = (sims + case.vectors[rows] @ topic) / 2
             for index, row in enumerate(rows):
                 context = frozenset().union(*terms[max(0, index - 1):index + 2])
                 own = sum(w for t, w in weights.items() if t in terms[index]) / total
@@ -222,7 +266,9 @@ class ExtractiveAnswerer:
                 w = self.weights
                 score = (w.similarity * float(sims[index])
                          + w.paragraph * paragraph_sim.get(hit.paragraph, 0.0)
-                         + w.coverage * own + w.context * near + w.answer_type * typed)
+                         + lexical * (w.coverage * own + w.context * near)
+                         + (1 - lexical) * (w.coverage + w.context) * float(sims[index])
+                         + w.answer_type * typed)
                 scored.append(ScoredSentence(row, hit.paragraph, case.texts[row], float(sims[index]),
                                              own, typed, score))
         return sorted(scored, key=lambda s: -s.score)
@@ -240,7 +286,8 @@ class ExtractiveAnswerer:
             if position + 1 < len(rows) and len(result) < MAX_SENTENCES:
                 following = rows[position + 1]
                 text = case.texts[following]
-                if _ANAPHOR.match(text) and all(c.row != following for c in chosen):
+                short = len(sentence.text.split()) < _INTRO_WORDS
+                if short and _ANAPHOR.match(text) and all(c.row != following for c in chosen):
                     result.append(ScoredSentence(following, sentence.paragraph, text, 0.0, 0.0, 0,
                                                  0.0))
         return result[:MAX_SENTENCES]

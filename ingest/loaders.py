@@ -76,10 +76,11 @@ def _docx_text(path: Path) -> str:
     from zipfile import BadZipFile
 
     import docx
+    from docx.opc.exceptions import OpcError
 
     try:
         document = docx.Document(str(path))
-    except (BadZipFile, KeyError, ValueError, OSError) as error:
+    except (BadZipFile, OpcError, KeyError, ValueError, OSError) as error:
         raise LoadError(f"{path}: not a readable .docx file ({error})") from error
     lines = []
     for paragraph in document.paragraphs:
@@ -125,7 +126,8 @@ class _TextExtractor(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self._skipping:
-            self.parts.append(" ".join(data.split()) if data.strip() else " ")
+            # Keep one space at the edges: "a <b>bold</b> word" must not become "aboldword".
+            self.parts.append(re.sub(r"\s+", " ", data))
 
 
 def html_text(markup: str) -> str:

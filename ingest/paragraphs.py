@@ -85,6 +85,13 @@ def _content_span(text: str, line: _Line, prefix: re.Pattern[str] | None = None)
     return start, end
 
 
+def _heading_span(text: str, line: _Line, md: re.Match[str] | None) -> tuple[int, int]:
+    """Span of a heading's words: a Markdown heading without its `#` marks, else the trimmed line."""
+    if md is not None:
+        return line.start + md.start(2), line.start + md.end(2)
+    return _content_span(text, line)
+
+
 def parse_case(text: str, case_id: str) -> ParsedCase:
     """Split a case's text into a title and numbered paragraphs grouped by section.
 
@@ -116,16 +123,20 @@ def parse_case(text: str, case_id: str) -> ParsedCase:
         md = _MD_HEADING.match(line.text)
         if not title:
             # The first line names the case; it is also ¶1 when it reads as a title.
-            start, end = _content_span(text, line, _MD_HEADING if md else None)
+            start, end = _heading_span(text, line, md)
             if md or _looks_like_heading(line.text, _TITLE_MAX_CHARS):
                 title = text[start:end]
                 paragraphs.append(Paragraph(1, "", title, start, end))
                 continue
             title = case_id
         following = next((n for n in lines[index + 1:] if not n.blank), None)
-        if md or (following is not None and _looks_like_heading(line.text) and not current):
+        # In wrapped text a line continued by a lower-case line starts a sentence, not a section.
+        continued = (blank_separated and index + 1 < len(lines) and not lines[index + 1].blank
+                     and lines[index + 1].text.lstrip()[:1].islower())
+        if md or (following is not None and _looks_like_heading(line.text) and not current
+                  and not continued):
             flush()
-            start, end = _content_span(text, line, _MD_HEADING if md else None)
+            start, end = _heading_span(text, line, md)
             section = text[start:end]
             continue
         bullet = _BULLET.match(line.text)

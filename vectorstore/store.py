@@ -11,6 +11,7 @@ import hashlib
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 SCHEMA = 1
 _PREFIX = "casebot"
 _BATCH = 256
+# Names in at least this share of a case's sentences are its subject, not a question's topic.
+SUBJECT_SHARE = 0.1
+_NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z]+|^[A-Z][a-z]*[A-Z][A-Za-z]*")
 CASE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 
 ProgressCallback = Callable[[int], None]
@@ -160,6 +164,10 @@ class LoadedCase:
         headings = " ".join({str(m["section"]) for m in self.metadatas} | {info.title})
         self.vocabulary = frozenset(term for i in self.sentence_rows for term in self.terms[i]) \
             | frozenset(content_terms(headings))
+        names = Counter(term for i in self.sentence_rows
+                        for term in set(content_terms(" ".join(_NAME.findall(self.texts[i])))))
+        self.subject_names = frozenset(term for term, n in names.items()
+                                       if n >= max(2, SUBJECT_SHARE * len(self.sentence_rows)))
         self.words = sorted({word for i in self.sentence_rows for word in tokens(self.texts[i])
                              if word.isalpha() and word not in STOPWORDS})
         self._word_vectors: np.ndarray | None = None
@@ -169,14 +177,16 @@ class LoadedCase:
     def case_id(self) -> str:
         return self.info.case_id
 
-    def word_similarity(self, word: str, embeddings: SentenceEmbeddings) -> float:
-        """How close `word` comes in meaning to any word of the case (cosine, -1 to 1)."""
+    def nearest_word(self, word: str, embeddings: SentenceEmbeddings) -> tuple[str, float]:
+        """The word of the case closest in meaning to `word`, with its cosine similarity."""
         with self._word_lock:
             if self._word_vectors is None:
                 self._word_vectors = embeddings.encode(self.words)
         if not self.words:
-            return -1.0
-        return float(np.max(self._word_vectors @ embeddings.encode_query(word)))
+            return "", -1.0
+        sims = self._word_vectors @ embeddings.encode_query(word)
+        best = int(np.argmax(sims))
+        return self.words[best], float(sims[best])
 
     def sentences_of(self, paragraph: int) -> list[int]:
         """Rows of the sentences of one paragraph, in reading order."""
