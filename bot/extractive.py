@@ -52,7 +52,7 @@ _LIGHT = frozenset("""self kind sort type thing things way ways part whole lot p
 # Cue words of the answer type ("how much", "what size"): not the topic of the question.
 _CUES = frozenset("""much many old size fraction percentage proportion amount sum number share
     year date day month city country place time""".split())
-_WH = frozenset("what which who whom where when how".split())
+_WH = frozenset("what which who whom where when how".split())  # not "why": it asks for reasons
 _ANAPHOR = re.compile(r"^(?:They|Their|He|She|His|Her|It|Its|This|These|Those|That|But|And|So|Such)"
                       r"\s+[a-z]")
 _INTRO_WORDS = 15
@@ -196,13 +196,11 @@ class ExtractiveAnswerer:
 
         "What was XPeng's revenue?" asks about revenue: when no word of the case comes close to
         it in meaning, the case cannot answer, however well the rest of the question matches.
-        Questions asking why or how something happened have no such single topic.
+        Questions asking why have no such single topic.
         """
         words = tokens(evidence.question)
         start = next((i for i, w in enumerate(words) if w in _WH), None)
         if start is None:
-            return []
-        if words[start] == "how" and words[start + 1:start + 2] not in (["much"], ["many"], ["old"]):
             return []
         focus = [w for w in words[start + 1:] if w.isalpha() and w not in STOPWORDS
                  and w not in _LIGHT and w not in _CUES][:_FOCUS_WORDS]
