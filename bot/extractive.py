@@ -238,7 +238,7 @@ class ExtractiveAnswerer:
         total = sum(weights.values()) or 1.0
         wanted = expected_type(evidence.question)
         pattern = ANSWER_TYPES[wanted] if wanted else None
-        paragraph_sim = {}
+        paragraph_sim: dict[int, float] = {}
         for row in case.passage_rows:
             number = int(case.metadatas[row]["paragraph"])
             sim = float(case.vectors[row] @ evidence.query_vector)

@@ -46,7 +46,9 @@ class SentenceEmbeddings(Embeddings):
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
 
+                transformers_logging.disable_progress_bar()
                 self._model = SentenceTransformer(str(self.model_path), device="cpu")
             return self._model
 

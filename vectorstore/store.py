@@ -316,11 +316,11 @@ class CaseLibrary:
                 configuration={"hnsw": {"space": "cosine"}},
             )
             for begin in range(0, len(records), _BATCH):
-                batch = records[begin:begin + _BATCH]
+                chunk = records[begin:begin + _BATCH]
                 collection.add(
-                    ids=[r.id for r in batch], documents=[r.text for r in batch],
-                    metadatas=[r.metadata(case_id, title) for r in batch],
-                    embeddings=[vectors[r.hash].tolist() for r in batch],
+                    ids=[r.id for r in chunk], documents=[r.text for r in chunk],
+                    metadatas=[r.metadata(case_id, title) for r in chunk],
+                    embeddings=[vectors[r.hash].tolist() for r in chunk],
                 )
             # The switch: one metadata update makes the new version the one readers see.
             collection.modify(metadata={**meta, "complete": True, "ingested_at": time.time()})
@@ -337,7 +337,8 @@ class CaseLibrary:
             if (collection.metadata or {}).get("case") != case_id:
                 continue
             data = collection.get(include=["metadatas", "embeddings"])
-            for meta, vector in zip(data["metadatas"] or [], data["embeddings"], strict=True):
+            stored = data["embeddings"] if data["embeddings"] is not None else []
+            for meta, vector in zip(data["metadatas"] or [], stored, strict=True):
                 vectors[str(meta["hash"])] = np.asarray(vector, dtype=np.float32)
         return vectors
 
