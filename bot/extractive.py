@@ -192,7 +192,8 @@ class ExtractiveAnswerer:
         return list(dict.fromkeys(missing))
 
     def _unknown_focus(self, evidence: Evidence) -> list[str]:
-        """Words of the question's topic (just after its question word) that the case lacks.
+        """The question's topic words (the first ones after its question word, names aside)
+        when the case has none of them.
 
         "What was XPeng's revenue?" asks about revenue: when no word of the case comes close to
         it in meaning, the case cannot answer, however well the rest of the question matches.
@@ -202,11 +203,14 @@ class ExtractiveAnswerer:
         start = next((i for i, w in enumerate(words) if w in _WH), None)
         if start is None:
             return []
+        names = {w.lower() for w in _CAPITALISED.findall(evidence.question)}
         focus = [w for w in words[start + 1:] if w.isalpha() and w not in STOPWORDS
-                 and w not in _LIGHT and w not in _CUES][:_FOCUS_WORDS]
+                 and w not in _LIGHT and w not in _CUES and w not in names][:_FOCUS_WORDS]
         case = evidence.case
-        return [w for w in focus if stem(w) not in case.vocabulary
-                and case.nearest_word(w, evidence.embeddings)[1] < self.known_word_similarity]
+        unknown = [w for w in focus if stem(w) not in case.vocabulary
+                   and case.nearest_word(w, evidence.embeddings)[1] < self.known_word_similarity]
+        # One familiar word is enough to keep the question on the case's ground.
+        return unknown if len(unknown) == len(focus) else []
 
     def _weights(self, evidence: Evidence) -> dict[str, float]:
         """Query terms found in the case, weighted by rarity; history terms count half."""
