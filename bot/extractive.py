@@ -57,6 +57,8 @@ _ANAPHOR = re.compile(r"^(?:They|Their|He|She|His|Her|It|Its|This|These|Those|Th
                       r"\s+[a-z]")
 _INTRO_WORDS = 15
 _FOCUS_WORDS = 2
+_HOW_MANY = re.compile(r"\bhow many\s+(.*)", re.I)
+_COUNT_WINDOW = 5
 _CLAUSE_JOIN = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|why|who|when|where|which|did|does|do|is|was|"
                           r"were|are)\b)|;\s*", re.I)
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z]+\b")
@@ -116,6 +118,15 @@ def split_question(question: str) -> list[str]:
     return parts if len(parts) > 1 else [question]
 
 
+def counted_noun(question: str) -> str:
+    """What a "how many" question counts ("How many new vehicles ..." counts vehicles), or ""."""
+    match = _HOW_MANY.search(question)
+    if match is None:
+        return ""
+    return next((w for w in tokens(match.group(1)) if w.isalpha() and w not in STOPWORDS
+                 and w not in _LIGHT), "")
+
+
 def expected_type(question: str) -> str | None:
     """The kind of answer a question asks for: date, quantity, age, name, or None."""
     return next((kind for kind, cue in _TYPE_CUES if cue.search(question)), None)
@@ -152,6 +163,9 @@ class ExtractiveAnswerer:
         scored = self.score(evidence)
         if not scored or scored[0].similarity < self.min_similarity:
             return self._abstain(evidence, not_in_case_message(title, []))
+        counted = counted_noun(evidence.question)
+        if counted and all(s.typed <= 0 for s in scored):
+            return self._abstain(evidence, not_in_case_message(title, [f"a number of {counted}"]))
         unknown = self._unknown_focus(evidence)
         if unknown and scored[0].typed <= 0:
             return self._abstain(evidence, not_in_case_message(title, unknown))
@@ -222,6 +236,23 @@ class ExtractiveAnswerer:
                 weights[term] = index.idf_of(term) * (1.0 if term in own else 0.5)
         return weights
 
+    def _counts(self, sentence: str, noun: str, evidence: Evidence) -> bool:
+        """Whether a sentence gives a number of `noun` (or of something close in meaning):
+        "How many vehicles" is answered by "two new ... electric vehicles", not by "$700 million"."""
+        words = tokens(sentence)
+        for index, word in enumerate(words):
+            if not (word[0].isdigit() or word in _NUMBER_WORDS.split()):
+                continue
+            for counted in words[index + 1:index + 1 + _COUNT_WINDOW]:
+                if stem(counted) == stem(noun):
+                    return True
+                if counted.isalpha() and counted not in STOPWORDS and evidence.embeddings is not None:
+                    similarity = float(evidence.embeddings.encode_query(counted)
+                                       @ evidence.embeddings.encode_query(noun))
+                    if similarity >= self.known_word_similarity:
+                        return True
+        return False
+
     @staticmethod
     def _topic_vector(evidence: Evidence) -> np.ndarray | None:
         """The question without the names the whole case is about ("Volkswagen", "XPeng").
@@ -250,6 +281,7 @@ class ExtractiveAnswerer:
         question_terms = set(content_terms(evidence.question))
         # Trust word overlap as much as the question uses the case's own words.
         lexical = len(question_terms & case.vocabulary) / len(question_terms) if question_terms else 0.0
+        counted_word = counted_noun(evidence.question)
         topic = self._topic_vector(evidence)
         scored = []
         for hit in evidence.hits:
@@ -265,6 +297,8 @@ class ExtractiveAnswerer:
                 typed = 0
                 if pattern is not None:
                     typed = 1 if pattern.search(case.texts[row]) else -1
+                if typed > 0 and counted_word and not self._counts(case.texts[row], counted_word, evidence):
+                    typed = -1
                 w = self.weights
                 score = (w.similarity * float(sims[index])
                          + w.paragraph * paragraph_sim.get(hit.paragraph, 0.0)
