@@ -1,0 +1,195 @@
+"""The JSON API under /api/v1: ask, ask as server-sent events, list cases.
+
+Bad input always becomes a 4xx JSON `{"error": "..."}`: unknown case 404, bad question or history
+422, unreachable vector store 503. Blocking work (embedding, Chroma) runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import anyio
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.answer import Answer
+from bot.chain import MAX_QUESTION_CHARS, CaseBot, QuestionError, check_question
+from bot.conversation import HistoryError, Turn, parse_history
+from vectorstore.store import CaseNotFoundError, StoreError
+
+log = logging.getLogger("casebot.api")
+ANSWER_TIMEOUT_S = 120.0
+
+
+class HistoryTurn(BaseModel):
+    """One earlier message of the conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class AskRequest(BaseModel):
+    """A question about a case, with the conversation so far."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "question": "How much did Volkswagen invest in XPeng?", "case": "xpeng-volkswagen",
+        "history": []}]})
+    question: str = Field(description=f"the question (at most {MAX_QUESTION_CHARS} characters)")
+    case: str | None = Field(None, description="case id (default: the only or first case)")
+    history: list[HistoryTurn] | None = Field(None, description="earlier turns, oldest first")
+
+
+class CitationOut(BaseModel):
+    """A source paragraph the answer relies on."""
+
+    id: str
+    label: str
+    paragraph: int
+    section: str
+    text: str
+    score: float
+
+
+class AnswerOut(BaseModel):
+    """The answer object of the contract."""
+
+    answer: str
+    abstained: bool
+    citations: list[CitationOut]
+    case: str
+    backend: str
+    latency_ms: float
+    unsupported: list[str] | None = None
+    notice: str | None = None
+
+
+class CaseOut(BaseModel):
+    """An ingested case."""
+
+    id: str
+    title: str
+    paragraphs: int
+
+
+class ErrorOut(BaseModel):
+    """Every error response."""
+
+    error: str
+
+
+class ApiError(HTTPException):
+    """An HTTP error whose detail is the message for `{"error": ...}`."""
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text} for code, text in (
+        (400, "invalid JSON"), (401, "missing or wrong bearer token"), (404, "unknown case"),
+        (413, "body too large"), (422, "bad question or history"), (429, "rate limit exceeded"),
+        (503, "vector store unreachable"))
+}
+
+
+def _inputs(bot: CaseBot, request: AskRequest) -> tuple[str, tuple[Turn, ...], str]:
+    """Validated question, history and case id; ApiError (404/422/503) otherwise."""
+    try:
+        question = check_question(request.question)
+        history = parse_history([t.model_dump() for t in request.history or []])
+        case = request.case or bot.default_case()
+        bot.library.info(case)
+    except (QuestionError, HistoryError) as error:
+        raise ApiError(422, str(error)) from None
+    except CaseNotFoundError as error:
+        raise ApiError(404, str(error)) from None
+    except StoreError as error:
+        raise ApiError(503, f"The case index is not reachable: {error}") from None
+    return question, history, case
+
+
+def _ask(bot: CaseBot, request: AskRequest) -> dict[str, Any]:
+    question, history, case = _inputs(bot, request)
+    try:
+        return bot.ask(question, history, case).to_dict()
+    except QuestionError as error:
+        raise ApiError(422, str(error)) from None
+    except CaseNotFoundError as error:
+        raise ApiError(404, str(error)) from None
+    except StoreError as error:
+        raise ApiError(503, f"The case index is not reachable: {error}") from None
+
+
+def sse(event: str, data: Any) -> str:
+    """One server-sent event with a JSON payload."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str) -> Iterator[str]:
+    try:
+        for piece in bot.stream(question, history, case):
+            if isinstance(piece, Answer):
+                yield sse("answer", piece.to_dict())
+            else:
+                yield sse("token", {"text": piece})
+    except (QuestionError, CaseNotFoundError) as error:
+        yield sse("error", {"error": str(error)})
+    except StoreError as error:
+        yield sse("error", {"error": f"The case index is not reachable: {error}"})
+    except Exception:
+        log.exception("streaming an answer failed")
+        yield sse("error", {"error": "internal error"})
+
+
+def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S) -> APIRouter:
+    """The /api/v1 routes answering with `bot`."""
+    router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERRORS)
+
+    async def in_thread(fn: Any, *args: Any) -> Any:
+        # A hung store must not hang the client: give up waiting (the thread finishes on its own).
+        try:
+            with anyio.fail_after(timeout):
+                return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
+        except TimeoutError:
+            raise ApiError(503, f"No answer within {timeout:g} s; the case index or the "
+                           "answer backend is not responding.") from None
+
+    @router.post("/ask", response_model=AnswerOut, response_model_exclude_none=True,
+                 summary="Answer one question with citations")
+    async def ask(request: AskRequest) -> Any:
+        """The answer object of the contract: answer, abstained, citations, case, backend."""
+        return await in_thread(_ask, bot, request)
+
+    @router.post("/ask/stream", summary="Answer one question as server-sent events",
+                 response_class=StreamingResponse,
+                 responses={200: {"content": {"text/event-stream": {}}, "description":
+                            "`token` events `{\"text\": ...}`, then one `answer` event with the "
+                            "answer object (or one `error` event `{\"error\": ...}`)"}})
+    async def ask_stream(request: AskRequest) -> StreamingResponse:
+        """Text pieces as `token` events, then the final `answer` event."""
+        question, history, case = await in_thread(_inputs, bot, request)
+        return StreamingResponse(_events(bot, question, history, case), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @router.get("/cases", response_model=list[CaseOut], summary="The ingested cases")
+    async def cases() -> Any:
+        """Every ingested case: id, title and paragraph count."""
+        return await in_thread(list_cases, bot)
+
+    @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                      include_in_schema=False)
+    async def unknown(path: str) -> None:
+        raise ApiError(404, f"No API endpoint /api/v1/{path}. See /docs.")
+
+    return router
+
+
+def list_cases(bot: CaseBot) -> list[dict[str, Any]]:
+    """The ingested cases as JSON objects; ApiError 503 when the store is unreachable."""
+    try:
+        return [{"id": c.case_id, "title": c.title, "paragraphs": c.paragraphs}
+                for c in bot.library.cases()]
+    except StoreError as error:
+        raise ApiError(503, f"The case index is not reachable: {error}") from None

@@ -1,0 +1,71 @@
+"""The embeddable chat's answer rendering: [¶n] markers become links to their source paragraph,
+shown under the answer; a small script scrolls to and highlights the paragraph on click.
+
+Case text is escaped exactly as in bot.render, so it can never become markup; the only HTML is the
+fixed anchor markup produced here.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from bot.answer import Answer
+from bot.render import escape_markdown
+
+_MARKER = re.compile(r"\\\[¶(\d+)\\\]")
+
+EMBED_CSS = """
+.gradio-container { padding: 0 8px !important; max-width: none !important; }
+footer { display: none !important; }
+a.casebot-cite { font-weight: 600; text-decoration: none; white-space: nowrap; }
+.casebot-flash { outline: 2px solid var(--color-accent); border-radius: 4px; }
+"""
+
+# Links to "#casebot-…" stay inside the chat (Gradio would open links in a new tab otherwise).
+EMBED_HEAD = """
+<script>
+document.addEventListener("click", function (event) {
+  var link = event.target.closest && event.target.closest('a[href^="#casebot-"]');
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  var anchor = document.getElementById(link.getAttribute("href").slice(1));
+  if (!anchor) return;
+  var target = anchor.closest("blockquote") || anchor;
+  target.scrollIntoView({behavior: "smooth", block: "nearest"});
+  target.classList.add("casebot-flash");
+  setTimeout(function () { target.classList.remove("casebot-flash"); }, 1600);
+}, true);
+</script>
+"""
+
+
+def source_anchor(token: str, paragraph: int) -> str:
+    """The element id of one cited paragraph of one answer."""
+    return f"casebot-{token}-p{paragraph}"
+
+
+def answer_markdown_linked(answer: Answer, token: str | None = None) -> str:
+    """The answer with each [¶n] a link to its cited paragraph, listed below the answer."""
+    token = token or uuid.uuid4().hex[:8]
+    cited = {c.paragraph for c in answer.citations}
+
+    def link(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        if number not in cited:
+            return match.group(0)
+        return f'<a class="casebot-cite" href="#{source_anchor(token, number)}">[¶{number}]</a>'
+
+    parts = [_MARKER.sub(link, escape_markdown(answer.answer))]
+    if answer.notice:
+        parts.append(f"*{escape_markdown(answer.notice)}*")
+    if answer.citations:
+        parts.append("**Sources**")
+        for citation in answer.citations:
+            heading = f"**{citation.label}**"
+            if citation.section:
+                heading += f" · *{escape_markdown(citation.section)}*"
+            anchor = f'<span class="casebot-source" id="{source_anchor(token, citation.paragraph)}"></span>'
+            parts.append(f"> {anchor}{heading}  \n> {escape_markdown(citation.text)}")
+    return "\n\n".join(parts)

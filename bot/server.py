@@ -1,0 +1,254 @@
+"""`casebot serve`: one ASGI app (FastAPI + uvicorn) with the Gradio chat at `/`, the embeddable
+chat at `/embed?case=ID`, the JSON API under `/api/v1`, `/healthz`, and OpenAPI docs at `/docs`.
+
+State: each browser session's chat history lives in Gradio session state; the API is stateless (the
+client sends the history). The only other per-process state is the rate limiter's window and the
+in-memory copy of each case, so replicas behind a load balancer share nothing but the Chroma index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import logging
+import os
+import sys
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from bot.security import (
+    GuardMiddleware,
+    RateLimiter,
+    check_origins,
+    frame_ancestors,
+    parse_rate_limit,
+)
+from bot.settings import DEFAULT_CASE, Settings
+
+if TYPE_CHECKING:
+    import gradio as gr
+    from fastapi import FastAPI
+
+    from bot.chain import CaseBot
+
+log = logging.getLogger("casebot.server")
+
+DESCRIPTION = (
+    "Serve the web chat at /, the embeddable chat at /embed?case=ID (for an <iframe> in a course "
+    "portal), and the JSON API under /api/v1 (POST /api/v1/ask, POST /api/v1/ask/stream, "
+    "GET /api/v1/cases; OpenAPI docs at /docs) from one process. Ingests the bundled case on "
+    "first start. Prints the embed snippets for its URL."
+)
+ASK_API_NAME = "ask"
+_GRACEFUL_SHUTDOWN_S = 5
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the flags of `casebot serve` (each falls back to its CASEBOT_* variable)."""
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1; 0.0.0.0 for all interfaces)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--allowed-origins", metavar="ORIGINS",
+                        help="comma-separated origins allowed to embed the chat and call the API, "
+                        "e.g. https://lms.example.edu (env CASEBOT_ALLOWED_ORIGINS; default: none "
+                        "but same origin)")
+    parser.add_argument("--rate-limit", metavar="N/PERIOD",
+                        help="questions per client, e.g. 30/minute, or off (env CASEBOT_RATE_LIMIT; "
+                        "default 30/minute)")
+    parser.add_argument("--api-token", metavar="TOKEN",
+                        help="require 'Authorization: Bearer TOKEN' on /api/v1 (env CASEBOT_API_TOKEN, "
+                        "preferred: flags are visible to other users of the machine)")
+    parser.add_argument("--public-url", metavar="URL",
+                        help="the URL the portal reaches this server at, for the printed snippets "
+                        "(env CASEBOT_PUBLIC_URL; default http://HOST:PORT)")
+
+
+def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """`settings` with the serve flags on top; ValueError for invalid origins or rate limits."""
+    from bot.settings import parse_origins
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "allowed_origins", None) is not None:
+        overrides["allowed_origins"] = parse_origins(args.allowed_origins)
+    if getattr(args, "rate_limit", None) is not None:
+        overrides["rate_limit"] = args.rate_limit.strip()
+    if getattr(args, "api_token", None) is not None:
+        overrides["api_token"] = args.api_token.strip()
+    settings = replace(settings, **overrides)
+    parse_rate_limit(settings.rate_limit)
+    return replace(settings, allowed_origins=check_origins(settings.allowed_origins))
+
+
+def _ask_indices(blocks: gr.Blocks) -> set[int]:
+    """Indices of the Gradio events that answer a question (these count for the rate limit)."""
+    return {index for index, fn in blocks.fns.items() if getattr(fn, "api_name", None) == ASK_API_NAME}
+
+
+def _question_test(mounts: dict[str, set[int]]) -> Any:
+    """Which POST requests ask a question: the JSON API's and the Gradio chats' `ask` events."""
+
+    def is_question(path: str, body: bytes) -> bool:
+        if path in ("/api/v1/ask", "/api/v1/ask/stream"):
+            return True
+        for prefix, indices in mounts.items():
+            named = (f"{prefix}/gradio_api/call/{ASK_API_NAME}", f"{prefix}/gradio_api/run/{ASK_API_NAME}")
+            if path in named:
+                return True
+            if path == f"{prefix}/gradio_api/queue/join":
+                try:
+                    payload = json.loads(body or b"{}")
+                except ValueError:
+                    return False
+                return isinstance(payload, dict) and payload.get("fn_index") in indices
+        return False
+
+    return is_question
+
+
+def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
+    """The whole server as one FastAPI app (settings already validated by serve_settings)."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    import gradio as gr
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.middleware.cors import CORSMiddleware
+    from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from bot.api import api_router, list_cases
+    from bot.app import CSS, build_chat
+    from bot.embed import EMBED_CSS, EMBED_HEAD
+
+    origins = check_origins(settings.allowed_origins)
+    limit = parse_rate_limit(settings.rate_limit)
+    app = FastAPI(title="casebot", version="1", docs_url="/docs", redoc_url=None,
+                  description="Answers questions about a business case with citations to its "
+                  "numbered paragraphs. Errors are `{\"error\": \"...\"}`.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code,
+                            headers=getattr(error, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        return _validation_error(error.errors())
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        log.exception("request %s %s failed", request.method, request.url.path)
+        return JSONResponse({"error": "internal error"}, status_code=500)
+
+    # response_model=None: the return annotations are strings FastAPI cannot resolve here.
+    @app.get("/healthz", tags=["ops"], summary="Liveness and readiness", response_model=None)
+    def healthz() -> JSONResponse:
+        """200 with the number of cases when the index answers, 503 otherwise."""
+        try:
+            cases = list_cases(bot)
+        except Exception as error:
+            message = getattr(error, "detail", None) or str(error)
+            return JSONResponse({"status": "unavailable", "error": message}, status_code=503)
+        return JSONResponse({"status": "ok", "cases": len(cases), "backend": bot.answerer.name,
+                             "store": "server" if settings.chroma_url else "embedded"})
+
+    gradio_js = os.path.join(os.path.dirname(gr.__file__), "templates", "frontend", "gradio.js")
+
+    @app.get("/gradio.js", include_in_schema=False, response_model=None)
+    def web_component_script() -> FileResponse:
+        """Gradio's web-component loader, served here so embedding needs no CDN."""
+        return FileResponse(gradio_js, media_type="text/javascript")
+
+    app.include_router(api_router(bot))
+
+    def embed_page(request: Request) -> RedirectResponse:
+        """`/embed?case=ID` -> the mounted embed app at `/embed/?case=ID` (relative, proxy-safe)."""
+        query = request.url.query
+        return RedirectResponse("embed/" + (f"?{query}" if query else ""), status_code=307)
+
+    # A plain Starlette route: FastAPI could not resolve the lazily imported Request annotation.
+    app.add_route("/embed", embed_page, methods=["GET", "HEAD"], include_in_schema=False)
+
+    chat = build_chat(bot, settings)
+    embed = build_chat(bot, settings, embed=True)
+    mounts = {"/embed": _ask_indices(embed), "": _ask_indices(chat)}
+    common: dict[str, Any] = {"footer_links": [], "show_error": False, "ssr_mode": False,
+                              "mcp_server": False, "enable_monitoring": False}
+    # Order matters: /embed before the catch-all mount at /.
+    gr.mount_gradio_app(app, embed, path="/embed", css=CSS + EMBED_CSS, head=EMBED_HEAD, **common)
+    gr.mount_gradio_app(app, chat, path="/", css=CSS, **common)
+
+    app.add_middleware(GuardMiddleware, limiter=RateLimiter(limit) if limit else None,
+                       api_token=settings.api_token, csp=frame_ancestors(origins),
+                       is_question=_question_test(mounts))
+    # Added last, so outermost: error responses carry CORS headers too. Its presence also stops
+    # Gradio from echoing any Origin back (Gradio defers to a parent app's CORSMiddleware).
+    app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_credentials=False,
+                       allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"],
+                       expose_headers=["Retry-After"], max_age=600)
+    return app
+
+
+def _validation_error(errors: Any) -> Any:
+    """FastAPI's validation errors as one readable `{"error"}`: 400 for bad JSON, else 422."""
+    from fastapi.responses import JSONResponse
+
+    errors = list(errors)
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return JSONResponse({"error": "The request body is not valid JSON."}, status_code=400)
+    if any(tuple(e.get("loc", ())) == ("body",) for e in errors):
+        return JSONResponse({"error": 'The request body must be a JSON object such as {"question": '
+                             '"...", "case": "...", "history": [...]}.'}, status_code=422)
+    messages = []
+    for e in errors[:3]:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+        messages.append(f"{where}: {e.get('msg', 'invalid')}" if where else str(e.get("msg", "invalid")))
+    return JSONResponse({"error": "; ".join(messages) or "invalid request"}, status_code=422)
+
+
+def snippets(base_url: str, case: str = DEFAULT_CASE) -> str:
+    """The copy-paste <iframe> and Gradio web-component snippets for a server at `base_url`."""
+    base = base_url.rstrip("/")
+    src = html.escape(f"{base}/embed/?case={case}", quote=True)
+    return (
+        "Embed the chat in a course portal page (add the portal's origin to "
+        "CASEBOT_ALLOWED_ORIGINS):\n\n"
+        f'  <iframe src="{src}" title="casebot: ask about the case"\n'
+        '          width="100%" height="720" style="border:0" loading="lazy"></iframe>\n\n'
+        "or as a Gradio web component:\n\n"
+        f'  <script type="module" src="{html.escape(base, quote=True)}/gradio.js"></script>\n'
+        f'  <gradio-app src="{html.escape(base, quote=True)}/embed/"></gradio-app>\n'
+    )
+
+
+def run_command(args: argparse.Namespace, settings: Settings, bot: CaseBot) -> int:
+    """Serve until interrupted; returns the exit code."""
+    import uvicorn
+
+    from bot.cli import CliError
+
+    try:
+        settings = serve_settings(args, settings)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    app = create_app(bot, settings)
+    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    if ":" in shown_host:
+        shown_host = f"[{shown_host}]"
+    public = (getattr(args, "public_url", None) or os.environ.get("CASEBOT_PUBLIC_URL", "")
+              or f"http://{shown_host}:{args.port}")
+    try:
+        case = bot.default_case()
+    except LookupError:
+        case = DEFAULT_CASE
+    limit = parse_rate_limit(settings.rate_limit)
+    print(f"casebot serving on http://{shown_host}:{args.port}/  (chat /, embed /embed?case={case}, "
+          f"API /api/v1, docs /docs)", file=sys.stderr)
+    print(f"allowed origins: {', '.join(settings.allowed_origins) or 'same origin only'}; rate limit: "
+          f"{settings.rate_limit if limit else 'off'}; API token: "
+          f"{'required' if settings.api_token else 'not required'}\n", file=sys.stderr)
+    print(snippets(public, case), file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
+                timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S)
+    return 0

@@ -1,0 +1,100 @@
+"""Chroma server mode: a real `chroma run` on a free port, ingest through it, answers from two
+separate casebot processes sharing it, and a quick, clear error once the server is stopped."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import CASE_ID, CASEBOT, cli_env, free_port
+from test_server_api import running_server, stop
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+CHROMA = str(Path(sys.executable).with_name("chroma"))
+QUESTION = "How much did Volkswagen invest in XPeng?"
+QUICK_S = 15.0  # "quickly": well under any client timeout, far from a hang
+
+
+def _wait_for_chroma(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"chroma run exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/api/v2/heartbeat", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"the Chroma server at {url} did not answer within {timeout:g} s")
+
+
+@pytest.fixture
+def chroma(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A running Chroma server (URL, process); always stopped at the end."""
+    port = free_port()
+    with (tmp_path / "chroma.log").open("wb") as log:
+        process = subprocess.Popen([CHROMA, "run", "--path", str(tmp_path / "chroma-db"), "--host",
+                                    "127.0.0.1", "--port", str(port)], stdout=log,
+                                   stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_for_chroma(url, process)
+            yield url, process
+        finally:
+            stop(process)
+
+
+def test_two_casebot_processes_share_one_chroma_server(
+        chroma: tuple[str, subprocess.Popen[bytes]], tmp_path: Path) -> None:
+    url, chroma_process = chroma
+    env = {"CASEBOT_CHROMA_URL": url}
+    local = tmp_path / "local"  # CASEBOT_DATA_DIR: must stay free of any embedded index
+    ingest = subprocess.run([CASEBOT, "ingest", "--quiet"], env=cli_env(local, **env),
+                            capture_output=True, text=True, timeout=300)
+    assert ingest.returncode == 0, ingest.stderr
+    assert not (local / "chroma").exists()
+    listed = httpx.get(f"{url}/api/v2/tenants/default_tenant/databases/default_database/collections",
+                       timeout=10).json()
+    assert any(c["metadata"]["case"] == CASE_ID for c in listed)
+
+    with ExitStack() as stack:
+        replicas = [stack.enter_context(running_server(local, "--rate-limit", "off", env=env,
+                                                       log_dir=tmp_path))
+                    for _ in range(2)]
+        answers = []
+        for base in replicas:
+            assert httpx.get(f"{base}/healthz", timeout=10).json()["store"] == "server"
+            response = httpx.post(f"{base}/api/v1/ask", json={"question": QUESTION}, timeout=120)
+            assert response.status_code == 200, response.text
+            answers.append(response.json())
+        assert answers[0]["answer"] == answers[1]["answer"]
+        assert "$700 million" in answers[0]["answer"] and answers[0]["case"] == CASE_ID
+
+        stop(chroma_process)  # the shared index goes away under both replicas
+        for base in replicas:
+            started = time.monotonic()
+            response = httpx.post(f"{base}/api/v1/ask", json={"question": QUESTION}, timeout=60)
+            assert time.monotonic() - started < QUICK_S
+            assert response.status_code == 503, response.text
+            assert "not reachable" in response.json()["error"]
+            health = httpx.get(f"{base}/healthz", timeout=30)
+            assert health.status_code == 503 and health.json()["status"] == "unavailable"
+
+    started = time.monotonic()
+    asked = subprocess.run([CASEBOT, "ask", "--json", QUESTION], env=cli_env(local, **env),
+                           capture_output=True, text=True, timeout=120)
+    assert asked.returncode == 1, asked.stderr
+    assert asked.stdout == "" and "Traceback" not in asked.stderr
+    assert "Chroma server" in asked.stderr or "vector store" in asked.stderr, asked.stderr
+    # The CLI loads the embedding model first; the store error itself must not add a hang.
+    assert time.monotonic() - started < 60, asked.stderr
+    print(json.dumps({"cli_error": asked.stderr.strip()}))
