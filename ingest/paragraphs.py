@@ -68,9 +68,7 @@ def _looks_like_heading(line: str, max_chars: int = _HEADING_MAX_CHARS) -> bool:
         return False
     if len(stripped.split()) > _HEADING_MAX_WORDS and max_chars == _HEADING_MAX_CHARS:
         return False
-    if stripped[-1] in ".!?,;:\"”'’)" or not (stripped[0].isupper() or stripped[0].isdigit()):
-        return False
-    return True
+    return stripped[-1] not in ".!?,;:\"”'’)" and (stripped[0].isupper() or stripped[0].isdigit())
 
 
 def _content_span(text: str, line: _Line, prefix: re.Pattern[str] | None = None) -> tuple[int, int]:
