@@ -137,7 +137,7 @@ class ExtractiveAnswerer:
 
     name = NAME
 
-    def __init__(self, min_similarity: float = 0.3, relative_cutoff: float = 0.85,
+    def __init__(self, min_similarity: float = 0.2, relative_cutoff: float = 0.85,
                  weights: Weights | None = None, known_word_similarity: float = 0.65) -> None:
         self.min_similarity = min_similarity
         self.known_word_similarity = known_word_similarity
@@ -271,7 +271,8 @@ class ExtractiveAnswerer:
         case = evidence.case
         weights = self._weights(evidence)
         total = sum(weights.values()) or 1.0
-        wanted = expected_type(evidence.question)
+        # An elliptical follow-up ("And Volkswagen?") asks for what the earlier question asked.
+        wanted = expected_type(evidence.question) or expected_type(evidence.query)
         pattern = ANSWER_TYPES[wanted] if wanted else None
         paragraph_sim: dict[int, float] = {}
         for row in case.passage_rows:
@@ -283,11 +284,16 @@ class ExtractiveAnswerer:
         lexical = len(question_terms & case.vocabulary) / len(question_terms) if question_terms else 0.0
         counted_word = counted_noun(evidence.question)
         topic = self._topic_vector(evidence)
+        question_vector = evidence.query_vector
+        if evidence.query != evidence.question:
+            # The follow-up itself counts more than the earlier question it leans on.
+            blend = 2 * evidence.embeddings.encode_query(evidence.question) + evidence.query_vector
+            question_vector = blend / np.linalg.norm(blend)
         scored = []
         for hit in evidence.hits:
             rows = case.sentences_of(hit.paragraph)
             terms = [case.terms[row] for row in rows]
-            sims = case.vectors[rows] @ evidence.query_vector
+            sims = case.vectors[rows] @ question_vector
             if topic is not None:
                 sims = (sims + case.vectors[rows] @ topic) / 2
             for index, row in enumerate(rows):
