@@ -112,6 +112,17 @@ def with_marker(sentence: str, paragraph: int) -> str:
     return f"{body} {marker(paragraph)}"
 
 
+def compose(chosen: list[ScoredSentence]) -> str:
+    """The answer text: the sentences in order, each run from one paragraph ending in its marker."""
+    pieces = []
+    for index, sentence in enumerate(chosen):
+        following = chosen[index + 1] if index + 1 < len(chosen) else None
+        continued = following is not None and following.paragraph == sentence.paragraph \
+            and following.row == sentence.row + 1
+        pieces.append(sentence.text.strip() if continued else with_marker(sentence.text, sentence.paragraph))
+    return " ".join(pieces)
+
+
 def split_question(question: str) -> list[str]:
     """The parts of a compound question ("Why did X, and what did Y?"), or the question itself."""
     parts = [p.strip(" ,;") for p in _CLAUSE_JOIN.split(question) if p and p.strip(" ,;?")]
@@ -175,7 +186,7 @@ class ExtractiveAnswerer:
         else:
             chosen = self._select(scored, synthesis=bool(_SYNTHESIS.search(evidence.question)))
             chosen = self._with_continuations(evidence, chosen)
-        text = " ".join(with_marker(s.text, s.paragraph) for s in chosen)
+        text = compose(chosen)
         return Answer(text, False, build_citations(text, evidence.case.case_id, evidence.sources),
                       evidence.case.case_id, NAME)
 
