@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.answer import Answer
+from bot.answer import Answer, Citation
 from bot.chain import MAX_QUESTION_CHARS, CaseBot, QuestionError, check_question
 from bot.conversation import HistoryError, Turn, parse_history
 from vectorstore.store import CaseNotFoundError, StoreError
@@ -44,23 +44,12 @@ class AskRequest(BaseModel):
     history: list[HistoryTurn] | None = Field(None, description="earlier turns, oldest first")
 
 
-class CitationOut(BaseModel):
-    """A source paragraph the answer relies on."""
-
-    id: str
-    label: str
-    paragraph: int
-    section: str
-    text: str
-    score: float
-
-
 class AnswerOut(BaseModel):
     """The answer object of the contract."""
 
     answer: str
     abstained: bool
-    citations: list[CitationOut]
+    citations: list[Citation]
     case: str
     backend: str
     latency_ms: float

@@ -7,13 +7,10 @@ fixed anchor markup produced here.
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from bot.answer import Answer
-from bot.render import escape_markdown
-
-_MARKER = re.compile(r"\\\[¶(\d+)\\\]")
+from bot.render import answer_markdown
 
 EMBED_CSS = """
 .gradio-container { padding: 0 8px !important; max-width: none !important; }
@@ -49,23 +46,8 @@ def source_anchor(token: str, paragraph: int) -> str:
 def answer_markdown_linked(answer: Answer, token: str | None = None) -> str:
     """The answer with each [¶n] a link to its cited paragraph, listed below the answer."""
     token = token or uuid.uuid4().hex[:8]
-    cited = {c.paragraph for c in answer.citations}
-
-    def link(match: re.Match[str]) -> str:
-        number = int(match.group(1))
-        if number not in cited:
-            return match.group(0)
-        return f'<a class="casebot-cite" href="#{source_anchor(token, number)}">[¶{number}]</a>'
-
-    parts = [_MARKER.sub(link, escape_markdown(answer.answer))]
-    if answer.notice:
-        parts.append(f"*{escape_markdown(answer.notice)}*")
-    if answer.citations:
-        parts.append("**Sources**")
-        for citation in answer.citations:
-            heading = f"**{citation.label}**"
-            if citation.section:
-                heading += f" · *{escape_markdown(citation.section)}*"
-            anchor = f'<span class="casebot-source" id="{source_anchor(token, citation.paragraph)}"></span>'
-            parts.append(f"> {anchor}{heading}  \n> {escape_markdown(citation.text)}")
-    return "\n\n".join(parts)
+    return answer_markdown(
+        answer,
+        cite=lambda n: f'<a class="casebot-cite" href="#{source_anchor(token, n)}">[¶{n}]</a>',
+        anchor=lambda n: f'<span class="casebot-source" id="{source_anchor(token, n)}"></span>',
+    )

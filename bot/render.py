@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 from bot.answer import Answer
 
@@ -16,10 +17,25 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=True))
 
 
-def answer_markdown(answer: Answer) -> str:
-    """The answer text, then every cited paragraph with its label and section."""
-    body = _MARKER.sub(r"**[¶\1]**", escape_markdown(answer.answer))
-    parts = [body]
+def bold_marker(paragraph: int) -> str:
+    """A citation marker shown in bold."""
+    return f"**[¶{paragraph}]**"
+
+
+def answer_markdown(answer: Answer, cite: Callable[[int], str] = bold_marker,
+                    anchor: Callable[[int], str] | None = None) -> str:
+    """The answer text, then every cited paragraph with its label and section.
+
+    `cite` renders the markers of cited paragraphs; `anchor` may add fixed markup in front of each
+    source (the embed page's link targets). Everything taken from the case stays escaped.
+    """
+    cited = {c.paragraph for c in answer.citations}
+
+    def marker(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        return cite(number) if number in cited else match.group(0)
+
+    parts = [_MARKER.sub(marker, escape_markdown(answer.answer))]
     if answer.notice:
         parts.append(f"*{escape_markdown(answer.notice)}*")
     if answer.citations:
@@ -28,5 +44,6 @@ def answer_markdown(answer: Answer) -> str:
             heading = f"**{citation.label}**"
             if citation.section:
                 heading += f" · *{escape_markdown(citation.section)}*"
-            parts.append(f"> {heading}  \n> {escape_markdown(citation.text)}")
+            prefix = anchor(citation.paragraph) if anchor is not None else ""
+            parts.append(f"> {prefix}{heading}  \n> {escape_markdown(citation.text)}")
     return "\n\n".join(parts)
