@@ -13,6 +13,7 @@ from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 from bot.answer import Answer, Retrieved
 from bot.conversation import Turn, resolve_question
 from bot.evidence import Evidence
+from bot.guard import carries_instructions
 from vectorstore.hybrid import DEFAULT_K, HybridRetriever, ScoredParagraph
 from vectorstore.store import CaseLibrary
 
@@ -63,6 +64,9 @@ class CaseBot:
                             doc.page_content, float(doc.metadata["score"]),
                             float(doc.metadata["fused"]))
             for doc in retriever.invoke(query)
+            # Case text is data: a paragraph addressing the assistant with instructions is
+            # withheld, so no answerer can follow (or repeat) what it tells them to do.
+            if not carries_instructions(doc.page_content)
         )
         return Evidence(inputs["question"], query, history, case, hits,
                         self.library.embeddings.encode_query(query), self.library.embeddings)
@@ -99,6 +103,11 @@ class CaseBot:
         if final is None:
             raise RuntimeError(f"the {self.answerer.name} answerer produced no answer")
         return final
+
+    def warm_up(self, case: str = "") -> None:
+        """Load the model and a case's index now, so the first student does not wait for them."""
+        loaded = self.library.load(case or self.default_case())
+        loaded.word_vectors(self.library.embeddings)
 
     def default_case(self) -> str:
         """The only case, or the first one by id when there are several."""

@@ -41,6 +41,7 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("chromadb").setLevel(logging.ERROR)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -138,7 +139,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
     paths = args.paths or [settings.cases_dir]
     ok = ingest(paths, open_library(settings), progress=not args.quiet)
-    return EXIT_OK if ok else EXIT_FAILURE
+    # Files that cannot be read are bad input; a failing store raises StoreError (exit 1).
+    return EXIT_OK if ok else EXIT_USAGE
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -171,8 +173,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
     settings = _settings(args)
     library = open_library(settings)
     ensure_bundled_case(settings, library)
-    launch_chat(make_bot(settings, library), settings, host=args.host, port=args.port,
-                open_browser=not args.no_browser)
+    bot = make_bot(settings, library)
+    bot.warm_up()
+    launch_chat(bot, settings, host=args.host, port=args.port, open_browser=not args.no_browser)
     return EXIT_OK
 
 
@@ -189,7 +192,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     library = open_library(settings)
     ensure_bundled_case(settings, library)
-    return run_command(args, settings, make_bot(settings, library))
+    bot = make_bot(settings, library)
+    bot.warm_up()
+    return run_command(args, settings, bot)
 
 
 def cmd_cases(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ from bot.chain import Answerer
 from bot.citations import build_citations, marker
 from bot.evidence import Evidence
 from bot.extractive import decline_message, not_in_case_message
-from bot.guard import looks_like_injection
+from bot.guard import looks_like_injection, quotes_prompt
 from bot.support import Encoder, enforce
 from prompts import render
 
@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 HISTORY_TURNS = 6
 HISTORY_CHARS = 1500
+# Streamed text is held back this many characters, so that a model repeating its instructions is
+# cut off before the repeated words reach the student (the final answer is enforced anyway).
+STREAM_HOLDBACK = 96
+WITHHELD = "(a sentence repeating casebot's instructions, withheld)"
 
 
 class MalformedOutputError(RuntimeError):
@@ -73,6 +77,11 @@ def format_history(evidence: Evidence, turns: int = HISTORY_TURNS) -> str:
     return "\n".join(lines)
 
 
+def system_prompt(evidence: Evidence) -> str:
+    """The system prompt for this case (it holds a confidential marker answers must not repeat)."""
+    return render("system", title=data_text(evidence.case.info.title))
+
+
 def answer_messages(evidence: Evidence, standalone: str = "") -> list[BaseMessage]:
     """The system and user messages that ask the model to answer from the paragraphs."""
     restated = ""
@@ -80,7 +89,7 @@ def answer_messages(evidence: Evidence, standalone: str = "") -> list[BaseMessag
         restated = ("\nRead with the conversation, the question means:\n"
                     f"<question>\n{data_text(standalone)}\n</question>\n")
     return [
-        SystemMessage(render("system", title=data_text(evidence.case.info.title))),
+        SystemMessage(system_prompt(evidence)),
         HumanMessage(render("answer", paragraphs=format_paragraphs(evidence),
                             history=format_history(evidence), question=data_text(evidence.question),
                             standalone=restated)),
@@ -178,6 +187,9 @@ class LLMAnswerer:
             return
         started = time.monotonic()
         raw = ""
+        sent = 0  # characters of `raw` already streamed
+        leaked = False
+        prompt = system_prompt(evidence)
         pieces = self.chain().stream(evidence)
         try:
             for piece in pieces:
@@ -185,9 +197,14 @@ class LLMAnswerer:
                     raise TimeoutError(f"no answer within {self.timeout:g} s")
                 if piece:
                     raw += piece
-                    yield piece
+                    leaked = leaked or quotes_prompt(raw[max(0, sent - STREAM_HOLDBACK):], prompt)
+                    if not leaked and len(raw) - sent > STREAM_HOLDBACK:
+                        yield raw[sent:len(raw) - STREAM_HOLDBACK]
+                        sent = len(raw) - STREAM_HOLDBACK
             if not raw.strip():
                 raise MalformedOutputError("the model returned an empty answer")
+            if not leaked and sent < len(raw):
+                yield raw[sent:]
         except Exception as error:
             yield self._failed(evidence, error)
             return
@@ -201,6 +218,12 @@ class LLMAnswerer:
         """The Answer for the model's complete text, after citation enforcement."""
         case_id = evidence.case.case_id
         enforced = enforce(raw, evidence, self.encoder())
+        prompt = system_prompt(evidence)
+        # Removed sentences are reported, but never one that repeats the bot's instructions.
+        enforced = replace(enforced, unsupported=tuple(dict.fromkeys(
+            WITHHELD if quotes_prompt(s, prompt) else s for s in enforced.unsupported)))
+        if quotes_prompt(enforced.text, prompt):
+            enforced = replace(enforced, text="")
         if enforced.unsupported:
             log.info("dropped %d unsupported sentence(s): %s", len(enforced.unsupported),
                      enforced.unsupported)

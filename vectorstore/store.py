@@ -177,14 +177,19 @@ class LoadedCase:
     def case_id(self) -> str:
         return self.info.case_id
 
-    def nearest_word(self, word: str, embeddings: SentenceEmbeddings) -> tuple[str, float]:
-        """The word of the case closest in meaning to `word`, with its cosine similarity."""
+    def word_vectors(self, embeddings: SentenceEmbeddings) -> np.ndarray:
+        """Vectors of the case's words, computed on first use (about a second for a case)."""
         with self._word_lock:
             if self._word_vectors is None:
                 self._word_vectors = embeddings.encode(self.words)
+            return self._word_vectors
+
+    def nearest_word(self, word: str, embeddings: SentenceEmbeddings) -> tuple[str, float]:
+        """The word of the case closest in meaning to `word`, with its cosine similarity."""
+        vectors = self.word_vectors(embeddings)
         if not self.words:
             return "", -1.0
-        sims = self._word_vectors @ embeddings.encode_query(word)
+        sims = vectors @ embeddings.encode_query(word)
         best = int(np.argmax(sims))
         return self.words[best], float(sims[best])
 
@@ -299,8 +304,11 @@ class CaseLibrary:
         fresh: dict[str, np.ndarray] = {}
         for begin in range(0, len(missing), _BATCH):
             batch = missing[begin:begin + _BATCH]
-            for record, vector in zip(batch, self.embeddings.encode([r.text for r in batch]),
-                                      strict=True):
+            try:
+                vectors = self.embeddings.encode([r.text for r in batch])
+            except Exception as error:  # the model failing must not look like a crash of casebot
+                raise StoreError(f"Embedding case '{case_id}' failed: {error}") from error
+            for record, vector in zip(batch, vectors, strict=True):
                 fresh[record.hash] = vector
             if progress is not None:
                 progress(min(begin + _BATCH, len(missing)), len(missing))
