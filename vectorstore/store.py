@@ -305,10 +305,10 @@ class CaseLibrary:
         for begin in range(0, len(missing), _BATCH):
             batch = missing[begin:begin + _BATCH]
             try:
-                vectors = self.embeddings.encode([r.text for r in batch])
+                encoded = self.embeddings.encode([r.text for r in batch])
             except Exception as error:  # the model failing must not look like a crash of casebot
                 raise StoreError(f"Embedding case '{case_id}' failed: {error}") from error
-            for record, vector in zip(batch, vectors, strict=True):
+            for record, vector in zip(batch, encoded, strict=True):
                 fresh[record.hash] = vector
             if progress is not None:
                 progress(min(begin + _BATCH, len(missing)), len(missing))
