@@ -116,11 +116,3 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False) -> gr.Bloc
         demo.load(pick_case, None, case, api_visibility="private")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
-
-
-def launch_chat(bot: CaseBot, settings: Settings, host: str = "127.0.0.1", port: int = 7860,
-                open_browser: bool = False) -> None:
-    """Serve the chat until interrupted."""
-    demo = build_chat(bot, settings)
-    demo.launch(server_name=host, server_port=port, inbrowser=open_browser, share=False,
-                footer_links=[], css=CSS, show_error=False)

@@ -168,14 +168,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from bot.app import launch_chat
+    from bot.server import serve, serve_settings
 
-    settings = _settings(args)
+    try:
+        settings = serve_settings(args, _settings(args))
+    except ValueError as error:
+        raise CliError(str(error)) from None
     library = open_library(settings)
     ensure_bundled_case(settings, library)
     bot = make_bot(settings, library)
     bot.warm_up()
-    launch_chat(bot, settings, host=args.host, port=args.port, open_browser=not args.no_browser)
+    serve(bot, settings, args.host, args.port, verbose=args.verbose,
+          open_browser=not args.no_browser, show_snippets=False)
     return EXIT_OK
 
 

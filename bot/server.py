@@ -224,31 +224,43 @@ def snippets(base_url: str, case: str = DEFAULT_CASE) -> str:
 
 def run_command(args: argparse.Namespace, settings: Settings, bot: CaseBot) -> int:
     """Serve until interrupted; returns the exit code."""
-    import uvicorn
-
     from bot.cli import CliError
 
     try:
         settings = serve_settings(args, settings)
     except ValueError as error:
         raise CliError(str(error)) from None
+    public = getattr(args, "public_url", None) or os.environ.get("CASEBOT_PUBLIC_URL", "")
+    serve(bot, settings, args.host, args.port, public_url=public, verbose=args.verbose)
+    return 0
+
+
+def serve(bot: CaseBot, settings: Settings, host: str, port: int, *, public_url: str = "",
+          verbose: bool = False, open_browser: bool = False, show_snippets: bool = True) -> None:
+    """Run the app on host:port until interrupted (settings already validated by serve_settings)."""
+    import uvicorn
+
     app = create_app(bot, settings)
-    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     if ":" in shown_host:
         shown_host = f"[{shown_host}]"
-    public = (getattr(args, "public_url", None) or os.environ.get("CASEBOT_PUBLIC_URL", "")
-              or f"http://{shown_host}:{args.port}")
+    url = f"http://{shown_host}:{port}/"
     try:
         case = bot.default_case()
     except LookupError:
         case = DEFAULT_CASE
     limit = parse_rate_limit(settings.rate_limit)
-    print(f"casebot serving on http://{shown_host}:{args.port}/  (chat /, embed /embed?case={case}, "
-          f"API /api/v1, docs /docs)", file=sys.stderr)
+    print(f"casebot serving on {url}  (chat /, embed /embed?case={case}, API /api/v1, docs /docs)",
+          file=sys.stderr)
     print(f"allowed origins: {', '.join(settings.allowed_origins) or 'same origin only'}; rate limit: "
           f"{settings.rate_limit if limit else 'off'}; API token: "
           f"{'required' if settings.api_token else 'not required'}\n", file=sys.stderr)
-    print(snippets(public, case), file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
+    if show_snippets:
+        print(snippets(public_url or url.rstrip("/"), case), file=sys.stderr, flush=True)
+    if open_browser:
+        import threading
+        import webbrowser
+
+        threading.Timer(1.5, webbrowser.open, args=(url,)).start()
+    uvicorn.run(app, host=host, port=port, log_level="info" if verbose else "warning",
                 timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S)
-    return 0
