@@ -191,9 +191,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bot.server import run_command
+    from bot.server import run_command, serve_settings
 
-    settings = _settings(args)
+    try:  # bad flags fail before the model loads
+        settings = serve_settings(args, _settings(args))
+    except ValueError as error:
+        raise CliError(str(error)) from None
     library = open_library(settings)
     ensure_bundled_case(settings, library)
     bot = make_bot(settings, library)
