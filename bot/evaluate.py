@@ -69,6 +69,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max", action="append", default=[], metavar="METRIC=VALUE",
                         help="exit with code 3 when METRIC is above VALUE (repeatable), for "
                              + ", ".join(LOWER_IS_BETTER))
+    parser.add_argument("--judge", action="store_true",
+                        help="also have the configured LLM (--llm openai:<model>) judge each answer's "
+                        "faithfulness and correctness; off by default")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -124,6 +127,8 @@ def outcome_of(row: dict[str, Any]) -> Outcome:
         retrieved=tuple(int(r["paragraph"]) for r in row.get("retrieved", [])),
         latency_ms=float(row["latency_ms"]) if row.get("latency_ms") is not None else None,
         error=str(row.get("error", "")),
+        faithful=(row.get("judge") or {}).get("faithful"),
+        correct=(row.get("judge") or {}).get("correct"),
     )
 
 
@@ -158,6 +163,18 @@ def run_questions(bot: CaseBot, questions: Sequence[Question], case: str, progre
         for question in bar:
             rows.append(ask_question(bot, question, case))
     return rows
+
+
+def judge_rows(model: Any, title: str, questions: Sequence[Question], rows: list[dict[str, Any]],
+               progress: bool = True) -> None:
+    """Add the LLM judge's verdict to every row (`judge`: faithful, correct, note)."""
+    from tqdm import tqdm
+
+    from bot.judge import judge_answer
+
+    pairs = list(zip(questions, rows, strict=True))
+    for question, row in tqdm(pairs, desc="Judging", unit="q", file=sys.stderr, disable=not progress):
+        row["judge"] = judge_answer(model, title, question, row).to_dict()
 
 
 def build_summary(questions: Sequence[Question], rows: Sequence[dict[str, Any]],
@@ -302,6 +319,9 @@ def _run(args: argparse.Namespace, settings: Settings, make_bot: Callable[[], Ca
 
     questions = load_questions(args.questions) if args.questions is not None else None
     bot = make_bot()
+    judge = getattr(bot.answerer, "model", None) if args.judge else None
+    if args.judge and judge is None:
+        raise EvalUsageError("--judge needs an LLM backend: add --llm openai:<model> (or set CASEBOT_LLM)")
     case = args.case or bot.default_case()
     bot.library.info(case)  # an unknown case fails now, not after the first question
     # One untimed question first: loading the model and the case is start-up work a running
@@ -318,11 +338,14 @@ def _run(args: argparse.Namespace, settings: Settings, make_bot: Callable[[], Ca
     started = datetime.now(UTC)
     began = time.perf_counter()
     rows = run_questions(bot, questions, case, progress=not args.quiet)
+    if judge is not None:
+        judge_rows(judge, bot.library.info(case).title, questions, rows, progress=not args.quiet)
     run = {
         "case": case,
         "backend": bot.answerer.name,
         "questions_file": str(args.questions),
         "k": bot.k,
+        "judged": judge is not None,
         "started_at": started.isoformat(timespec="seconds"),
         "duration_s": round(time.perf_counter() - began, 1),
     }

@@ -59,6 +59,12 @@ METRICS: dict[str, tuple[str, bool]] = {
         "on which the bot abstained.", True),
     "false_abstention_rate": (
         "Share of answerable questions on which the bot abstained (lower is better).", False),
+    "judge_faithfulness": (
+        "Only with --judge: share of judged answers whose every statement the LLM judge found "
+        "supported by the cited paragraphs. Abstentions and failed questions are not judged.", True),
+    "judge_correctness": (
+        "Only with --judge: share of judged answers the LLM judge found to say what the reference "
+        "answer says.", True),
     "latency_p50_ms": (
         "Median time to a complete answer, in milliseconds (linear interpolation between "
         "ranks). Questions that raised an error are not counted.", False),
@@ -79,6 +85,8 @@ class Outcome:
     retrieved: tuple[int, ...] = ()
     latency_ms: float | None = None
     error: str = ""
+    faithful: bool | None = None
+    correct: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +239,8 @@ def score_question(question: Question, outcome: Outcome) -> QuestionScore:
     values["token_f1"] = token_f1(answer, question.reference_answer) if question.answerable else None
     values["abstained"] = float(outcome.abstained)
     values["latency_ms"] = None if outcome.error else outcome.latency_ms
+    values["judge_faithfulness"] = None if outcome.faithful is None else float(outcome.faithful)
+    values["judge_correctness"] = None if outcome.correct is None else float(outcome.correct)
 
     reasons: list[str] = []
     if outcome.error:
@@ -267,7 +277,8 @@ def aggregate(scores: Sequence[QuestionScore]) -> tuple[dict[str, float | None],
 
     put("pass_rate", [float(s.passed) for s in scores])
     for name in (*(f"recall@{k}" for k in RECALL_KS), "mrr", "citation_precision",
-                 "citation_recall", "must_include", "token_f1"):
+                 "citation_recall", "must_include", "token_f1", "judge_faithfulness",
+                 "judge_correctness"):
         put(name, [s.values.get(name) for s in scores])
     put("abstention_accuracy", [s.values["abstained"] for s in unanswerable])
     put("false_abstention_rate", [s.values["abstained"] for s in answerable])

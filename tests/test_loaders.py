@@ -169,7 +169,7 @@ def test_several_cases_through_the_cli(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
 
     ingest = _run(data_dir, "ingest", "--quiet", str(folder))
-    assert ingest.returncode == 1  # one bad file: reported, the others still go in
+    assert ingest.returncode == 2  # one bad file: reported (bad input), the others still go in
     assert "broken.pdf" in ingest.stderr and "not a readable PDF" in ingest.stderr
 
     listed = _run(data_dir, "cases", "list", "--json")

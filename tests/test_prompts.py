@@ -8,7 +8,8 @@ import prompts
 from prompts import PromptError, render
 
 EXPECTED = {"system": {"title"}, "answer": {"paragraphs", "history", "question", "standalone"},
-            "condense": {"title", "history", "question"}}
+            "condense": {"title", "history", "question"},
+            "judge": {"title", "question", "answer", "sources", "reference"}}
 
 
 def test_every_template_is_known_and_declares_its_variables() -> None:
@@ -49,5 +50,5 @@ def test_unused_variable_fails_loudly() -> None:
 
 
 def test_unknown_template_lists_the_known_ones() -> None:
-    with pytest.raises(PromptError, match="Known: answer, condense, system"):
+    with pytest.raises(PromptError, match="Known: answer, condense, judge, system"):
         render("nope")
