@@ -33,6 +33,7 @@ ANSWER_TYPES = {
     "age": re.compile(r"\b[\w-]+-year-old\b|\b\d+\s+years?\s+old\b|\bdecades?\b|\bcentur(?:y|ies)\b",
                       re.I),
     "name": re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-zA-Z]+"),
+    "place": re.compile(r"\b(?:in|from|at|near|based in|headquartered in)\s+(?:the\s+)?[A-Z][a-zA-Z]+"),
 }
 _TYPE_CUES = [
     ("age", re.compile(r"\bhow old\b", re.I)),
@@ -40,8 +41,10 @@ _TYPE_CUES = [
                         re.I)),
     ("quantity", re.compile(r"\bhow (?:much|many)\b|\bwhat (?:size|fraction|percentage|proportion|"
                             r"amount|sum|number|share)\b", re.I)),
-    ("name", re.compile(r"^\s*who\b|\bwho (?:was|is|were|had|did)\b|\bwhere\b|\bwhich (?:city|country|"
-                        r"company|person|firm|brand)\b|\bname of\b|\bcalled\b", re.I)),
+    ("place", re.compile(r"\bwhere\b|\bwhich (?:city|country|region|town|place)\b|\bwhat (?:city|"
+                         r"country|region|town|place)\b", re.I)),
+    ("name", re.compile(r"^\s*who\b|\bwho (?:was|is|were|had|did)\b|\bwhich (?:company|person|firm|"
+                        r"brand)\b|\bnames? of\b|\bcalled\b", re.I)),
 ]
 # Words that name no topic of their own: a question using them asks about something else.
 _LIGHT = frozenset("""self kind sort type thing things way ways part whole lot put get got make made
