@@ -4,6 +4,7 @@ retrieve paragraphs with the hybrid retriever, answer with the configured answer
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
@@ -36,8 +37,10 @@ def check_question(question: Any) -> str:
     """The question with outer whitespace removed; QuestionError when it cannot be asked."""
     if not isinstance(question, str):
         raise QuestionError("The question must be text.")
-    cleaned = "".join(ch for ch in question if ch in "\t\n" or ch >= " " or ch == "\u00a0")
-    cleaned = cleaned.replace("\x7f", "").strip()
+    # Control characters and invisible format characters (zero-width, bidirectional overrides,
+    # which can make a question display differently from what it says) are dropped.
+    cleaned = "".join(ch for ch in question
+                      if ch in "\t\n" or unicodedata.category(ch) not in ("Cc", "Cf")).strip()
     if not cleaned:
         raise QuestionError("The question is empty. Type a question about the case.")
     if len(cleaned) > MAX_QUESTION_CHARS:
@@ -58,6 +61,10 @@ class CaseBot:
         case = self.library.load(inputs["case"])
         history: tuple[Turn, ...] = inputs["history"]
         query = resolve_question(inputs["question"], history, case.vocabulary)
+        # Encode the query with whatever else the answerer will need, in one forward pass.
+        related = getattr(self.answerer, "related_texts", None)
+        self.library.embeddings.encode_queries(
+            [query, *(related(inputs["question"], query, case) if related else [])])
         retriever = HybridRetriever(library=self.library, case_id=case.case_id, k=self.k)
         hits = tuple(
             ScoredParagraph(case.case_id, int(doc.metadata["paragraph"]), doc.metadata["section"],

@@ -20,6 +20,7 @@ from bot.answer import Answer
 from bot.citations import build_citations, marker
 from bot.evidence import Evidence
 from bot.guard import looks_like_injection
+from vectorstore.store import LoadedCase
 from vectorstore.text import STOPWORDS, content_terms, stem, tokens
 
 NAME = "extractive"
@@ -132,6 +133,17 @@ def split_question(question: str) -> list[str]:
     return parts if len(parts) > 1 else [question]
 
 
+def _focus_words(question: str) -> list[str]:
+    """The first words after a question's question word, without names and small words."""
+    words = tokens(question)
+    start = next((i for i, w in enumerate(words) if w in _WH), None)
+    if start is None:
+        return []
+    names = {w.lower() for w in _CAPITALISED.findall(question)}
+    return [w for w in words[start + 1:] if w.isalpha() and w not in STOPWORDS and w not in _LIGHT
+            and w not in _CUES and w not in names][:_FOCUS_WORDS]
+
+
 def counted_noun(question: str) -> str:
     """What a "how many" question counts ("How many new vehicles ..." counts vehicles), or ""."""
     match = _HOW_MANY.search(question)
@@ -227,13 +239,7 @@ class ExtractiveAnswerer:
         it in meaning, the case cannot answer, however well the rest of the question matches.
         Questions asking why have no such single topic.
         """
-        words = tokens(evidence.question)
-        start = next((i for i, w in enumerate(words) if w in _WH), None)
-        if start is None:
-            return []
-        names = {w.lower() for w in _CAPITALISED.findall(evidence.question)}
-        focus = [w for w in words[start + 1:] if w.isalpha() and w not in STOPWORDS
-                 and w not in _LIGHT and w not in _CUES and w not in names][:_FOCUS_WORDS]
+        focus = _focus_words(evidence.question)
         case = evidence.case
         unknown = [w for w in focus if stem(w) not in case.vocabulary
                    and case.nearest_word(w, evidence.embeddings)[1] < self.known_word_similarity]
@@ -268,17 +274,23 @@ class ExtractiveAnswerer:
         return False
 
     @staticmethod
-    def _topic_vector(evidence: Evidence) -> np.ndarray | None:
+    def _topic_text(query: str, case: LoadedCase) -> str | None:
         """The question without the names the whole case is about ("Volkswagen", "XPeng").
 
         Every sentence mentioning those names resembles every question that does; matching the
         rest of the question finds the sentence about what is actually asked.
         """
-        common = evidence.case.subject_names
-        words = [w for w in evidence.query.split() if not (set(content_terms(w)) & common)]
-        if len(words) == len(evidence.query.split()) or not content_terms(" ".join(words)):
+        words = [w for w in query.split() if not (set(content_terms(w)) & case.subject_names)]
+        if len(words) == len(query.split()) or not content_terms(" ".join(words)):
             return None
-        return evidence.embeddings.encode_query(" ".join(words))
+        return " ".join(words)
+
+    def related_texts(self, question: str, query: str, case: LoadedCase) -> list[str]:
+        """Texts this answerer will encode for a question, so the chain can encode them in the
+        same batch as the retrieval query."""
+        texts = [question, *split_question(question), *_focus_words(question),
+                 self._topic_text(query, case) or "", counted_noun(question)]
+        return [text for text in texts if text]
 
     def score(self, evidence: Evidence) -> list[ScoredSentence]:
         """Every sentence of the retrieved paragraphs, best first."""
@@ -297,7 +309,8 @@ class ExtractiveAnswerer:
         # Trust word overlap as much as the question uses the case's own words.
         lexical = len(question_terms & case.vocabulary) / len(question_terms) if question_terms else 0.0
         counted_word = counted_noun(evidence.question)
-        topic = self._topic_vector(evidence)
+        topic_text = self._topic_text(evidence.query, case)
+        topic = evidence.embeddings.encode_query(topic_text) if topic_text else None
         question_vector = evidence.query_vector
         if evidence.query != evidence.question:
             # The follow-up itself counts more than the earlier question it leans on.

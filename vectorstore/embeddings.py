@@ -79,6 +79,18 @@ class SentenceEmbeddings(Embeddings):
                 self._queries.popitem(last=False)
         return vector
 
+    def encode_queries(self, texts: list[str]) -> list[np.ndarray]:
+        """Unit vectors of several queries, encoding the ones not cached in one batch."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._queries))
+        if missing:
+            for text, vector in zip(missing, self.encode(missing), strict=True):
+                with self._lock:
+                    self._queries[text] = vector
+                    while len(self._queries) > _QUERY_CACHE_SIZE:
+                        self._queries.popitem(last=False)
+        return [self.encode_query(text) for text in texts]
+
     @property
     def dimension(self) -> int:
         size = self.model.get_sentence_embedding_dimension()
