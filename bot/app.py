@@ -37,23 +37,29 @@ def _gradio() -> Any:
     return gr
 
 
-def respond(bot: CaseBot, question: str, turns: list[Turn], case: str,
+def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
             render: Callable[[Answer], str] = answer_markdown,
-            ) -> Iterator[tuple[str, list[dict[str, str]], list[Turn]]]:
-    """Stream one answer: (cleared textbox, chat messages, new history) as the answer grows."""
+            ) -> Iterator[tuple[str, list[dict[str, str]], list[dict[str, str]]]]:
+    """Stream one answer: (cleared textbox, chat messages, new session log) as the answer grows.
+
+    The session log keeps each message twice: as text for the conversation history, and as shown
+    (an answer with its cited paragraphs), so earlier answers keep their sources on screen.
+    """
     gr = _gradio()
+    history = tuple(Turn(m["role"], m["content"]) for m in log)[-MAX_HISTORY_TURNS:]
     try:
-        stream = bot.stream(question, tuple(turns[-MAX_HISTORY_TURNS:]), case)
-        messages = [*_messages(turns), {"role": "user", "content": escape_markdown(question)}]
+        stream = bot.stream(question, history, case)
+        asked = {"role": "user", "content": question.strip(), "shown": escape_markdown(question)}
+        shown = [*_messages(log), _message(asked)]
         text = ""
         for piece in stream:
             if isinstance(piece, Answer):
-                new_turns = [*turns, Turn("user", question.strip()), Turn("assistant", piece.answer)]
-                yield "", [*_messages(new_turns[:-1]),
-                           {"role": "assistant", "content": render(piece)}], new_turns
+                answered = {"role": "assistant", "content": piece.answer, "shown": render(piece)}
+                new_log = [*log, asked, answered]
+                yield "", _messages(new_log), new_log
                 return
             text += piece
-            yield "", [*messages, {"role": "assistant", "content": escape_markdown(text)}], turns
+            yield "", [*shown, {"role": "assistant", "content": escape_markdown(text)}], log
     except QuestionError as error:
         raise gr.Error(str(error)) from None
     except CaseNotFoundError as error:
@@ -64,9 +70,13 @@ def respond(bot: CaseBot, question: str, turns: list[Turn], case: str,
         raise gr.Error(str(error)) from None
 
 
-def _messages(turns: list[Turn]) -> list[dict[str, str]]:
-    """Chat messages for earlier turns (their citations were shown when they were answered)."""
-    return [{"role": t.role, "content": escape_markdown(t.content)} for t in turns]
+def _message(entry: dict[str, str]) -> dict[str, str]:
+    return {"role": entry["role"], "content": entry["shown"]}
+
+
+def _messages(log: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The chat messages of a session log, as they were shown when answered."""
+    return [_message(entry) for entry in log]
 
 
 def build_chat(bot: CaseBot, settings: Settings, embed: bool = False) -> gr.Blocks:
@@ -89,21 +99,25 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False) -> gr.Bloc
                            interactive=True)
         chatbot = gr.Chatbot(label="casebot", height="70vh" if not embed else "64vh",
                              placeholder="Ask a question about the case.", buttons=["copy"],
-                             feedback_options=None, group_consecutive_messages=False)
-        turns = gr.State([])
+                             feedback_options=None, group_consecutive_messages=False,
+                             # Case text is shown as written: "$$…$$" in it is not maths.
+                             latex_delimiters=[])
+        # Each session's history lives in server memory: it expires once the session has been
+        # idle for settings.session_ttl seconds (Gradio's default would keep it for ever).
+        session_log = gr.State([], time_to_live=settings.session_ttl)
         with gr.Row():
             question = gr.Textbox(placeholder="Ask about the case…", show_label=False,
                                   scale=8, max_length=2000, autofocus=True, submit_btn=True)
             clear = gr.Button("New chat", scale=1, variant="secondary")
         gr.Examples(EXAMPLES, inputs=question, label="Try")
 
-        def answer(text: str, history: list[Turn], case_id: str) -> Iterator[Any]:
-            yield from respond(bot, text, history, case_id, render)
+        def answer(text: str, log: list[dict[str, str]], case_id: str) -> Iterator[Any]:
+            yield from respond(bot, text, log, case_id, render)
 
-        question.submit(answer, [question, turns, case], [question, chatbot, turns],
+        question.submit(answer, [question, session_log, case], [question, chatbot, session_log],
                         api_name="ask", concurrency_limit=CONCURRENCY)
-        clear.click(lambda: ([], []), None, [chatbot, turns], api_name="clear")
-        case.change(lambda: ([], []), None, [chatbot, turns], api_visibility="private")
+        clear.click(lambda: ([], []), None, [chatbot, session_log], api_name="clear")
+        case.change(lambda: ([], []), None, [chatbot, session_log], api_visibility="private")
 
         def pick_case(request: Any) -> Any:
             wanted = request.query_params.get("case", "") if request else ""
