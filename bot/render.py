@@ -13,8 +13,12 @@ _MARKER = re.compile(r"\\\[¶(\d+)\\\]")
 
 
 def escape_markdown(text: str) -> str:
-    """Text shown literally: HTML entities escaped, Markdown syntax backslash-escaped."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=True))
+    """Text shown literally: HTML entities escaped, Markdown syntax backslash-escaped.
+
+    Quotes are left alone: this text only ever lands in element content, never in an attribute,
+    and `&#x27;` would have its `#` backslash-escaped and show as literal "&#x27;".
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def bold_marker(paragraph: int) -> str:

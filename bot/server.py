@@ -59,6 +59,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-token", metavar="TOKEN",
                         help="require 'Authorization: Bearer TOKEN' on /api/v1 (env CASEBOT_API_TOKEN, "
                         "preferred: flags are visible to other users of the machine)")
+    parser.add_argument("--session-ttl", type=float, metavar="SECONDS",
+                        help="how long an idle web chat keeps its history in server memory "
+                        "(env CASEBOT_SESSION_TTL; default 3600)")
     parser.add_argument("--public-url", metavar="URL",
                         help="the URL the portal reaches this server at, for the printed snippets "
                         "(env CASEBOT_PUBLIC_URL; default http://HOST:PORT)")
@@ -75,6 +78,10 @@ def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
         overrides["rate_limit"] = args.rate_limit.strip()
     if getattr(args, "api_token", None) is not None:
         overrides["api_token"] = args.api_token.strip()
+    if getattr(args, "session_ttl", None) is not None:
+        if args.session_ttl <= 0:
+            raise ValueError(f"--session-ttl must be positive, got {args.session_ttl:g}")
+        overrides["session_ttl"] = args.session_ttl
     settings = replace(settings, **overrides)
     parse_rate_limit(settings.rate_limit)
     return replace(settings, allowed_origins=check_origins(settings.allowed_origins))

@@ -35,6 +35,8 @@ class Settings:
     api_token: str = ""
     top_k: int = 5
     cases_dir: Path = BUNDLED_CASES
+    # Seconds a web chat's history is kept after its last answer (Gradio session state).
+    session_ttl: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -53,6 +55,8 @@ class Settings:
                 values[key] = env[var].strip()
         if env.get("CASEBOT_LLM_TIMEOUT"):
             values["llm_timeout"] = _positive_float("CASEBOT_LLM_TIMEOUT", env["CASEBOT_LLM_TIMEOUT"])
+        if env.get("CASEBOT_SESSION_TTL"):
+            values["session_ttl"] = _positive_float("CASEBOT_SESSION_TTL", env["CASEBOT_SESSION_TTL"])
         if env.get("CASEBOT_ALLOWED_ORIGINS"):
             values["allowed_origins"] = parse_origins(env["CASEBOT_ALLOWED_ORIGINS"])
         settings = cls(**values)

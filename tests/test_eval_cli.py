@@ -35,7 +35,8 @@ SUMMARY_KEYS = {"run", "questions", "answerable", "unanswerable", "passed", "met
                 "answerable_only", "by_category", "definitions", "per_question"}
 METRIC_KEYS = {"pass_rate", "recall@1", "recall@3", "recall@5", "mrr", "citation_precision",
                "citation_recall", "must_include", "token_f1", "abstention_accuracy",
-               "false_abstention_rate", "latency_p50_ms", "latency_p95_ms"}
+               "false_abstention_rate", "judge_faithfulness", "judge_correctness", "latency_p50_ms",
+               "latency_p95_ms"}
 
 
 def _eval(data_dir: Path, *args: str | Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:

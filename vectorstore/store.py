@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 SCHEMA = 1
 _PREFIX = "casebot"
 _BATCH = 256
+LISTING_TTL_S = 1.0
 # Names in at least this share of a case's sentences are its subject, not a question's topic.
 SUBJECT_SHARE = 0.1
 _NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z]+|^[A-Z][a-z]*[A-Z][A-Za-z]*")
@@ -206,6 +207,8 @@ class CaseLibrary:
         self.embeddings = embeddings
         self._loaded: dict[str, LoadedCase] = {}
         self._lock = threading.Lock()
+        # The newest complete collection of each case, as last listed, and when (monotonic clock).
+        self._listing: tuple[float, dict[str, tuple[float, Collection]]] | None = None
 
     def _collections(self) -> list[Collection]:
         try:
@@ -213,8 +216,17 @@ class CaseLibrary:
         except Exception as error:
             raise StoreError(f"The vector store did not answer: {error}") from error
 
-    def _complete(self) -> dict[str, tuple[float, Collection]]:
-        """The newest complete collection of each case."""
+    def _complete(self, max_age: float = LISTING_TTL_S) -> dict[str, tuple[float, Collection]]:
+        """The newest complete collection of each case, listed at most `max_age` seconds ago.
+
+        Listing every collection costs tens of milliseconds with hundreds of cases; a listing that
+        is a moment old is reused (our own writes and any failed read invalidate it), so another
+        process's new version is seen at most `max_age` seconds late, and always as a whole.
+        """
+        listing = self._listing
+        if listing is not None and time.monotonic() - listing[0] <= max_age:
+            return listing[1]
+        listed_at = time.monotonic()
         newest: dict[str, tuple[float, Collection]] = {}
         for collection in self._collections():
             meta = collection.metadata or {}
@@ -223,7 +235,12 @@ class CaseLibrary:
             case_id, stamp = str(meta["case"]), float(meta["ingested_at"])
             if case_id not in newest or newest[case_id][0] < stamp:
                 newest[case_id] = (stamp, collection)
+        self._listing = (listed_at, newest)
         return newest
+
+    def _invalidate(self) -> None:
+        """Forget the last listing: the next lookup lists the collections again."""
+        self._listing = None
 
     @staticmethod
     def _info(collection: Collection) -> CaseInfo:
@@ -249,6 +266,8 @@ class CaseLibrary:
             cached = self._loaded.get(case_id)
         if cached is not None and not refresh:
             return cached
+        if refresh:
+            self._invalidate()
         info = self.info(case_id)
         if cached is not None and cached.info.collection == info.collection:
             return cached
@@ -268,6 +287,7 @@ class CaseLibrary:
         try:
             return self.client.get_collection(name, embedding_function=None)
         except Exception as error:
+            self._invalidate()  # listed, then replaced by another process
             raise StoreError(f"Could not open collection {name}: {error}") from error
 
     def dense_search(self, case: LoadedCase, query: np.ndarray, n: int) -> list[tuple[str, float]]:
@@ -334,6 +354,8 @@ class CaseLibrary:
             collection.modify(metadata={**meta, "complete": True, "ingested_at": time.time()})
         except Exception as error:
             raise StoreError(f"Writing case '{case_id}' failed: {error}") from error
+        finally:
+            self._invalidate()
         self._drop_old_versions(case_id, keep=name)
         return WriteReport(case_id, paragraphs, len(records), len(missing),
                            len(records) - len(missing), False)
@@ -360,6 +382,7 @@ class CaseLibrary:
             if collection.name.startswith(_PREFIX) and meta.get("case") == case_id \
                     and collection.name != keep:
                 self.client.delete_collection(collection.name)
+        self._invalidate()
         with self._lock:
             self._loaded.pop(case_id, None)
 
