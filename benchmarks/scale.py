@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,7 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from benchmarks.latency import casebot_executable, kib_to_mb, percentile  # noqa: E402
+from benchmarks.latency import Row, casebot_executable, kib_to_mb, percentile, render  # noqa: E402
 
 REINGEST_TARGET_S = 10.0
 P95_TARGET_MS = 200.0
@@ -72,16 +71,6 @@ _SENTENCES = [
     "Union leaders in {city} demanded higher wages before the plant could open.",
     "{company} kept its headquarters in {city} even after the merger talks failed.",
 ]
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the results table."""
-
-    metric: str
-    value: str
-    target: str = ""
-    ok: bool | None = None
 
 
 def sentence(rng: random.Random, company: str) -> str:
@@ -238,15 +227,6 @@ def run(cases: int, paragraphs: int, runs: int, workdir: Path) -> list[Row]:
         rows.append(Row(f"peak RSS after answering at {step} cases", f"{rss:.0f} MiB",
                         "model + every case loaded"))
     return rows
-
-
-def render(rows: Sequence[Row]) -> str:
-    """The results as a Markdown table."""
-    lines = ["| metric | value | target / note | met |", "|---|---|---|---|"]
-    for row in rows:
-        met = "" if row.ok is None else ("yes" if row.ok else "NO")
-        lines.append(f"| {row.metric} | {row.value} | {row.target} | {met} |")
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -167,8 +167,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_chat(args: argparse.Namespace) -> int:
-    from bot.server import serve, serve_settings
+def _served_bot(args: argparse.Namespace) -> tuple[Settings, CaseBot]:
+    """Settings with the server flags checked (before the model loads), and a warm CaseBot over
+    an index holding at least the bundled case."""
+    from bot.server import serve_settings
 
     try:
         settings = serve_settings(args, _settings(args))
@@ -178,6 +180,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
     ensure_bundled_case(settings, library)
     bot = make_bot(settings, library)
     bot.warm_up()
+    return settings, bot
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.server import serve
+
+    settings, bot = _served_bot(args)
     serve(bot, settings, args.host, args.port, verbose=args.verbose,
           open_browser=not args.no_browser, show_snippets=False)
     return EXIT_OK
@@ -191,16 +200,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bot.server import run_command, serve_settings
+    from bot.server import run_command
 
-    try:  # bad flags fail before the model loads
-        settings = serve_settings(args, _settings(args))
-    except ValueError as error:
-        raise CliError(str(error)) from None
-    library = open_library(settings)
-    ensure_bundled_case(settings, library)
-    bot = make_bot(settings, library)
-    bot.warm_up()
+    settings, bot = _served_bot(args)
     return run_command(args, settings, bot)
 
 
