@@ -1,12 +1,14 @@
-"""Shared fixtures: the real bundled embedding model and a real on-disk Chroma store."""
+"""Shared fixtures: the real bundled embedding model, a real on-disk Chroma store, headless Chromium."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,35 @@ REPO = Path(__file__).resolve().parent.parent
 CASE_ID = "xpeng-volkswagen"
 CASE_FILE = BUNDLED_CASES / CASE_ID / "case.txt"
 CASEBOT = str(Path(sys.executable).with_name("casebot"))
+ARTIFACTS = REPO / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+# Background networking off: this machine's closed network refuses Chromium's own connections.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+def require_chromium() -> None:
+    """Fail on CI when Debian's Chromium is missing; elsewhere skip, saying how to install it."""
+    if Path(CHROMIUM).exists() or shutil.which("chromium"):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{CHROMIUM} is missing on CI: install Debian's chromium package")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright, one per test module."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 def free_port() -> int:

@@ -6,8 +6,6 @@ Screenshots go to artifacts/ (gitignored).
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,25 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CASE_ID, REPO, free_port
+from conftest import ARTIFACTS, CASE_ID, free_port, require_chromium
 from test_server_api import running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
-ARTIFACTS = REPO / "artifacts"
 QUESTION = "How much did Volkswagen invest in XPeng?"
 BOX = "Ask about the case…"
-
-
-def _require_chromium() -> None:
-    if Path(CHROMIUM).exists() or shutil.which("chromium"):
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHROMIUM} is missing on CI: install Debian's chromium package")
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
 
 
 class Portal:
@@ -81,7 +67,7 @@ def portals() -> Iterator[tuple[Portal, Portal]]:
 def casebot_url(ingested_data_dir: Path, portals: tuple[Portal, Portal],
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`casebot serve` allowing the first portal's origin only."""
-    _require_chromium()
+    require_chromium()
     with running_server(ingested_data_dir, "--rate-limit", "off",
                         env={"CASEBOT_ALLOWED_ORIGINS": portals[0].origin},
                         log_dir=tmp_path_factory.mktemp("logs")) as base:
@@ -93,21 +79,6 @@ def casebot_url(ingested_data_dir: Path, portals: tuple[Portal, Portal],
             portal.pages["/frame.html"] = f"<!doctype html><title>portal</title>{frame}"
             portal.pages["/component.html"] = f"<!doctype html><title>portal</title>{component}"
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Debian Chromium driven by Playwright."""
-    _require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

@@ -101,7 +101,10 @@ def test_a_run_writes_results_summary_and_report(runs: Runs) -> None:
     assert set(summary["metrics"]) == METRIC_KEYS
     assert summary["questions"] == 6 and summary["answerable"] == 4 and summary["unanswerable"] == 2
     assert summary["counts"]["recall@5"] == 4 and summary["counts"]["abstention_accuracy"] == 2
-    assert all(0 <= summary["metrics"][name] <= 1 for name in METRIC_KEYS if not name.endswith("_ms"))
+    judged = {"judge_faithfulness", "judge_correctness"}
+    unit_metrics = [name for name in METRIC_KEYS - judged if not name.endswith("_ms")]
+    assert all(0 <= summary["metrics"][name] <= 1 for name in unit_metrics)
+    assert all(summary["metrics"][name] is None and summary["counts"][name] == 0 for name in judged)
     assert set(summary["by_category"]) == {"fact", "follow-up", "off-topic", "injection"}
     assert summary["run"]["case"] == "xpeng-volkswagen"
     assert {q["id"] for q in summary["per_question"]} == {q["id"] for q in QUESTIONS}

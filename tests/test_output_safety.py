@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CASEBOT, cli_env
-from test_browser import CHROMIUM, CHROMIUM_ARGS, _require_chromium
+from conftest import CASEBOT, cli_env, require_chromium
 from test_server_api import running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
@@ -88,24 +87,10 @@ def xss_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(xss_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`casebot serve` over the payload case."""
-    _require_chromium()
+    require_chromium()
     with running_server(xss_data_dir, "--rate-limit", "off",
                         log_dir=tmp_path_factory.mktemp("logs")) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Debian Chromium driven by Playwright."""
-    _require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class Watched:

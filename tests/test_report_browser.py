@@ -6,10 +6,11 @@ carry XSS payloads; a screenshot is saved to artifacts/report.png for a person t
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import ARTIFACTS
 
 from bot.conversation import Turn
 from bot.evaluate import build_summary, write_run
@@ -17,10 +18,6 @@ from bot.questions import Question
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 PAYLOAD = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 
 
@@ -64,44 +61,34 @@ def _write_report(folder: Path) -> Path:
     return folder / "report.html"
 
 
-def test_report_renders_in_chromium(tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing; CI must provide Chromium for browser tests")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import Dialog, sync_playwright
+def test_report_renders_in_chromium(tmp_path: Path, browser: Any) -> None:
+    from playwright.sync_api import Dialog
 
     report = _write_report(tmp_path)
     dialogs: list[str] = []
     requests: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
 
-            def on_dialog(dialog: Dialog) -> None:
-                dialogs.append(dialog.message)
-                dialog.dismiss()
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
 
-            page.on("dialog", on_dialog)
-            page.on("request", lambda request: requests.append(request.url))
-            page.goto(report.as_uri())
-            table = page.locator("table#metrics")
-            assert table.is_visible()
-            assert table.locator("tbody tr").count() >= 13
-            assert "Recall@5" in table.inner_text()
-            assert page.locator("svg[aria-label='Pass rate per category']").is_visible()
-            assert page.locator("svg[aria-label='Latency histogram']").is_visible()
-            # Failures come first.
-            verdicts = page.locator("article.q .badge").all_inner_texts()
-            assert verdicts == sorted(verdicts, key=lambda v: v != "FAIL")
-            # Hostile text is shown as text, never run.
-            assert "<script>window.__pwned = 1</script>" in page.locator("#q-q02 .question").inner_text()
-            assert page.evaluate("window.__pwned") is None
-            assert page.locator("article script, article img, article svg").count() == 0
-            assert dialogs == []
-            assert requests == [report.as_uri()]
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
-        finally:
-            browser.close()
+    page.on("dialog", on_dialog)
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(report.as_uri())
+    table = page.locator("table#metrics")
+    assert table.is_visible()
+    assert table.locator("tbody tr").count() >= 13
+    assert "Recall@5" in table.inner_text()
+    assert page.locator("svg[aria-label='Pass rate per category']").is_visible()
+    assert page.locator("svg[aria-label='Latency histogram']").is_visible()
+    # Failures come first.
+    verdicts = page.locator("article.q .badge").all_inner_texts()
+    assert verdicts == sorted(verdicts, key=lambda v: v != "FAIL")
+    # Hostile text is shown as text, never run.
+    assert "<script>window.__pwned = 1</script>" in page.locator("#q-q02 .question").inner_text()
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("article script, article img, article svg").count() == 0
+    assert dialogs == []
+    assert requests == [report.as_uri()]
+    page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
