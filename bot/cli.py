@@ -96,8 +96,12 @@ def _settings(args: argparse.Namespace) -> Settings:
         "chroma_url": getattr(args, "chroma_url", None),
         "llm": getattr(args, "llm", None),
         "llm_fallback": getattr(args, "llm_fallback", None),
+        "llm_timeout": getattr(args, "llm_timeout", None),
         "top_k": getattr(args, "k", None),
     }
+    for flag, value in (("--llm-timeout", overrides["llm_timeout"]), ("-k", overrides["top_k"])):
+        if value is not None and value <= 0:
+            raise CliError(f"{flag} must be positive, got {value:g}")
     try:
         return Settings.from_env(**overrides)
     except ValueError as error:
@@ -235,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="use a Chroma server, e.g. http://127.0.0.1:8000 (env CASEBOT_CHROMA_URL)")
     common.add_argument("--llm", metavar="BACKEND",
                         help="extractive (default), openai:<model> or llamacpp:<path.gguf> (env CASEBOT_LLM)")
+    common.add_argument("--llm-timeout", type=float, metavar="SECONDS",
+                        help="give up on an LLM answer after this long (env CASEBOT_LLM_TIMEOUT; default 30)")
     common.add_argument("--llm-fallback", choices=("extractive", "none"),
                         help="if the LLM fails: answer extractively (default) or fail "
                         "(env CASEBOT_LLM_FALLBACK)")
