@@ -61,6 +61,8 @@ _ANAPHOR = re.compile(r"^(?:They|Their|He|She|His|Her|It|Its|This|These|Those|Th
                       r"\s+[a-z]")
 _INTRO_WORDS = 15
 _FOCUS_WORDS = 2
+# A sentence telling this many words beyond the question's own counts as fully informative.
+_NEW_TERMS = 8
 _HOW_MANY = re.compile(r"\bhow many\s+(.*)", re.I)
 _COUNT_WINDOW = 5
 _CLAUSE_JOIN = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|why|who|when|where|which|did|does|do|is|was|"
@@ -79,6 +81,9 @@ class Weights:
     coverage: float = 0.40
     context: float = 0.10
     answer_type: float = 0.12
+    # Short sentences that only restate the question ("The deal transformed the narrative") would
+    # otherwise beat the sentence that says something new about it.
+    information: float = 0.30
 
 
 @dataclass(frozen=True)
@@ -337,7 +342,8 @@ class ExtractiveAnswerer:
                          + w.paragraph * paragraph_sim.get(hit.paragraph, 0.0)
                          + lexical * (w.coverage * own + w.context * near)
                          + (1 - lexical) * (w.coverage + w.context) * float(sims[index])
-                         + w.answer_type * typed)
+                         + w.answer_type * typed
+                         + w.information * min(len(terms[index] - question_terms), _NEW_TERMS) / _NEW_TERMS)
                 scored.append(ScoredSentence(row, hit.paragraph, case.texts[row], float(sims[index]),
                                              own, typed, score))
         return sorted(scored, key=lambda s: -s.score)
