@@ -91,18 +91,25 @@ print(json.dumps({"code": result.returncode, "seconds": elapsed, "peak": peak,
 """
 
 
-def cold_ask(data_dir: Path, question: str) -> tuple[float, float]:
-    """Seconds and peak MiB of one `casebot ask --json` process, start to exit."""
+def measure_casebot(data_dir: Path, *args: str) -> dict[str, Any]:
+    """Run `casebot ARGS` against `data_dir` as its own process: exit code, seconds, peak MiB,
+    stdout and stderr."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASEBOT_")}
     env["CASEBOT_DATA_DIR"] = str(data_dir)
-    measured = subprocess.run(
-        [sys.executable, "-c", _MEASURE, casebot_executable(), "ask", "--json", question],
-        env=env, capture_output=True, text=True, timeout=600, check=True)
-    result = json.loads(measured.stdout)
+    measured = subprocess.run([sys.executable, "-c", _MEASURE, casebot_executable(), *args],
+                              env=env, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(measured.stdout)
+    result["peak_mb"] = kib_to_mb(int(result["peak"]))
+    return result
+
+
+def cold_ask(data_dir: Path, question: str) -> tuple[float, float]:
+    """Seconds and peak MiB of one `casebot ask --json` process, start to exit."""
+    result = measure_casebot(data_dir, "ask", "--json", question)
     if result["code"] != 0:
         raise SystemExit(f"casebot ask failed ({result['code']}): {result['stderr'].strip()}")
     json.loads(result["stdout"])
-    return float(result["seconds"]), kib_to_mb(int(result["peak"]))
+    return float(result["seconds"]), float(result["peak_mb"])
 
 
 def kib_to_mb(peak: int) -> float:

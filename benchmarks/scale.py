@@ -15,11 +15,9 @@ minutes on a busy 2-core machine; `--cases 20 --paragraphs 20` for a quick look)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 # Importing benchmarks.latency also keeps the libraries offline and quiet (environment variables).
-from benchmarks.latency import Row, casebot_executable, kib_to_mb, percentile, render  # noqa: E402
+from benchmarks.latency import Row, kib_to_mb, measure_casebot, percentile, render  # noqa: E402
 
 REINGEST_TARGET_S = 10.0
 P95_TARGET_MS = 200.0
@@ -112,29 +110,12 @@ def question(rng: random.Random, company: str) -> str:
         month=rng.choice(_MONTHS), sector=rng.choice(_SECTORS), person=rng.choice(_PEOPLE))
 
 
-# Runs one command and reports its wall time and peak memory from a small parent process, so the
-# peak is the command's own, not inherited from this benchmark process.
-_MEASURE = """
-import json, resource, subprocess, sys, time
-started = time.perf_counter()
-result = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-elapsed = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"code": result.returncode, "seconds": elapsed, "peak": peak,
-                  "stderr": result.stderr}))
-"""
-
-
 def measured_ingest(data_dir: Path, library_dir: Path) -> tuple[float, float, str]:
     """Seconds, peak MiB and stderr of one `casebot ingest --quiet LIBRARY` process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CASEBOT_")}
-    env["CASEBOT_DATA_DIR"] = str(data_dir)
-    done = subprocess.run([sys.executable, "-c", _MEASURE, casebot_executable(), "ingest", "--quiet",
-                           str(library_dir)], env=env, capture_output=True, text=True, check=True)
-    result = json.loads(done.stdout)
+    result = measure_casebot(data_dir, "ingest", "--quiet", str(library_dir))
     if result["code"] != 0:
         raise SystemExit(f"casebot ingest failed ({result['code']}): {result['stderr'][-2000:]}")
-    return float(result["seconds"]), kib_to_mb(int(result["peak"])), str(result["stderr"])
+    return float(result["seconds"]), float(result["peak_mb"]), str(result["stderr"])
 
 
 def latencies(data_dir: Path, companies: Sequence[tuple[str, str]], runs: int
