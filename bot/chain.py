@@ -56,6 +56,7 @@ class CaseBot:
         self.library = library
         self.answerer = answerer
         self.k = k
+        self._chain = RunnableLambda(self._evidence) | RunnableGenerator(self._answer)
 
     def _evidence(self, inputs: dict[str, Any]) -> Evidence:
         case = self.library.load(inputs["case"])
@@ -87,8 +88,8 @@ class CaseBot:
                 yield piece
 
     def chain(self) -> Runnable[dict[str, Any], str | Answer]:
-        """question + history + case -> retriever -> answerer, as an LCEL runnable."""
-        return RunnableLambda(self._evidence) | RunnableGenerator(self._answer)
+        """question + history + case -> retriever -> answerer, as an LCEL runnable (built once)."""
+        return self._chain
 
     def stream(self, question: str, history: Sequence[Turn] = (), case: str = ""
                ) -> Iterator[str | Answer]:

@@ -8,7 +8,7 @@ Self-contained questions are left alone so old turns do not pollute them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,11 +57,6 @@ def parse_history(raw: Any) -> tuple[Turn, ...]:
             raise HistoryError(f"history[{index}].content is longer than {MAX_TURN_CHARS} characters")
         turns.append(Turn(role, content))
     return tuple(turns)
-
-
-def history_dicts(turns: Iterable[Turn]) -> list[dict[str, str]]:
-    """The JSON form of a history."""
-    return [{"role": t.role, "content": t.content} for t in turns]
 
 
 def refers_back(question: str, vocabulary: frozenset[str]) -> bool:
