@@ -7,9 +7,10 @@ Systems, each run on the same questions (default: the bundled case's questions.j
     paragraph it overlaps; the paragraph ranking lists the paragraphs of chunk 1 in reading order,
     then the new ones of chunk 2, and so on.
 (b) BM25 alone over whole paragraphs (vectorstore.lexical.BM25 on content_terms), top-k.
-(c) casebot's retrieval: vectorstore.hybrid.hybrid_search over the ingested case, top-k, on the
-    query casebot itself builds (follow-ups are joined with the previous user question). It
-    "cites" its top-k paragraphs, like the baselines.
+(c) casebot's retrieval: exactly what the answerer receives (CaseBot.retrieve): hybrid search over
+    the ingested case, top-k, plus the paragraphs those cannot be read without ("Second, it ...");
+    a follow-up is joined with the previous user question, less what it replaces. It "cites"
+    every paragraph it returns, like the baselines.
 (d) casebot's answers: the same retrieval, citing what the default answerer actually cites.
 
 Metrics come from bot.metrics (recall@k, MRR, citation precision), computed over the answerable
@@ -88,19 +89,15 @@ def casebot_rankers(library: object, case_id: str, k: int) -> tuple[Ranker, Rank
     """(c) casebot's hybrid retrieval citing its top-k, and (d) casebot's answers' own citations."""
     from bot.backends import make_answerer
     from bot.chain import CaseBot
-    from bot.conversation import resolve_question
     from bot.evaluate import ask_question, outcome_of
     from bot.settings import Settings
-    from vectorstore.hybrid import hybrid_search
     from vectorstore.store import CaseLibrary
 
     assert isinstance(library, CaseLibrary)
-    case = library.load(case_id)
     bot = CaseBot(library, make_answerer(Settings.from_env({})), k=k)
 
     def retrieval(question: Question) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        query = resolve_question(question.question, question.history, case.vocabulary)
-        top = tuple(hit.paragraph for hit in hybrid_search(library, case, query, k))
+        top = tuple(hit.paragraph for hit in bot.retrieve(question.question, question.history, case_id))
         return top, top
 
     def answers(question: Question) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -193,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(questions)} questions from {source}; metrics over the {len(scored)} with expected "
           f"paragraphs (definitions: bot.metrics).\n"
           f"(a) 1000/200-character chunks, MiniLM, Chroma, top-{TUTORIAL_K} chunks citing every paragraph "
-          f"they overlap; (b) BM25 over paragraphs, top-{args.k}; (c) casebot hybrid_search, top-{args.k}; "
+          f"they overlap; (b) BM25 over paragraphs, top-{args.k}; (c) casebot retrieval, top-{args.k} "
+          f"and the paragraphs they go on from or into; "
           f"(d) what casebot's answers cite. cit.prec = citation precision; cited = paragraphs cited "
           f"per question.\n")
     print(format_table(rows, casebot=names[2:], baselines=names[:2]))

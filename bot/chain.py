@@ -16,7 +16,7 @@ from bot.conversation import Turn, resolve_question
 from bot.evidence import Evidence
 from bot.guard import carries_instructions
 from vectorstore.hybrid import DEFAULT_K, HybridRetriever, ScoredParagraph
-from vectorstore.store import CaseLibrary
+from vectorstore.store import CaseLibrary, LoadedCase
 
 MAX_QUESTION_CHARS = 2000
 
@@ -61,11 +61,18 @@ class CaseBot:
     def _evidence(self, inputs: dict[str, Any]) -> Evidence:
         case = self.library.load(inputs["case"])
         history: tuple[Turn, ...] = inputs["history"]
-        query = resolve_question(inputs["question"], history, case.vocabulary)
+        query, hits = self._retrieve(case, inputs["question"], history)
+        return Evidence(inputs["question"], query, history, case, hits,
+                        self.library.embeddings.encode_query(query), self.library.embeddings)
+
+    def _retrieve(self, case: LoadedCase, question: str, history: tuple[Turn, ...]
+                  ) -> tuple[str, tuple[ScoredParagraph, ...]]:
+        """The query resolved against the conversation, and the paragraphs retrieved for it."""
+        query = resolve_question(question, history, case.vocabulary)
         # Encode the query with whatever else the answerer will need, in one forward pass.
         related = getattr(self.answerer, "related_texts", None)
         self.library.embeddings.encode_queries(
-            [query, *(related(inputs["question"], query, case) if related else [])])
+            [query, *(related(question, query, case) if related else [])])
         retriever = HybridRetriever(library=self.library, case_id=case.case_id, k=self.k)
         hits = tuple(
             ScoredParagraph(case.case_id, int(doc.metadata["paragraph"]), doc.metadata["section"],
@@ -76,8 +83,13 @@ class CaseBot:
             # withheld, so no answerer can follow (or repeat) what it tells them to do.
             if not carries_instructions(doc.page_content)
         )
-        return Evidence(inputs["question"], query, history, case, hits,
-                        self.library.embeddings.encode_query(query), self.library.embeddings)
+        return query, hits
+
+    def retrieve(self, question: str, history: Sequence[Turn] = (), case: str = ""
+                 ) -> tuple[ScoredParagraph, ...]:
+        """The paragraphs an answerer would receive for this question, best first."""
+        loaded = self.library.load(case or self.default_case())
+        return self._retrieve(loaded, check_question(question), tuple(history))[1]
 
     def _answer(self, evidences: Iterator[Evidence]) -> Iterator[str | Answer]:
         for evidence in evidences:

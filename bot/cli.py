@@ -244,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--llm-fallback", choices=("extractive", "none"),
                         help="if the LLM fails: answer extractively (default) or fail "
                         "(env CASEBOT_LLM_FALLBACK)")
-    common.add_argument("-k", type=int, metavar="N", help="paragraphs to retrieve per question (default 5)")
+    common.add_argument("-k", type=int, metavar="N",
+                        help="paragraphs to retrieve per question (default 5), plus any paragraph one of "
+                             "them cannot be read without (\"Second, it ...\")")
     common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
     parser = argparse.ArgumentParser(

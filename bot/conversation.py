@@ -8,11 +8,12 @@ Self-contained questions are left alone so old turns do not pollute them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vectorstore.text import content_terms, tokens
+from vectorstore.text import ORDINALS, content_terms, names_in, tokens
 
 MAX_HISTORY_TURNS = 50
 MAX_TURN_CHARS = 20_000
@@ -69,9 +70,24 @@ def refers_back(question: str, vocabulary: frozenset[str]) -> bool:
     return sum(term in vocabulary for term in content_terms(question)) < 1
 
 
+def _replaced(question: str, previous: str) -> str:
+    """The earlier question without what the follow-up puts in its place: "And the second one?"
+    after "What was the first benefit?" asks about the second, not the first; "What about
+    Volkswagen?" after "What did XPeng gain?" asks about Volkswagen."""
+    words = previous.split()
+    if set(tokens(question)) & set(ORDINALS):
+        words = [w for w in words if not set(tokens(w)) & set(ORDINALS)]
+    names = set(names_in(question))
+    if names:
+        words = words[:1] + [w for w in words[1:] if w.strip("?,.!;:") in names
+                             or not re.fullmatch(r"[A-Z][A-Za-z]+(?:['’]s)?", w.strip("?,.!;:"))]
+    return " ".join(words)
+
+
 def resolve_question(question: str, history: Sequence[Turn], vocabulary: frozenset[str]) -> str:
-    """The retrieval query for `question`: itself, or joined with the last user question."""
+    """The retrieval query for `question`: itself, or joined with the last user question (less
+    whatever the follow-up replaces)."""
     previous = [t.content for t in history if t.role == "user" and t.content.strip()]
     if not previous or not refers_back(question, vocabulary):
         return question
-    return f"{question} {previous[-1]}"
+    return f"{question} {_replaced(question, previous[-1])}".strip()

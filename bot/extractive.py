@@ -21,27 +21,33 @@ from bot.citations import build_citations, marker
 from bot.evidence import Evidence
 from bot.guard import looks_like_injection
 from vectorstore.store import LoadedCase
-from vectorstore.text import STOPWORDS, content_terms, stem, tokens
+from vectorstore.text import ORDINALS, STOPWORDS, content_terms, continues_previous, names_in, stem, tokens
 
 NAME = "extractive"
 MAX_SENTENCES = 3
 _MONTHS = "january february march april may june july august september october november december"
 _NUMBER_WORDS = "one two three four five six seven eight nine ten eleven twelve dozen hundred"
+_NUMBER = r"\b(?:\d[\d.,]*|" + "|".join(_NUMBER_WORDS.split()) + r")\b"
 ANSWER_TYPES = {
     "date": re.compile(r"\b(?:1[89]|20)\d{2}\b|\b(?:" + "|".join(_MONTHS.split()) + r")\b", re.I),
-    "quantity": re.compile(r"[$€£¥]\s?\d|\b\d[\d.,]*\s?(?:%|percent|million|billion|thousand)?|\b(?:"
-                           + "|".join(_NUMBER_WORDS.split()) + r")\b", re.I),
-    "age": re.compile(r"\b[\w-]+-year-old\b|\b\d+\s+years?\s+old\b|\bdecades?\b|\bcentur(?:y|ies)\b",
-                      re.I),
+    # An amount is money or a share ("$700 million", "5%"); a count is how many of something.
+    "amount": re.compile(r"[$€£¥]\s?\d|\b\d[\d.,]*\s?(?:%|percent|million|billion|thousand)\b"
+                         r"|\b(?:half|a third|a quarter)\b", re.I),
+    "count": re.compile(_NUMBER, re.I),
+    "age": re.compile(r"\b[\w-]+-year-old\b|\b[\w-]+\s+(?:years?|months?|weeks?|decades?)\b"
+                      r"|\bdecades?\b|\bcentur(?:y|ies)\b", re.I),
     "name": re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-zA-Z]+"),
     "place": re.compile(r"\b(?:in|from|at|near|based in|headquartered in)\s+(?:the\s+)?[A-Z][a-zA-Z]+"),
 }
+# Kinds of answer the case must give outright: without one, the case does not answer.
+_STRICT_TYPES = frozenset({"date", "amount", "count", "age"})
 _TYPE_CUES = [
-    ("age", re.compile(r"\bhow old\b", re.I)),
+    ("age", re.compile(r"\bhow (?:old|long)\b", re.I)),
     ("date", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month)\b|\bwhich (?:year|date|day|month)\b",
                         re.I)),
-    ("quantity", re.compile(r"\bhow (?:much|many)\b|\bwhat (?:size|fraction|percentage|proportion|"
-                            r"amount|sum|number|share)\b", re.I)),
+    ("count", re.compile(r"\bhow many\b|\bwhat number\b", re.I)),
+    ("amount", re.compile(r"\bhow much\b|\bwhat (?:size|fraction|percentage|proportion|"
+                          r"amount|sum|share)\b", re.I)),
     ("place", re.compile(r"\bwhere\b|\bwhich (?:city|country|region|town|place)\b|\bwhat (?:city|"
                          r"country|region|town|place)\b", re.I)),
     ("name", re.compile(r"^\s*who\b|\bwho (?:was|is|were|had|did)\b|\bwhich (?:company|person|firm|"
@@ -54,20 +60,24 @@ _LIGHT = frozenset("""self kind sort type thing things way ways part whole lot p
     calls called describe described describes realize realized learn learned know knew think
     thought see saw need needed want wanted consider considered""".split())
 # Cue words of the answer type ("how much", "what size"): not the topic of the question.
-_CUES = frozenset("""much many old size fraction percentage proportion amount sum number share
+_CUES = frozenset("""much many old long size fraction percentage proportion amount sum number share
     year date day month city country place time""".split())
 _WH = frozenset("what which who whom where when how".split())  # not "why": it asks for reasons
-_ANAPHOR = re.compile(r"^(?:They|Their|He|She|His|Her|It|Its|This|These|Those|That|But|And|So|Such)"
-                      r"\s+[a-z]")
 _INTRO_WORDS = 15
 _FOCUS_WORDS = 2
 # A sentence telling this many words beyond the question's own counts as fully informative.
 _NEW_TERMS = 8
 _HOW_MANY = re.compile(r"\bhow many\s+(.*)", re.I)
 _COUNT_WINDOW = 5
+# A closing relative clause of at most six words ("... a joint announcement that stunned the
+# automotive world."): "that" or "which" after a word, then a verb rather than a new subject
+# ("that the ...", "that it ..." open a clause the sentence needs).
+_CLOSING_CLAUSE = re.compile(r"(?<=[a-z])\s+(?:that|which)\s+(?!(?:the|a|an|it|its|he|his|she|her|they|"
+                             r"their|this|these|those|we|you|[A-Z]\w*)\b)(\w+(?:\s+[\w'-]+){0,5})([.!?]?)$")
+_SEVERAL = frozenset("two three four five several both".split())
+_ORDINAL_OPENING = re.compile(r"^(" + "|".join(ORDINALS) + r")(?:ly)?\b", re.I)
 _CLAUSE_JOIN = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|why|who|when|where|which|did|does|do|is|was|"
                           r"were|are)\b)|;\s*", re.I)
-_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z]+\b")
 _SYNTHESIS = re.compile(r"\b(?:and (?:what|how|why|who|when|where|which)|summari[sz]e|compare|differ|"
                         r"both|change[ds]?|overall|benefits|problems|reasons)\b", re.I)
 
@@ -121,14 +131,35 @@ def with_marker(sentence: str, paragraph: int) -> str:
     return f"{body} {marker(paragraph)}"
 
 
-def compose(chosen: list[ScoredSentence]) -> str:
-    """The answer text: the sentences in order, each run from one paragraph ending in its marker."""
+def without_filler(sentence: str, question_terms: set[str]) -> str:
+    """The sentence without a short closing relative clause that says nothing the question asks
+    about: "... made a joint announcement that stunned the automotive world." ends at
+    "announcement." A clause naming a term of the question, a number or a name is kept."""
+    match = _CLOSING_CLAUSE.search(sentence.rstrip())
+    if match is None or set(content_terms(match.group(1))) & question_terms \
+            or re.search(r"\d|\b[A-Z]", match.group(1)):
+        return sentence
+    return sentence.rstrip()[:match.start()] + (match.group(2) or ".")
+
+
+def in_reading_order(chosen: list[ScoredSentence]) -> list[ScoredSentence]:
+    """The sentences with those of one paragraph together and in the order the case has them;
+    paragraphs keep the order of their best sentence, so the direct answer still comes first."""
+    order = list(dict.fromkeys(s.paragraph for s in chosen))
+    return sorted(chosen, key=lambda s: (order.index(s.paragraph), s.row))
+
+
+def compose(chosen: list[ScoredSentence], question_terms: set[str]) -> str:
+    """The answer text: the sentences by paragraph, each run from one paragraph ending in its
+    marker."""
+    chosen = in_reading_order(chosen)
     pieces = []
     for index, sentence in enumerate(chosen):
         following = chosen[index + 1] if index + 1 < len(chosen) else None
         continued = following is not None and following.paragraph == sentence.paragraph \
             and following.row == sentence.row + 1
-        pieces.append(sentence.text.strip() if continued else with_marker(sentence.text, sentence.paragraph))
+        text = without_filler(sentence.text.strip(), question_terms)
+        pieces.append(text if continued else with_marker(text, sentence.paragraph))
     return " ".join(pieces)
 
 
@@ -144,7 +175,7 @@ def _focus_words(question: str) -> list[str]:
     start = next((i for i, w in enumerate(words) if w in _WH), None)
     if start is None:
         return []
-    names = {w.lower() for w in _CAPITALISED.findall(question)}
+    names = {w.lower() for w in names_in(question)}
     return [w for w in words[start + 1:] if w.isalpha() and w not in STOPWORDS and w not in _LIGHT
             and w not in _CUES and w not in names][:_FOCUS_WORDS]
 
@@ -158,9 +189,28 @@ def counted_noun(question: str) -> str:
                  and w not in _LIGHT), "")
 
 
+def asks_for_several(question: str) -> bool:
+    """Whether a question asks for more than one thing ("What were the two benefits?",
+    "Which reasons ...")."""
+    words = [w for w in tokens(question) if w.isalpha()]
+    return any(w in _SEVERAL for w in words) or any(
+        len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")) and w not in STOPWORDS
+        for w in words)
+
+
+def asked_ordinal(question: str) -> str | None:
+    """The ordinal a question asks about ("What was the second benefit?" asks about "second")."""
+    return next((w for w in tokens(question) if w in ORDINALS), None)
+
+
 def expected_type(question: str) -> str | None:
     """The kind of answer a question asks for: date, quantity, age, name, or None."""
     return next((kind for kind, cue in _TYPE_CUES if cue.search(question)), None)
+
+
+def _context_sentence(case: LoadedCase, row: int, paragraph: int) -> ScoredSentence:
+    """A sentence added for context rather than chosen on its own evidence."""
+    return ScoredSentence(row, paragraph, case.texts[row], 0.0, 0.0, 0, 0.0)
 
 
 class ExtractiveAnswerer:
@@ -192,7 +242,7 @@ class ExtractiveAnswerer:
         if missing:
             return self._abstain(evidence, not_in_case_message(title, missing))
         scored = self.score(evidence)
-        if not scored or scored[0].similarity < self.min_similarity:
+        if not scored or self._similarity(evidence, scored[0]) < self.min_similarity:
             return self._abstain(evidence, not_in_case_message(title, []))
         counted = counted_noun(evidence.question)
         if counted and all(s.typed <= 0 for s in scored):
@@ -200,13 +250,16 @@ class ExtractiveAnswerer:
         unknown = self._unknown_focus(evidence)
         if unknown and scored[0].typed <= 0:
             return self._abstain(evidence, not_in_case_message(title, unknown))
+        if not self._gives_wanted_answer(evidence, scored[0]):
+            return self._abstain(evidence, not_in_case_message(title, []))
         parts = split_question(evidence.question)
         if len(parts) > 1:
             chosen = self._answer_parts(evidence, parts)
         else:
             chosen = self._select(scored, synthesis=bool(_SYNTHESIS.search(evidence.question)))
-            chosen = self._with_continuations(evidence, chosen)
-        text = compose(chosen)
+            chosen = self._with_enumeration(evidence, chosen)
+            chosen = self._with_context(evidence, chosen)
+        text = compose(chosen, set(content_terms(evidence.query)))
         return Answer(text, False, build_citations(text, evidence.case.case_id, evidence.sources),
                       evidence.case.case_id, NAME)
 
@@ -229,7 +282,7 @@ class ExtractiveAnswerer:
         """Names and numbers in the question that the case never mentions."""
         vocabulary = evidence.case.vocabulary
         missing = []
-        for word in _CAPITALISED.findall(evidence.question) + re.findall(r"\b\d[\d.,]*\b",
+        for word in names_in(evidence.question) + re.findall(r"\b\d[\d.,]*\b",
                                                                           evidence.question):
             token = tokens(word)
             if token and token[0] not in STOPWORDS and stem(token[0]) not in vocabulary:
@@ -251,6 +304,25 @@ class ExtractiveAnswerer:
         # One familiar word is enough to keep the question on the case's ground.
         return unknown if len(unknown) == len(focus) else []
 
+    @staticmethod
+    def _similarity(evidence: Evidence, sentence: ScoredSentence) -> float:
+        """How close a sentence is to the question in meaning, read with the sentence it leans on
+        ("They demanded intuitive software" means little without "Chinese consumers ...")."""
+        case = evidence.case
+        previous = case.previous_sentence(sentence.row)
+        if previous is None or not continues_previous(sentence.text):
+            return sentence.similarity
+        return max(sentence.similarity, float(case.vectors[previous] @ evidence.query_vector))
+
+    def _gives_wanted_answer(self, evidence: Evidence, best: ScoredSentence) -> bool:
+        """Whether the best sentence gives the date, amount, count or age the question asks for:
+        when the sentence that best matches "In what year will the cars launch?" names no year,
+        the case does not say."""
+        wanted = expected_type(evidence.question) or expected_type(evidence.query)
+        if wanted not in _STRICT_TYPES:
+            return True
+        return best.typed > 0
+
     def _weights(self, evidence: Evidence) -> dict[str, float]:
         """Query terms found in the case, weighted by rarity; history terms count half."""
         index = evidence.case.sentence_index
@@ -266,7 +338,7 @@ class ExtractiveAnswerer:
         "How many vehicles" is answered by "two new ... electric vehicles", not by "$700 million"."""
         words = tokens(sentence)
         for index, word in enumerate(words):
-            if not (word[0].isdigit() or word in _NUMBER_WORDS.split()):
+            if not re.fullmatch(_NUMBER, word):
                 continue
             for counted in words[index + 1:index + 1 + _COUNT_WINDOW]:
                 if stem(counted) == stem(noun):
@@ -316,6 +388,7 @@ class ExtractiveAnswerer:
         counted_word = counted_noun(evidence.question)
         topic_text = self._topic_text(evidence.query, case)
         topic = evidence.embeddings.encode_query(topic_text) if topic_text else None
+        ordinal = asked_ordinal(evidence.question)
         question_vector = evidence.query_vector
         if evidence.query != evidence.question:
             # The follow-up itself counts more than the earlier question it leans on.
@@ -324,48 +397,123 @@ class ExtractiveAnswerer:
         scored = []
         for hit in evidence.hits:
             rows = case.sentences_of(hit.paragraph)
-            terms = [case.terms[row] for row in rows]
             sims = case.vectors[rows] @ question_vector
             if topic is not None:
                 sims = (sims + case.vectors[rows] @ topic) / 2
             for index, row in enumerate(rows):
-                context = frozenset().union(*terms[max(0, index - 1):index + 2])
-                own = sum(w for t, w in weights.items() if t in terms[index]) / total
+                inherited = self._inherited_terms(case, row)
+                context = case.terms[row].union(*(case.terms[r] for r in self._neighbours(case, row)))
+                own = sum(w if t in case.terms[row] else w / 2 if t in inherited else 0.0
+                          for t, w in weights.items()) / total
                 near = sum(w for t, w in weights.items() if t in context) / total
                 typed = 0
                 if pattern is not None:
                     typed = 1 if pattern.search(case.texts[row]) else -1
                 if typed > 0 and counted_word and not self._counts(case.texts[row], counted_word, evidence):
                     typed = -1
+                if ordinal is not None:
+                    # "What was the second benefit?" asks for the list item opening "Second, ...".
+                    opening = _ORDINAL_OPENING.match(case.texts[row])
+                    typed += 1 if opening is not None and opening.group(1).lower() == ordinal else 0
                 w = self.weights
+                new_terms = len(case.terms[row] - question_terms)
                 score = (w.similarity * float(sims[index])
                          + w.paragraph * paragraph_sim.get(hit.paragraph, 0.0)
                          + lexical * (w.coverage * own + w.context * near)
                          + (1 - lexical) * (w.coverage + w.context) * float(sims[index])
                          + w.answer_type * typed
-                         + w.information * min(len(terms[index] - question_terms), _NEW_TERMS) / _NEW_TERMS)
+                         + w.information * min(new_terms, _NEW_TERMS) / _NEW_TERMS)
                 scored.append(ScoredSentence(row, hit.paragraph, case.texts[row], float(sims[index]),
                                              own, typed, score))
         return sorted(scored, key=lambda s: -s.score)
 
     @staticmethod
-    def _with_continuations(evidence: Evidence, chosen: list[ScoredSentence]) -> list[ScoredSentence]:
-        """Add the sentence right after a chosen one when it goes on about the same thing
-        ("They needed a shortcut."), keeping at most three sentences."""
+    def _inherited_terms(case: LoadedCase, row: int) -> frozenset[str]:
+        """What a sentence that leans on the one before it ("They demanded ...") speaks of through
+        that sentence; they count half as much as its own words."""
+        previous = case.previous_sentence(row)
+        if previous is not None and continues_previous(case.texts[row]):
+            return case.terms[previous]
+        return frozenset()
+
+    @staticmethod
+    def _neighbours(case: LoadedCase, row: int) -> list[int]:
+        """The sentences read just before and just after sentence `row`, within its section."""
+        return [r for r in (case.previous_sentence(row), case.next_sentence(row)) if r is not None]
+
+    @staticmethod
+    def _with_context(evidence: Evidence, chosen: list[ScoredSentence]) -> list[ScoredSentence]:
+        """Give the chosen sentences what they lean on: the sentence before the best one in its
+        paragraph when it opens with a pronoun ("They demanded ..."), placed before it, and the
+        sentence after a short one that the next goes on from ("They needed a shortcut.").
+        At most three sentences."""
         case = evidence.case
+        remaining = list(chosen)
         result: list[ScoredSentence] = []
-        for sentence in chosen:
+        while remaining:
+            sentence = remaining.pop(0)
+            previous = case.previous_sentence(sentence.row)
+            if previous is not None and continues_previous(sentence.text) \
+                    and int(case.metadatas[previous]["paragraph"]) == sentence.paragraph \
+                    and all(r.row != previous for r in result):
+                earlier = [r for r in remaining if r.row == previous]
+                if earlier or not result:
+                    remaining = [r for r in remaining if r.row != previous]
+                    result.append(earlier[0] if earlier else
+                                  _context_sentence(case, previous, sentence.paragraph))
             result.append(sentence)
-            rows = case.sentences_of(sentence.paragraph)
-            position = rows.index(sentence.row)
-            if position + 1 < len(rows) and len(result) < MAX_SENTENCES:
-                following = rows[position + 1]
-                text = case.texts[following]
-                short = len(sentence.text.split()) < _INTRO_WORDS
-                if short and _ANAPHOR.match(text) and all(c.row != following for c in chosen):
-                    result.append(ScoredSentence(following, sentence.paragraph, text, 0.0, 0.0, 0,
-                                                 0.0))
+            following = case.next_sentence(sentence.row)
+            if following is not None and all(r.row != following for r in result + remaining) \
+                    and int(case.metadatas[following]["paragraph"]) == sentence.paragraph \
+                    and len(sentence.text.split()) < _INTRO_WORDS \
+                    and continues_previous(case.texts[following]):
+                result.append(_context_sentence(case, following, sentence.paragraph))
         return result[:MAX_SENTENCES]
+
+    @staticmethod
+    def _list_items(case: LoadedCase, row: int) -> list[int]:
+        """The opening sentences of the items of the list ("First, ...", "Second, ...") that
+        sentence `row` belongs to, in order; [] when it belongs to none."""
+        head: int | None = row
+        while head is not None and not _ORDINAL_OPENING.match(case.texts[head]):
+            previous = case.previous_sentence(head)
+            paragraph = case.metadatas[row]["paragraph"]
+            head = previous if previous is not None and case.metadatas[previous]["paragraph"] == paragraph \
+                else None
+        if head is None:
+            return []
+        section = [head]
+        while (before := case.previous_sentence(section[0])) is not None:
+            section.insert(0, before)
+        while (after := case.next_sentence(section[-1])) is not None:
+            section.append(after)
+        openings = {r: m.group(1).lower() for r in section if (m := _ORDINAL_OPENING.match(case.texts[r]))}
+        position = ORDINALS.index(openings[head])
+        items = [head]
+        for rank in range(position - 1, -1, -1):  # earlier items, back to "First"
+            found = [r for r in section if r < items[0] and openings.get(r) == ORDINALS[rank]]
+            if not found:
+                return []
+            items.insert(0, found[-1])
+        for rank in range(position + 1, len(ORDINALS)):
+            found = [r for r in section if r > items[-1] and openings.get(r) == ORDINALS[rank]]
+            if not found:
+                break
+            items.append(found[0])
+        return items if len(items) > 1 else []
+
+    def _with_enumeration(self, evidence: Evidence, chosen: list[ScoredSentence]) -> list[ScoredSentence]:
+        """When the best sentence belongs to a list ("First, it was ...", "Second, it provided
+        ..."), the answer gives the list's items in order, unless the question asks for one item."""
+        case = evidence.case
+        if asked_ordinal(evidence.question) or not asks_for_several(evidence.question):
+            return chosen
+        items = self._list_items(case, chosen[0].row)[:MAX_SENTENCES]
+        if not items:
+            return chosen
+        picked = [next((c for c in chosen if c.row == r), None)
+                  or _context_sentence(case, r, int(case.metadatas[r]["paragraph"])) for r in items]
+        return picked + [c for c in chosen if c.row not in items]
 
     def _select(self, scored: list[ScoredSentence], synthesis: bool) -> list[ScoredSentence]:
         """The best sentence, plus up to two that are nearly as good and add something."""

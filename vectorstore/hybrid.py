@@ -51,7 +51,8 @@ def _paragraph_ranking(case: LoadedCase, rows: list[int], scores: list[float] | 
 
 def hybrid_search(library: CaseLibrary, case: LoadedCase, query: str, k: int = DEFAULT_K
                   ) -> list[ScoredParagraph]:
-    """The `k` paragraphs of `case` that best match `query`, best first."""
+    """The `k` paragraphs of `case` that best match `query`, best first, then the paragraphs
+    those cannot be read without."""
     vector = library.embeddings.encode_query(query)
     row_of = {rid: i for i, rid in enumerate(case.ids)}
     dense = [(row_of[rid], sim) for rid, sim in library.dense_search(case, vector, max(3 * k, 10))
@@ -75,9 +76,27 @@ def hybrid_search(library: CaseLibrary, case: LoadedCase, query: str, k: int = D
     for row, sim in dense:
         paragraph = int(case.metadatas[row]["paragraph"])
         similarity[paragraph] = max(similarity[paragraph], sim)
-    top = sorted(fused, key=lambda p: (-fused[p], p))[:k]
+    top = with_neighbours(case, sorted(fused, key=lambda p: (-fused[p], p))[:k])
     return [ScoredParagraph(case.case_id, p, case.paragraphs[p][0], case.paragraphs[p][1],
                             round(similarity[p], 4), round(fused[p], 6)) for p in top]
+
+
+def with_neighbours(case: LoadedCase, top: list[int]) -> list[int]:
+    """`top`, followed by the paragraphs they cannot be read without: the one a retrieved paragraph
+    goes on from ("Second, it provided ...") and the ones that go on from a retrieved paragraph."""
+    result = list(top)
+    for paragraph in top:
+        before = paragraph
+        while before - 1 in case.paragraphs and case.continued_by(before - 1) == before:
+            before -= 1
+            if before not in result:
+                result.append(before)
+        after = paragraph
+        while (following := case.continued_by(after)) is not None:
+            after = following
+            if after not in result:
+                result.append(after)
+    return result
 
 
 class HybridRetriever(BaseRetriever):

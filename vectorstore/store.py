@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vectorstore.lexical import BM25
-from vectorstore.text import STOPWORDS, content_terms, tokens
+from vectorstore.text import STOPWORDS, content_terms, continues_previous, tokens
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -158,6 +158,7 @@ class LoadedCase:
         for meta in self.metadatas:
             self.paragraphs.setdefault(int(meta["paragraph"]),
                                        (str(meta["section"]), str(meta["paragraph_text"])))
+        self._reading = {row: position for position, row in enumerate(self.sentence_rows)}
         self._sentences: dict[int, list[int]] = {}
         for row in self.sentence_rows:
             self._sentences.setdefault(int(self.metadatas[row]["paragraph"]), []).append(row)
@@ -197,6 +198,31 @@ class LoadedCase:
     def sentences_of(self, paragraph: int) -> list[int]:
         """Rows of the sentences of one paragraph, in reading order."""
         return self._sentences.get(paragraph, [])
+
+    def previous_sentence(self, row: int) -> int | None:
+        """The row of the sentence read just before sentence `row`, within its section."""
+        position = self._reading.get(row, 0)
+        if position == 0:
+            return None
+        previous = self.sentence_rows[position - 1]
+        same = self.metadatas[previous]["section"] == self.metadatas[row]["section"]
+        return previous if same else None
+
+    def next_sentence(self, row: int) -> int | None:
+        """The row of the sentence read just after sentence `row`, within its section."""
+        position = self._reading.get(row, len(self.sentence_rows)) + 1
+        if position >= len(self.sentence_rows):
+            return None
+        following = self.sentence_rows[position]
+        return following if self.previous_sentence(following) == row else None
+
+    def continued_by(self, paragraph: int) -> int | None:
+        """The next paragraph when it only makes sense after this one ("Second, it ..."), else None."""
+        following = self.sentences_of(paragraph + 1)
+        if following and self.previous_sentence(following[0]) is not None \
+                and continues_previous(self.texts[following[0]]):
+            return paragraph + 1
+        return None
 
 
 class CaseLibrary:

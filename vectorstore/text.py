@@ -30,6 +30,30 @@ STOPWORDS = frozenset(
 )
 
 
+# A sentence opening like this leans on the one before it: a pronoun, a demonstrative, or a step
+# of an enumeration ("They demanded ...", "That decision ...", "Second, it provided ...").
+_CONTINUATION = re.compile(
+    r"^(?:(?:They|Their|Them|He|She|His|Her|It|Its|This|These|Those|That|Such)\b(?!\s*[,:;])(?!\s+[A-Z])"
+    r"|(?:But|And|So|Yet|Still|Also|Moreover|However|Instead|Then|Second|Third|Fourth|Finally|Next"
+    r"|Later|First(?=,)|Secondly|Thirdly|Lastly|In addition|As a result)\b[,\s])"
+)
+
+
+ORDINALS = ("first", "second", "third", "fourth", "fifth")
+# A name: a capitalised word that does not open a sentence.
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z]+\b")
+
+
+def names_in(text: str) -> list[str]:
+    """The capitalised words of `text` that do not open a sentence ("XPeng", "Tesla")."""
+    return _NAME.findall(text)
+
+
+def continues_previous(sentence: str) -> bool:
+    """Whether a sentence only makes sense after the one before it."""
+    return bool(_CONTINUATION.match(sentence.lstrip()))
+
+
 def normalize(text: str) -> str:
     """NFKC-normalise and collapse runs of whitespace to single spaces."""
     return " ".join(unicodedata.normalize("NFKC", text).split())

@@ -1,0 +1,148 @@
+"""Reading a case as connected text: sentences that lean on the one before them, paragraphs that
+go on from the previous one, lists ("First, ... Second, ..."), follow-ups that replace part of the
+earlier question, and closing clauses that add nothing to an answer.
+
+The pure-logic tests run without the model; the rest use the real model and a real Chroma store
+holding the bundled case.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.chain import CaseBot
+from bot.conversation import Turn, resolve_question
+from bot.extractive import without_filler
+from vectorstore.hybrid import hybrid_search, with_neighbours
+from vectorstore.store import CaseLibrary
+from vectorstore.text import continues_previous, names_in, sentences
+
+VOCABULARY = frozenset({"benefit", "strateg", "deal", "xpeng", "volkswagen", "gain"})
+
+
+@pytest.mark.parametrize(("sentence", "leans_on_previous"), [
+    ("They demanded intuitive software.", True),
+    ("That decision, once questioned by investors, was now the company's crown jewel.", True),
+    ("Second, it provided an invaluable stamp of approval.", True),
+    ("It was no longer just a \"Tesla clone\".", True),
+    ("But He Xiaopeng had something Volkswagen desperately needed.", True),
+    # "He" opening a name, a demonstrative before a name, and plain openings stand alone.
+    ("He Xiaopeng had to convince the German auto giant.", False),
+    ("This Volkswagen deal was a monumental achievement.", False),
+    ("The core of the deal was a strategic and technological partnership.", False),
+    ("Financially, the $700 million investment provided a welcome capital injection.", False),
+    ("Theory aside, the deal mattered.", False),
+])
+def test_continues_previous(sentence: str, leans_on_previous: bool) -> None:
+    assert continues_previous(sentence) is leans_on_previous
+
+
+def test_names_in_skips_sentence_openings() -> None:
+    assert names_in("Which label did XPeng shed? Tesla was a rival.") == ["XPeng"]
+    assert names_in("What did he gain from Volkswagen and XPeng?") == ["Volkswagen", "XPeng"]
+
+
+@pytest.mark.parametrize(("sentence", "terms", "expected"), [
+    ("On July 26, 2023, the two companies made a joint announcement that stunned the automotive world.",
+     set(), "On July 26, 2023, the two companies made a joint announcement."),
+    # Kept: the clause names what the question asks about.
+    ("On July 26, 2023, the two companies made a joint announcement that stunned the automotive world.",
+     {"world"}, None),
+    # Kept: "that" opens a clause with its own subject, which the sentence needs.
+    ("It was a clear signal that the center of gravity was shifting.", set(), None),
+    ("He was admitting that it could not compete.", set(), None),
+    # Kept: longer than a short aside, or naming someone.
+    ("Its EV offerings came with clunky infotainment systems that felt a generation behind the local "
+     "competition.", set(), None),
+    ("XPeng built a platform which Volkswagen wanted.", set(), None),
+])
+def test_without_filler(sentence: str, terms: set[str], expected: str | None) -> None:
+    assert without_filler(sentence, terms) == (expected or sentence)
+
+
+@pytest.mark.parametrize(("previous", "follow_up", "query"), [
+    ("What was the first strategic benefit of the deal for XPeng?", "And the second one?",
+     "And the second one? What was the strategic benefit of the deal for XPeng?"),
+    ("What did XPeng gain from the deal?", "What about Volkswagen?",
+     "What about Volkswagen? What did gain from the deal?"),
+    ("What did XPeng gain from the deal?", "And why?", "And why? What did XPeng gain from the deal?"),
+])
+def test_follow_up_drops_what_it_replaces(previous: str, follow_up: str, query: str) -> None:
+    history = (Turn("user", previous), Turn("assistant", "…"))
+    assert resolve_question(follow_up, history, VOCABULARY) == query
+
+
+def test_self_contained_questions_ignore_history() -> None:
+    history = (Turn("user", "What did XPeng gain from the deal?"), Turn("assistant", "…"))
+    question = "How much did Volkswagen invest in XPeng?"
+    assert resolve_question(question, history, VOCABULARY) == question
+
+
+@pytest.mark.slow
+def test_paragraphs_that_go_on_from_the_previous_one(library: CaseLibrary) -> None:
+    case = library.load("xpeng-volkswagen")
+    # ¶16 ends "But the strategic value was far more significant."; ¶17 opens "First, it was ...",
+    # ¶18 "Second, it provided ..."; ¶9 opens "But He Xiaopeng had ..." after ¶8.
+    assert [p for p in sorted(case.paragraphs) if case.continued_by(p)] == [8, 16, 17]
+    assert with_neighbours(case, [18]) == [18, 17, 16]
+    assert with_neighbours(case, [16, 12]) == [16, 12, 17, 18]
+    # Headings end a section: ¶14 (last of Act II) is not continued by ¶15 (first of the Epilogue).
+    assert case.next_sentence(case.sentences_of(14)[-1]) is None
+
+
+@pytest.mark.slow
+def test_retrieval_brings_the_rest_of_a_list(library: CaseLibrary) -> None:
+    case = library.load("xpeng-volkswagen")
+    hits = [hit.paragraph for hit in hybrid_search(library, case, "But the strategic value was far "
+                                                   "more significant", k=1)]
+    assert hits == [16, 17, 18]
+
+
+@pytest.mark.slow
+def test_a_sentence_comes_with_the_one_it_leans_on(casebot: CaseBot) -> None:
+    answer = casebot.ask("What did Chinese consumers demand?")
+    first, second = sentences(answer.answer)[:2]
+    assert first.startswith("Chinese consumers were no longer just buying")
+    assert second.startswith("They demanded intuitive software")
+    assert [c.paragraph for c in answer.citations] == [6]
+
+
+@pytest.mark.slow
+def test_a_list_is_answered_whole(casebot: CaseBot) -> None:
+    answer = casebot.ask("What were the two strategic benefits for XPeng?")
+    assert "ultimate validation" in answer.answer and "stamp of approval" in answer.answer
+    assert answer.answer.index("First, it was") < answer.answer.index("Second, it provided")
+    assert [c.paragraph for c in answer.citations][:2] == [17, 18]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("follow_up", "item", "other"), [
+    ("What was the second one?", "stamp of approval", "ultimate validation"),
+    ("And the first?", "ultimate validation", "stamp of approval"),
+])
+def test_one_item_of_a_list_is_answered_alone(casebot: CaseBot, follow_up: str, item: str,
+                                              other: str) -> None:
+    history = [Turn("user", "What were the two strategic benefits for XPeng?"),
+               Turn("assistant", "First, it was the ultimate validation [¶17]. Second, it provided an "
+                                 "invaluable stamp of approval [¶18].")]
+    answer = casebot.ask(follow_up, history)
+    assert item in answer.answer and other not in answer.answer, answer.answer
+
+
+@pytest.mark.slow
+def test_filler_is_trimmed_from_answers(casebot: CaseBot) -> None:
+    answer = casebot.ask("When did Volkswagen and XPeng announce their partnership?")
+    assert "July 26, 2023" in answer.answer
+    assert "stunned" not in answer.answer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", [
+    "In what year will the two co-developed vehicles launch?",
+    "How many employees does XPeng have?",
+])
+def test_a_question_wanting_a_date_or_number_the_case_lacks_abstains(casebot: CaseBot,
+                                                                    question: str) -> None:
+    answer = casebot.ask(question)
+    assert answer.abstained, answer.answer
+    assert answer.citations == ()
