@@ -74,6 +74,9 @@ _COUNT_WINDOW = 5
 # ("that the ...", "that it ..." open a clause the sentence needs).
 _CLOSING_CLAUSE = re.compile(r"(?<=[a-z])\s+(?:that|which)\s+(?!(?:the|a|an|it|its|he|his|she|her|they|"
                              r"their|this|these|those|we|you|[A-Z]\w*)\b)(\w+(?:\s+[\w'-]+){0,5})([.!?]?)$")
+# A question asking what something is called, and how near a name must stand to that something.
+_NAMING = re.compile(r"\bnames? of\b|\bcalled\b|\bnamed\b|\bwhat is the name\b", re.I)
+_NAME_WINDOW = 3
 _SEVERAL = frozenset("two three four five several both".split())
 _ORDINAL_OPENING = re.compile(r"^(" + "|".join(ORDINALS) + r")(?:ly)?\b", re.I)
 _CLAUSE_JOIN = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|why|who|when|where|which|did|does|do|is|was|"
@@ -250,7 +253,8 @@ class ExtractiveAnswerer:
         unknown = self._unknown_focus(evidence)
         if unknown and scored[0].typed <= 0:
             return self._abstain(evidence, not_in_case_message(title, unknown))
-        if not self._gives_wanted_answer(evidence, scored[0]):
+        if not (self._gives_wanted_answer(evidence, scored[0])
+                and self._gives_the_name(evidence, scored[0])):
             return self._abstain(evidence, not_in_case_message(title, []))
         parts = split_question(evidence.question)
         if len(parts) > 1:
@@ -322,6 +326,26 @@ class ExtractiveAnswerer:
         if wanted not in _STRICT_TYPES:
             return True
         return best.typed > 0
+
+    @staticmethod
+    def _gives_the_name(evidence: Evidence, best: ScoredSentence) -> bool:
+        """For a question asking what something is called ("What are the names of the two new
+        vehicles?"): whether the best sentence puts a name the question does not already use
+        right beside what is to be named ("Xmart OS and XPILOT autonomous driving system")."""
+        if not _NAMING.search(evidence.question):
+            return True
+        asked = set(content_terms(evidence.question))
+        named = {t for t in asked if t not in {stem(w.lower()) for w in names_in(evidence.question)}}
+        words = [word.strip("()[]\"“”‘’,;:") for word in best.text.split()]
+        for index, word in enumerate(words):
+            # "XPeng's system" names its owner and "Volkswagen-branded cars" their brand, not them.
+            if not re.match(r"[A-Z]", word) or re.match(r"[A-Z]\w*(?:['’]s\b|-)", word) \
+                    or index == 0 or set(content_terms(word)) & asked:
+                continue
+            window = " ".join(words[max(0, index - _NAME_WINDOW):index + _NAME_WINDOW + 1])
+            if set(content_terms(window)) & named:
+                return True
+        return False
 
     def _weights(self, evidence: Evidence) -> dict[str, float]:
         """Query terms found in the case, weighted by rarity; history terms count half."""
