@@ -7,7 +7,7 @@ Systems, each run on the same questions (default: the bundled case's questions.j
     paragraph it overlaps; the paragraph ranking lists the paragraphs of chunk 1 in reading order,
     then the new ones of chunk 2, and so on.
 (b) BM25 alone over whole paragraphs (vectorstore.lexical.BM25 on content_terms), top-k.
-(c) casebot's retrieval: exactly what the answerer receives (CaseBot.retrieve): hybrid search over
+(c) casebot's retrieval: exactly what the answerer receives (CaseBot.evidence): hybrid search over
     the ingested case, top-k, plus the paragraphs those cannot be read without ("Second, it ...");
     a follow-up is joined with the previous user question, less what it replaces. It "cites"
     every paragraph it returns, like the baselines.
@@ -97,7 +97,8 @@ def casebot_rankers(library: object, case_id: str, k: int) -> tuple[Ranker, Rank
     bot = CaseBot(library, make_answerer(Settings.from_env({})), k=k)
 
     def retrieval(question: Question) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        top = tuple(hit.paragraph for hit in bot.retrieve(question.question, question.history, case_id))
+        evidence = bot.evidence(question.question, question.history, case_id)
+        top = tuple(hit.paragraph for hit in evidence.hits)
         return top, top
 
     def answers(question: Question) -> tuple[tuple[int, ...], tuple[int, ...]]:

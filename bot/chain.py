@@ -85,11 +85,11 @@ class CaseBot:
         )
         return query, hits
 
-    def retrieve(self, question: str, history: Sequence[Turn] = (), case: str = ""
-                 ) -> tuple[ScoredParagraph, ...]:
-        """The paragraphs an answerer would receive for this question, best first."""
-        loaded = self.library.load(case or self.default_case())
-        return self._retrieve(loaded, check_question(question), tuple(history))[1]
+    def evidence(self, question: str, history: Sequence[Turn] = (), case: str = "") -> Evidence:
+        """What the answerer receives for this question: the resolved query and the retrieved
+        paragraphs, best first (for benchmarks and debugging; asking goes through the chain)."""
+        return self._evidence({"question": check_question(question), "history": tuple(history),
+                               "case": case or self.default_case()})
 
     def _answer(self, evidences: Iterator[Evidence]) -> Iterator[str | Answer]:
         for evidence in evidences:
