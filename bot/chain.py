@@ -73,7 +73,9 @@ class CaseBot:
         related = getattr(self.answerer, "related_texts", None)
         self.library.embeddings.encode_queries(
             [query, *(related(question, query, case) if related else [])])
-        retriever = HybridRetriever(library=self.library, case_id=case.case_id, k=self.k)
+        wanted = getattr(self.answerer, "answer_pattern", None)
+        retriever = HybridRetriever(library=self.library, case_id=case.case_id, k=self.k,
+                                    answer_pattern=wanted(question, query) if wanted else None)
         hits = tuple(
             ScoredParagraph(case.case_id, int(doc.metadata["paragraph"]), doc.metadata["section"],
                             doc.page_content, float(doc.metadata["score"]),

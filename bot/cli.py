@@ -245,8 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="if the LLM fails: answer extractively (default) or fail "
                         "(env CASEBOT_LLM_FALLBACK)")
     common.add_argument("-k", type=int, metavar="N",
-                        help="paragraphs to retrieve per question (default 5), plus any paragraph one of "
-                             "them cannot be read without (\"Second, it ...\")")
+                        help="paragraphs to retrieve per question (default 5); a paragraph they cannot "
+                             "be read without (\"Second, it ...\") or that states the amount or date "
+                             "asked for comes on top")
     common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
     parser = argparse.ArgumentParser(

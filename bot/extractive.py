@@ -20,7 +20,7 @@ from bot.answer import Answer
 from bot.citations import build_citations, marker
 from bot.evidence import Evidence
 from bot.guard import looks_like_injection
-from vectorstore.store import LoadedCase
+from vectorstore.store import NEAR_WORD_SIMILARITY, LoadedCase
 from vectorstore.text import ORDINALS, STOPWORDS, content_terms, continues_previous, names_in, stem, tokens
 
 NAME = "extractive"
@@ -222,7 +222,8 @@ class ExtractiveAnswerer:
     name = NAME
 
     def __init__(self, min_similarity: float = 0.2, relative_cutoff: float = 0.85,
-                 weights: Weights | None = None, known_word_similarity: float = 0.65) -> None:
+                 weights: Weights | None = None,
+                 known_word_similarity: float = NEAR_WORD_SIMILARITY) -> None:
         self.min_similarity = min_similarity
         self.known_word_similarity = known_word_similarity
         self.relative_cutoff = relative_cutoff
@@ -385,6 +386,13 @@ class ExtractiveAnswerer:
         if len(words) == len(query.split()) or not content_terms(" ".join(words)):
             return None
         return " ".join(words)
+
+    @staticmethod
+    def answer_pattern(question: str, query: str) -> re.Pattern[str] | None:
+        """What a sentence holding the answer looks like, for the kinds of answer the case must
+        state outright (a date, an amount, a count, an age); retrieval favours such sentences."""
+        wanted = expected_type(question) or expected_type(query)
+        return ANSWER_TYPES[wanted] if wanted in _STRICT_TYPES else None
 
     def related_texts(self, question: str, query: str, case: LoadedCase) -> list[str]:
         """Texts this answerer will encode for a question, so the chain can encode them in the

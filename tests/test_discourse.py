@@ -137,8 +137,29 @@ def test_filler_is_trimmed_from_answers(casebot: CaseBot) -> None:
 
 
 @pytest.mark.slow
+def test_a_question_wanting_an_amount_gets_a_paragraph_that_has_one(library: CaseLibrary) -> None:
+    from bot.extractive import ANSWER_TYPES
+
+    case = library.load("xpeng-volkswagen")
+    # The words ("money", "carmaker", "startup") match the deal's amounts poorly; the paragraph
+    # stating an amount about money ("Financially, the $700 million investment ...") is added.
+    query = "How much money did the German carmaker put into the Chinese startup?"
+    plain = [h.paragraph for h in hybrid_search(library, case, query)]
+    typed = [h.paragraph for h in hybrid_search(library, case, query, answer_pattern=ANSWER_TYPES["amount"])]
+    assert not {12, 16} & set(plain)
+    assert typed[:5] == plain[:5] and 16 in typed  # the top five stay as they were
+
+
+@pytest.mark.slow
+def test_a_paraphrased_amount_question_is_answered(casebot: CaseBot) -> None:
+    answer = casebot.ask("How much money did the German carmaker put into the Chinese startup?")
+    assert "$700 million" in answer.answer and not answer.abstained
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("question", [
     "In what year will the two co-developed vehicles launch?",
+    "When will the new cars launch?",
     "How many employees does XPeng have?",
 ])
 def test_a_question_wanting_a_date_or_number_the_case_lacks_abstains(casebot: CaseBot,

@@ -3,6 +3,7 @@ sentences, fused by reciprocal rank fusion into a ranking of paragraphs."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -12,8 +13,8 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from vectorstore.store import CaseLibrary, LoadedCase
-from vectorstore.text import content_terms
+from vectorstore.store import NEAR_WORD_SIMILARITY, CaseLibrary, LoadedCase
+from vectorstore.text import STOPWORDS, content_terms, stem, tokens
 
 RRF_K = 60
 DEFAULT_K = 5
@@ -49,10 +50,11 @@ def _paragraph_ranking(case: LoadedCase, rows: list[int], scores: list[float] | 
     return sorted(best, key=lambda p: -best[p])
 
 
-def hybrid_search(library: CaseLibrary, case: LoadedCase, query: str, k: int = DEFAULT_K
-                  ) -> list[ScoredParagraph]:
+def hybrid_search(library: CaseLibrary, case: LoadedCase, query: str, k: int = DEFAULT_K,
+                  answer_pattern: re.Pattern[str] | None = None) -> list[ScoredParagraph]:
     """The `k` paragraphs of `case` that best match `query`, best first, then the paragraphs
-    those cannot be read without."""
+    those cannot be read without. With `answer_pattern` (the kind of answer the question wants:
+    an amount, a date), the best paragraph holding such an answer is among them."""
     vector = library.embeddings.encode_query(query)
     row_of = {rid: i for i, rid in enumerate(case.ids)}
     dense = [(row_of[rid], sim) for rid, sim in library.dense_search(case, vector, max(3 * k, 10))
@@ -76,9 +78,31 @@ def hybrid_search(library: CaseLibrary, case: LoadedCase, query: str, k: int = D
     for row, sim in dense:
         paragraph = int(case.metadatas[row]["paragraph"])
         similarity[paragraph] = max(similarity[paragraph], sim)
-    top = with_neighbours(case, sorted(fused, key=lambda p: (-fused[p], p))[:k])
+    top = sorted(fused, key=lambda p: (-fused[p], p))[:k]
+    if answer_pattern is not None:
+        # The question wants a kind of answer (an amount, a date): the best paragraph with a
+        # sentence holding one, about something the question speaks of, is always a candidate.
+        about = related_terms(library, case, query)
+        typed = [i for i, row in enumerate(case.sentence_rows)
+                 if answer_pattern.search(case.texts[row]) and case.terms[row] & about]
+        best = _paragraph_ranking(case, [case.sentence_rows[i] for i in typed], sentence_sims[typed], False)
+        top += [p for p in best[:1] if p not in top]
+    top = with_neighbours(case, top)
     return [ScoredParagraph(case.case_id, p, case.paragraphs[p][0], case.paragraphs[p][1],
                             round(similarity[p], 4), round(fused[p], 6)) for p in top]
+
+
+def related_terms(library: CaseLibrary, case: LoadedCase, query: str) -> frozenset[str]:
+    """The query's terms and the case's words nearest in meaning to them ("cash" -> "financial"),
+    without the names the whole case is about."""
+    terms = set(content_terms(query))
+    words = [word for word in dict.fromkeys(tokens(query)) if word.isalpha() and word not in STOPWORDS]
+    library.embeddings.encode_queries(words)  # one batch; nearest_word then finds them cached
+    for word in words:
+        near, similarity = case.nearest_word(word, library.embeddings)
+        if similarity >= NEAR_WORD_SIMILARITY:
+            terms.add(stem(near))
+    return frozenset(terms - case.subject_names)
 
 
 def with_neighbours(case: LoadedCase, top: list[int]) -> list[int]:
@@ -107,8 +131,11 @@ class HybridRetriever(BaseRetriever):
     library: CaseLibrary
     case_id: str
     k: int = DEFAULT_K
+    # The kind of answer the question wants, when known (see hybrid_search).
+    answer_pattern: re.Pattern[str] | None = None
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun
                                 ) -> list[Document]:
         case = self.library.load(self.case_id)
-        return [hit.document() for hit in hybrid_search(self.library, case, query, self.k)]
+        return [hit.document() for hit in hybrid_search(self.library, case, query, self.k,
+                                                        self.answer_pattern)]

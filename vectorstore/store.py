@@ -34,6 +34,8 @@ _BATCH = 256
 LISTING_TTL_S = 1.0
 # Names in at least this share of a case's sentences are its subject, not a question's topic.
 SUBJECT_SHARE = 0.1
+# Words at least this close in meaning count as the same topic ("money" and "financially").
+NEAR_WORD_SIMILARITY = 0.65
 _NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z]+|^[A-Z][a-z]*[A-Z][A-Za-z]*")
 CASE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 
