@@ -54,7 +54,8 @@ def hybrid_search(library: CaseLibrary, case: LoadedCase, query: str, k: int = D
                   answer_pattern: re.Pattern[str] | None = None) -> list[ScoredParagraph]:
     """The `k` paragraphs of `case` that best match `query`, best first, then the paragraphs
     those cannot be read without. With `answer_pattern` (the kind of answer the question wants:
-    an amount, a date), the best paragraph holding such an answer is among them."""
+    an amount, a date), the best paragraph with a sentence holding such an answer and speaking of
+    something the query does (see related_terms) is among them."""
     vector = library.embeddings.encode_query(query)
     row_of = {rid: i for i, rid in enumerate(case.ids)}
     dense = [(row_of[rid], sim) for rid, sim in library.dense_search(case, vector, max(3 * k, 10))
