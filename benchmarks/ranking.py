@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from benchmarks.latency import Row, render  # noqa: E402
+from vectorstore.hybrid import DEFAULT_K  # noqa: E402
 
 CASE_DIR = REPO / "cases" / "xpeng-volkswagen"
 NOT_RETRIEVED = 10**6
@@ -72,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("questions", nargs="*", type=Path,
                         default=[CASE_DIR / "questions.jsonl", CASE_DIR / "heldout.jsonl"])
     parser.add_argument("--case-file", type=Path, default=CASE_DIR / "case.txt")
+    parser.add_argument("-k", type=int, default=DEFAULT_K, help="paragraphs retrieved per question")
     args = parser.parse_args(argv)
     for name, value in (("HF_HUB_OFFLINE", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1"),
                         ("TOKENIZERS_PARALLELISM", "false")):
@@ -90,10 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: could not ingest {args.case_file}", file=sys.stderr)
             return 1
         answerer = ExtractiveAnswerer()
-        bot = CaseBot(library, answerer)
+        bot = CaseBot(library, answerer, k=args.k)
         rows = [row for path in args.questions
                 for row in rows_for(path.name, gold_ranks(bot, answerer, path, case_id_for(args.case_file)))]
-    print("Answerable questions with must_include strings; a gold sentence holds one of them.\n")
+    print(f"Answerable questions with must_include strings; a gold sentence holds one of them; "
+          f"top-{args.k} paragraphs retrieved.\n")
     print(render(rows))
     return 0
 
