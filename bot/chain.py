@@ -16,7 +16,7 @@ from bot.conversation import Turn, resolve_question
 from bot.evidence import Evidence
 from bot.guard import carries_instructions
 from vectorstore.hybrid import DEFAULT_K, HybridRetriever, ScoredParagraph
-from vectorstore.store import CaseLibrary, LoadedCase
+from vectorstore.store import CaseLibrary
 
 MAX_QUESTION_CHARS = 2000
 
@@ -60,14 +60,8 @@ class CaseBot:
 
     def _evidence(self, inputs: dict[str, Any]) -> Evidence:
         case = self.library.load(inputs["case"])
+        question: str = inputs["question"]
         history: tuple[Turn, ...] = inputs["history"]
-        query, hits = self._retrieve(case, inputs["question"], history)
-        return Evidence(inputs["question"], query, history, case, hits,
-                        self.library.embeddings.encode_query(query), self.library.embeddings)
-
-    def _retrieve(self, case: LoadedCase, question: str, history: tuple[Turn, ...]
-                  ) -> tuple[str, tuple[ScoredParagraph, ...]]:
-        """The query resolved against the conversation, and the paragraphs retrieved for it."""
         query = resolve_question(question, history, case.vocabulary)
         # Encode the query with whatever else the answerer will need, in one forward pass.
         related = getattr(self.answerer, "related_texts", None)
@@ -85,7 +79,8 @@ class CaseBot:
             # withheld, so no answerer can follow (or repeat) what it tells them to do.
             if not carries_instructions(doc.page_content)
         )
-        return query, hits
+        return Evidence(question, query, history, case, hits,
+                        self.library.embeddings.encode_query(query), self.library.embeddings)
 
     def evidence(self, question: str, history: Sequence[Turn] = (), case: str = "") -> Evidence:
         """What the answerer receives for this question: the resolved query and the retrieved

@@ -21,7 +21,7 @@ from bot.citations import build_citations, marker
 from bot.evidence import Evidence
 from bot.guard import looks_like_injection
 from vectorstore.store import NEAR_WORD_SIMILARITY, LoadedCase
-from vectorstore.text import ORDINALS, STOPWORDS, content_terms, continues_previous, names_in, stem, tokens
+from vectorstore.text import ORDINALS, STOPWORDS, content_terms, names_in, stem, tokens
 
 NAME = "extractive"
 MAX_SENTENCES = 3
@@ -314,8 +314,8 @@ class ExtractiveAnswerer:
         """How close a sentence is to the question in meaning, read with the sentence it leans on
         ("They demanded intuitive software" means little without "Chinese consumers ...")."""
         case = evidence.case
-        previous = case.previous_sentence(sentence.row)
-        if previous is None or not continues_previous(sentence.text):
+        previous = case.leans_on(sentence.row)
+        if previous is None:
             return sentence.similarity
         return max(sentence.similarity, float(case.vectors[previous] @ evidence.query_vector))
 
@@ -411,7 +411,7 @@ class ExtractiveAnswerer:
         pattern = ANSWER_TYPES[wanted] if wanted else None
         paragraph_sim: dict[int, float] = {}
         for row in case.passage_rows:
-            number = int(case.metadatas[row]["paragraph"])
+            number = case.paragraph_of(row)
             sim = float(case.vectors[row] @ evidence.query_vector)
             paragraph_sim[number] = max(paragraph_sim.get(number, -1.0), sim)
         question_terms = set(content_terms(evidence.question))
@@ -463,10 +463,8 @@ class ExtractiveAnswerer:
     def _inherited_terms(case: LoadedCase, row: int) -> frozenset[str]:
         """What a sentence that leans on the one before it ("They demanded ...") speaks of through
         that sentence; they count half as much as its own words."""
-        previous = case.previous_sentence(row)
-        if previous is not None and continues_previous(case.texts[row]):
-            return case.terms[previous]
-        return frozenset()
+        previous = case.leans_on(row)
+        return case.terms[previous] if previous is not None else frozenset()
 
     @staticmethod
     def _neighbours(case: LoadedCase, row: int) -> list[int]:
@@ -484,9 +482,8 @@ class ExtractiveAnswerer:
         result: list[ScoredSentence] = []
         while remaining:
             sentence = remaining.pop(0)
-            previous = case.previous_sentence(sentence.row)
-            if previous is not None and continues_previous(sentence.text) \
-                    and int(case.metadatas[previous]["paragraph"]) == sentence.paragraph \
+            previous = case.leans_on(sentence.row)
+            if previous is not None and case.paragraph_of(previous) == sentence.paragraph \
                     and all(r.row != previous for r in result):
                 earlier = [r for r in remaining if r.row == previous]
                 if earlier or not result:
@@ -496,9 +493,9 @@ class ExtractiveAnswerer:
             result.append(sentence)
             following = case.next_sentence(sentence.row)
             if following is not None and all(r.row != following for r in result + remaining) \
-                    and int(case.metadatas[following]["paragraph"]) == sentence.paragraph \
+                    and case.paragraph_of(following) == sentence.paragraph \
                     and len(sentence.text.split()) < _INTRO_WORDS \
-                    and continues_previous(case.texts[following]):
+                    and case.leans_on(following) == sentence.row:
                 result.append(_context_sentence(case, following, sentence.paragraph))
         return result[:MAX_SENTENCES]
 
@@ -509,9 +506,8 @@ class ExtractiveAnswerer:
         head: int | None = row
         while head is not None and not _ORDINAL_OPENING.match(case.texts[head]):
             previous = case.previous_sentence(head)
-            paragraph = case.metadatas[row]["paragraph"]
-            head = previous if previous is not None and case.metadatas[previous]["paragraph"] == paragraph \
-                else None
+            same = previous is not None and case.paragraph_of(previous) == case.paragraph_of(row)
+            head = previous if same else None
         if head is None:
             return []
         section = [head]
@@ -544,7 +540,7 @@ class ExtractiveAnswerer:
         if not items:
             return chosen
         picked = [next((c for c in chosen if c.row == r), None)
-                  or _context_sentence(case, r, int(case.metadatas[r]["paragraph"])) for r in items]
+                  or _context_sentence(case, r, case.paragraph_of(r)) for r in items]
         return picked + [c for c in chosen if c.row not in items]
 
     def _select(self, scored: list[ScoredSentence], synthesis: bool) -> list[ScoredSentence]:

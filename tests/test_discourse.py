@@ -86,6 +86,10 @@ def test_paragraphs_that_go_on_from_the_previous_one(library: CaseLibrary) -> No
     assert [p for p in sorted(case.paragraphs) if case.continued_by(p)] == [8, 16, 17]
     assert with_neighbours(case, [18]) == [18, 17, 16]
     assert with_neighbours(case, [16, 12]) == [16, 12, 17, 18]
+    demanded = case.sentences_of(6)[1]  # "They demanded intuitive software, ..."
+    assert case.texts[demanded].startswith("They demanded")
+    assert case.leans_on(demanded) == case.sentences_of(6)[0]
+    assert case.leans_on(case.sentences_of(6)[0]) is None  # "Chinese consumers were ..." stands alone
     # Headings end a section: ¶14 (last of Act II) is not continued by ¶15 (first of the Epilogue).
     assert case.next_sentence(case.sentences_of(14)[-1]) is None
 

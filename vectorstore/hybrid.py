@@ -45,7 +45,7 @@ def _paragraph_ranking(case: LoadedCase, rows: list[int], scores: list[float] | 
     for row, score in zip(rows, scores, strict=True):
         if positive_only and score <= 0:
             continue
-        paragraph = int(case.metadatas[row]["paragraph"])
+        paragraph = case.paragraph_of(row)
         best[paragraph] = max(best.get(paragraph, float("-inf")), float(score))
     return sorted(best, key=lambda p: -best[p])
 
@@ -74,10 +74,10 @@ def hybrid_search(library: CaseLibrary, case: LoadedCase, query: str, k: int = D
             fused[paragraph] += 1.0 / (RRF_K + rank + 1)
     similarity: dict[int, float] = defaultdict(lambda: -1.0)
     for row, sim in zip(case.sentence_rows, sentence_sims, strict=True):
-        paragraph = int(case.metadatas[row]["paragraph"])
+        paragraph = case.paragraph_of(row)
         similarity[paragraph] = max(similarity[paragraph], float(sim))
     for row, sim in dense:
-        paragraph = int(case.metadatas[row]["paragraph"])
+        paragraph = case.paragraph_of(row)
         similarity[paragraph] = max(similarity[paragraph], sim)
     top = sorted(fused, key=lambda p: (-fused[p], p))[:k]
     if answer_pattern is not None:

@@ -163,7 +163,7 @@ class LoadedCase:
         self._reading = {row: position for position, row in enumerate(self.sentence_rows)}
         self._sentences: dict[int, list[int]] = {}
         for row in self.sentence_rows:
-            self._sentences.setdefault(int(self.metadatas[row]["paragraph"]), []).append(row)
+            self._sentences.setdefault(self.paragraph_of(row), []).append(row)
         self.terms = [frozenset(content_terms(text)) for text in self.texts]
         headings = " ".join({str(m["section"]) for m in self.metadatas} | {info.title})
         self.vocabulary = frozenset(term for i in self.sentence_rows for term in self.terms[i]) \
@@ -174,6 +174,10 @@ class LoadedCase:
                                        if n >= max(2, SUBJECT_SHARE * len(self.sentence_rows)))
         self.words = sorted({word for i in self.sentence_rows for word in tokens(self.texts[i])
                              if word.isalpha() and word not in STOPWORDS})
+        # The sentence each one leans on ("They demanded ..." on the one before it), found once.
+        self._leans_on = {row: previous for row in self.sentence_rows
+                          if (previous := self.previous_sentence(row)) is not None
+                          and continues_previous(self.texts[row])}
         self._word_vectors: np.ndarray | None = None
         self._word_lock = threading.Lock()
 
@@ -201,6 +205,15 @@ class LoadedCase:
         """Rows of the sentences of one paragraph, in reading order."""
         return self._sentences.get(paragraph, [])
 
+    def paragraph_of(self, row: int) -> int:
+        """The number of the paragraph a record belongs to."""
+        return int(self.metadatas[row]["paragraph"])
+
+    def leans_on(self, row: int) -> int | None:
+        """The sentence that sentence `row` only makes sense after ("They demanded ..." after
+        "Chinese consumers ..."), within its section; None when it stands on its own."""
+        return self._leans_on.get(row)
+
     def previous_sentence(self, row: int) -> int | None:
         """The row of the sentence read just before sentence `row`, within its section."""
         position = self._reading.get(row, 0)
@@ -221,10 +234,7 @@ class LoadedCase:
     def continued_by(self, paragraph: int) -> int | None:
         """The next paragraph when it only makes sense after this one ("Second, it ..."), else None."""
         following = self.sentences_of(paragraph + 1)
-        if following and self.previous_sentence(following[0]) is not None \
-                and continues_previous(self.texts[following[0]]):
-            return paragraph + 1
-        return None
+        return paragraph + 1 if following and self.leans_on(following[0]) is not None else None
 
 
 class CaseLibrary:
