@@ -24,11 +24,9 @@ from typing import Any, TypeVar
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from bot.settings import quiet_libraries  # noqa: E402  (after the path is set)
+
+quiet_libraries()
 
 CASE_ID = "xpeng-volkswagen"
 WARM_P50_TARGET_MS = 100.0
@@ -119,9 +117,9 @@ def kib_to_mb(peak: int) -> float:
 
 def run(runs: int, cold_runs: int, questions_file: Path) -> list[Row]:
     """Measure everything in a fresh temporary index; the rows of the results table."""
-    from bot.chain import CaseBot
-    from bot.conversation import Turn
-    from bot.extractive import ExtractiveAnswerer
+    from bot.answer import Turn
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
     from bot.settings import BUNDLED_CASES
     from ingest.pipeline import ingest_paths
     from vectorstore.embeddings import SentenceEmbeddings

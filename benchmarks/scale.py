@@ -126,8 +126,8 @@ def latencies(data_dir: Path, companies: Sequence[tuple[str, str]], runs: int
     """
     import resource
 
-    from bot.chain import CaseBot
-    from bot.extractive import ExtractiveAnswerer
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
     from vectorstore.embeddings import SentenceEmbeddings
     from vectorstore.store import CaseLibrary, open_client
 

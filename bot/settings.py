@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -61,6 +62,20 @@ class Settings:
             values["allowed_origins"] = parse_origins(env["CASEBOT_ALLOWED_ORIGINS"])
         settings = cls(**values)
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def quiet_libraries() -> None:
+    """Keep third-party libraries offline and quiet: no analytics or telemetry calls, no hub
+    downloads, no progress bars on the terminal. Entry points call it before importing them."""
+    # Forced, not defaulted: casebot never calls out unless the user configures a server.
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger("chromadb").setLevel(logging.ERROR)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def parse_origins(raw: str) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import CASEBOT, cli_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.model
 
 QUESTIONS: list[dict[str, Any]] = [
     {"id": "q01", "question": "How much did Volkswagen invest in XPeng?", "answerable": True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.metrics import (
+from bot.evaluation.metrics import (
     DEFINITIONS,
     METRICS,
     Outcome,
@@ -22,7 +22,7 @@ from bot.metrics import (
     summarize,
     token_f1,
 )
-from bot.questions import Question
+from bot.evaluation.questions import Question
 
 FACT = Question("q1", "How much did Volkswagen invest?", reference_answer="Volkswagen invested $700 million.",
                 expected_paragraphs=(12, 16), must_include=("$700 million", "5%"), category="fact")

@@ -7,72 +7,20 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CASE_ID, CASEBOT, cli_env, free_port
+from conftest import CASE_ID, CASEBOT, SERVER_LOGS, cli_env, free_port, running_server
 
-from bot.security import RateLimit, RateLimiter, check_origins, frame_ancestors, parse_rate_limit
+from bot.web.security import RateLimit, RateLimiter, check_origins, frame_ancestors, parse_rate_limit
 
 pytestmark = pytest.mark.server
 
 PORTAL = "http://127.0.0.1:9"  # an origin that is never contacted, only named
 TOKEN = "test-token-123"
 QUESTION = "How much did Volkswagen invest in XPeng?"
-STARTUP_TIMEOUT_S = 180.0
-LOGS: dict[str, Path] = {}  # base URL -> the server's combined stdout/stderr
-
-
-@contextmanager
-def running_server(data_dir: Path, *args: str, env: dict[str, str] | None = None,
-                   log_dir: Path | None = None) -> Iterator[str]:
-    """Run `casebot serve` on a free port until the block ends; yields its base URL."""
-    port = free_port()
-    log_path = (log_dir or data_dir) / f"serve-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([CASEBOT, "serve", "--port", str(port), *args],
-                                   env=cli_env(data_dir, **(env or {})), stdout=log,
-                                   stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        LOGS[base] = log_path
-        try:
-            _wait_healthy(base, process, log_path)
-            yield base
-        finally:
-            stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server process: SIGTERM, then SIGKILL if it does not exit."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _wait_healthy(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"casebot serve exited with {process.returncode}:\n"
-                                 + log_path.read_text(errors="replace")[-4000:])
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError("casebot serve did not become healthy:\n"
-                         + log_path.read_text(errors="replace")[-4000:])
-
-
 @pytest.fixture(scope="module")
 def server(ingested_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An open server: one allowed portal origin, no token, no rate limit."""
@@ -216,7 +164,7 @@ def test_html_pages_carry_frame_ancestors(server: str) -> None:
 
 
 def test_startup_prints_the_embed_snippets(server: str) -> None:
-    printed = LOGS[server].read_text(encoding="utf-8", errors="replace")
+    printed = SERVER_LOGS[server].read_text(encoding="utf-8", errors="replace")
     assert f'<iframe src="{server}/embed/?case={CASE_ID}"' in printed
     assert f'<script type="module" src="{server}/gradio.js"></script>' in printed
     assert f'<gradio-app src="{server}/embed/"></gradio-app>' in printed

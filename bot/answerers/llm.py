@@ -2,7 +2,7 @@
 
 One LCEL chain per question: (condense the follow-up with the history) -> prompt from `prompts/`
 -> chat model -> text, streamed piece by piece. When the text is complete, citation enforcement
-(`bot.support`) keeps only sentences the retrieved paragraphs support, with valid markers, and the
+(`bot.answerers.support`) keeps only sentences the retrieved paragraphs support, with valid markers, and the
 final Answer carries that text: it is authoritative and may differ from what was streamed.
 
 Injection attempts are declined before the model is called. When the model fails (server down,
@@ -19,20 +19,18 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from bot.answer import Answer
-from bot.backends import LLMError
-from bot.chain import Answerer
-from bot.citations import build_citations, marker
-from bot.evidence import Evidence
-from bot.extractive import decline_message, not_in_case_message
-from bot.guard import looks_like_injection, quotes_prompt
-from bot.support import Encoder, enforce
+from bot.answer import Answer, Evidence
+from bot.answerers.extractive import decline_message, not_in_case_message
+from bot.answerers.support import Encoder, enforce
+from bot.errors import LLMError
+from bot.rag.chain import Answerer
+from bot.rag.citations import build_citations, marker
+from bot.rag.guard import looks_like_injection, quotes_prompt
 from prompts import render
 
 log = logging.getLogger(__name__)
@@ -111,19 +109,25 @@ def describe_failure(error: BaseException, timeout: float, where: str = "") -> s
     while current is not None and current not in seen:
         seen.append(current)
         current = current.__cause__ or current.__context__
+    openai: Any
+    try:
+        import openai
+    except ImportError:  # the `openai` extra is not installed: the llamacpp backend runs without it
+        openai = None
     for exc in seen:
-        if isinstance(exc, openai.APITimeoutError | TimeoutError):
+        if isinstance(exc, TimeoutError) or (openai and isinstance(exc, openai.APITimeoutError)):
             return f"no answer within {timeout:g} s (CASEBOT_LLM_TIMEOUT)"
-        if isinstance(exc, openai.APIStatusError):
+        if openai and isinstance(exc, openai.APIStatusError):
             body = exc.body if isinstance(exc.body, dict) else {}
             inner = body.get("error") if isinstance(body.get("error"), dict) else body
             detail = _short(str(inner.get("message") or "")) if isinstance(inner, dict) else ""
             return f"the server{place} answered HTTP {exc.status_code}" + (f" ({detail})" if detail else "")
-        if isinstance(exc, openai.APIConnectionError):
+        if openai and isinstance(exc, openai.APIConnectionError):
             return f"could not connect to the server{place}"
         if isinstance(exc, MalformedOutputError):
             return str(exc)
-        if isinstance(exc, json.JSONDecodeError | openai.APIResponseValidationError | KeyError):
+        if isinstance(exc, json.JSONDecodeError | KeyError) or (
+                openai and isinstance(exc, openai.APIResponseValidationError)):
             return f"the server{place} sent malformed output"
     return f"{type(error).__name__}: {_short(str(error))}"
 

@@ -17,20 +17,20 @@ import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from bot.security import (
+from bot.settings import DEFAULT_CASE, Settings, quiet_libraries
+from bot.web.security import (
     GuardMiddleware,
     RateLimiter,
     check_origins,
     frame_ancestors,
     parse_rate_limit,
 )
-from bot.settings import DEFAULT_CASE, Settings
 
 if TYPE_CHECKING:
     import gradio as gr
     from fastapi import FastAPI
 
-    from bot.chain import CaseBot
+    from bot.rag.chain import CaseBot
 
 log = logging.getLogger("casebot.server")
 
@@ -115,8 +115,7 @@ def _question_test(mounts: dict[str, set[int]]) -> Any:
 
 def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
     """The whole server as one FastAPI app (settings already validated by serve_settings)."""
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    quiet_libraries()
     import gradio as gr
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -124,9 +123,9 @@ def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
     from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from bot.api import api_router, list_cases
-    from bot.app import CSS, build_chat
-    from bot.embed import EMBED_CSS, EMBED_HEAD
+    from bot.web.api import api_router, list_cases
+    from bot.web.chat import CSS, build_chat
+    from bot.web.embed import EMBED_CSS, EMBED_HEAD
 
     origins = check_origins(settings.allowed_origins)
     limit = parse_rate_limit(settings.rate_limit)
@@ -231,12 +230,12 @@ def snippets(base_url: str, case: str = DEFAULT_CASE) -> str:
 
 def run_command(args: argparse.Namespace, settings: Settings, bot: CaseBot) -> int:
     """Serve until interrupted; returns the exit code."""
-    from bot.cli import CliError
+    from bot.errors import UsageError
 
     try:
         settings = serve_settings(args, settings)
     except ValueError as error:
-        raise CliError(str(error)) from None
+        raise UsageError(str(error)) from None
     public = getattr(args, "public_url", None) or os.environ.get("CASEBOT_PUBLIC_URL", "")
     serve(bot, settings, args.host, args.port, public_url=public, verbose=args.verbose)
     return 0

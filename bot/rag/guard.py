@@ -72,7 +72,7 @@ _INSTRUCTION_PATTERNS = [
     rf"(?:ai|{_MACHINE}|model)s?\b",
     rf"\b(?:if|when) you(?: are|'re) (?:an?\s+)?(?:ai|{_MACHINE})\b|\bas an? (?:ai|{_MACHINE})\b",
     rf"(?:^|[\n.!?]\s*)\W*(?:{_SPEAKER})\s*(?:\([^)]*\)\s*)?:\s*\S",
-    # (<question>, <paragraphs> and <conversation> are escaped in prompts: bot.llm.data_text.)
+    # (<question>, <paragraphs> and <conversation> are escaped in prompts: bot.answerers.llm.data_text.)
     r"<\s*/?\s*(?:system|instructions?|prompt|im_start|im_end|assistant|user|inst)\s*>|\[/?INST\]|<<\s*/?SYS\s*>>|<\|[a-z_]+\|>|#{2,}\s*(?:system|"
     r"instruction|new task)",
     r"\b(?:jailbreak|jailbroken|do anything now)\b",

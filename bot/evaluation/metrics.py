@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.questions import Question
+from bot.evaluation.questions import Question
 
 RECALL_KS = (1, 3, 5)
 _MARKER = re.compile(r"\[\s*¶\s*\d+(?:\s*[,–-]\s*¶?\s*\d+)*\s*\]")

@@ -11,18 +11,14 @@ from typing import Any, Protocol
 
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
-from bot.answer import Answer, Retrieved
-from bot.conversation import Turn, resolve_question
-from bot.evidence import Evidence
-from bot.guard import carries_instructions
+from bot.answer import Answer, Evidence, Retrieved, Turn
+from bot.errors import QuestionError
+from bot.rag.conversation import resolve_question
+from bot.rag.guard import carries_instructions
 from vectorstore.hybrid import DEFAULT_K, HybridRetriever, ScoredParagraph
 from vectorstore.store import CaseLibrary
 
 MAX_QUESTION_CHARS = 2000
-
-
-class QuestionError(ValueError):
-    """A question that cannot be asked: empty, too long, or not text."""
 
 
 class Answerer(Protocol):

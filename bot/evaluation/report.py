@@ -11,8 +11,8 @@ import html
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bot.metrics import DEFINITIONS, METRICS, percentile
-from bot.questions import Question
+from bot.evaluation.metrics import DEFINITIONS, METRICS, percentile
+from bot.evaluation.questions import Question
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 _TABLE_ROWS = ("pass_rate", "recall@1", "recall@3", "recall@5", "mrr", "citation_precision",

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from bot.answer import Answer
-from bot.backends import BackendError
-from bot.chain import CaseBot, QuestionError
-from bot.conversation import MAX_HISTORY_TURNS, Turn
-from bot.render import answer_markdown, escape_markdown
-from bot.settings import Settings
-from vectorstore.store import CaseNotFoundError, StoreError
+from bot.answer import Answer, Turn
+from bot.errors import describe
+from bot.rag.chain import CaseBot
+from bot.rag.conversation import MAX_HISTORY_TURNS
+from bot.settings import Settings, quiet_libraries
+from bot.web.render import answer_markdown, escape_markdown
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -31,7 +29,7 @@ CSS = """
 
 
 def _gradio() -> Any:
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    quiet_libraries()
     import gradio as gr
 
     return gr
@@ -60,14 +58,11 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
                 return
             text += piece
             yield "", [*shown, {"role": "assistant", "content": escape_markdown(text)}], log
-    except QuestionError as error:
-        raise gr.Error(str(error)) from None
-    except CaseNotFoundError as error:
-        raise gr.Error(f"{error} Ask your instructor to ingest it.") from None
-    except StoreError:
-        raise gr.Error("The case index is not reachable right now. Try again in a moment.") from None
-    except BackendError as error:
-        raise gr.Error(str(error)) from None
+    except Exception as error:
+        problem = describe(error)
+        if problem is None:
+            raise
+        raise gr.Error(problem.message) from None
 
 
 def _message(entry: dict[str, str]) -> dict[str, str]:
@@ -81,7 +76,7 @@ def _messages(log: list[dict[str, str]]) -> list[dict[str, str]]:
 
 def build_chat(bot: CaseBot, settings: Settings, embed: bool = False) -> gr.Blocks:
     """The chat page; `embed=True` drops the header for use inside an iframe."""
-    from bot.embed import answer_markdown_linked
+    from bot.web.embed import answer_markdown_linked
 
     gr = _gradio()
     render = answer_markdown_linked if embed else answer_markdown

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import anyio
@@ -16,10 +17,10 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.answer import Answer, Citation
-from bot.chain import MAX_QUESTION_CHARS, CaseBot, QuestionError, check_question
-from bot.conversation import HistoryError, Turn, parse_history
-from vectorstore.store import CaseNotFoundError, StoreError
+from bot.answer import Answer, Citation, Turn
+from bot.errors import describe
+from bot.rag.chain import MAX_QUESTION_CHARS, CaseBot, check_question
+from bot.rag.conversation import parse_history
 
 log = logging.getLogger("casebot.api")
 ANSWER_TIMEOUT_S = 120.0
@@ -83,32 +84,34 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+@contextmanager
+def _as_api_errors() -> Iterator[None]:
+    """Turn casebot's errors into ApiError with the status and message `describe` gives them."""
+    try:
+        yield
+    except Exception as error:
+        problem = describe(error)
+        if problem is None:
+            raise
+        if problem.advice:
+            log.warning("%s (%s)", problem.message, problem.advice)
+        raise ApiError(problem.status, problem.message) from None
+
+
 def _inputs(bot: CaseBot, request: AskRequest) -> tuple[str, tuple[Turn, ...], str]:
     """Validated question, history and case id; ApiError (404/422/503) otherwise."""
-    try:
+    with _as_api_errors():
         question = check_question(request.question)
         history = parse_history([t.model_dump() for t in request.history or []])
         case = request.case or bot.default_case()
         bot.library.info(case)
-    except (QuestionError, HistoryError) as error:
-        raise ApiError(422, str(error)) from None
-    except CaseNotFoundError as error:
-        raise ApiError(404, str(error)) from None
-    except StoreError as error:
-        raise ApiError(503, f"The case index is not reachable: {error}") from None
     return question, history, case
 
 
 def _ask(bot: CaseBot, request: AskRequest) -> dict[str, Any]:
     question, history, case = _inputs(bot, request)
-    try:
+    with _as_api_errors():
         return bot.ask(question, history, case).to_dict()
-    except QuestionError as error:
-        raise ApiError(422, str(error)) from None
-    except CaseNotFoundError as error:
-        raise ApiError(404, str(error)) from None
-    except StoreError as error:
-        raise ApiError(503, f"The case index is not reachable: {error}") from None
 
 
 def sse(event: str, data: Any) -> str:
@@ -123,13 +126,11 @@ def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str) -
                 yield sse("answer", piece.to_dict())
             else:
                 yield sse("token", {"text": piece})
-    except (QuestionError, CaseNotFoundError) as error:
-        yield sse("error", {"error": str(error)})
-    except StoreError as error:
-        yield sse("error", {"error": f"The case index is not reachable: {error}"})
-    except Exception:
-        log.exception("streaming an answer failed")
-        yield sse("error", {"error": "internal error"})
+    except Exception as error:
+        problem = describe(error)
+        if problem is None:
+            log.exception("streaming an answer failed")
+        yield sse("error", {"error": problem.message if problem else "internal error"})
 
 
 def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S) -> APIRouter:
@@ -177,8 +178,6 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S) -> APIRouter:
 
 def list_cases(bot: CaseBot) -> list[dict[str, Any]]:
     """The ingested cases as JSON objects; ApiError 503 when the store is unreachable."""
-    try:
+    with _as_api_errors():
         return [{"id": c.case_id, "title": c.title, "paragraphs": c.paragraphs}
                 for c in bot.library.cases()]
-    except StoreError as error:
-        raise ApiError(503, f"The case index is not reachable: {error}") from None
