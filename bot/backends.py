@@ -27,7 +27,15 @@ class BackendError(ValueError):
 
 
 class LLMError(BackendError):
-    """The language model failed and no fallback answerer is configured."""
+    """The language model failed and no fallback answerer is configured.
+
+    `status` is the HTTP status an entry point answers with: 502 (the model's server answered
+    badly), 503 (it could not be reached) or 504 (it did not answer in time).
+    """
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def make_answerer(settings: Settings, encode: Encoder | None = None) -> Answerer:

@@ -53,7 +53,10 @@ def open_library(settings: Settings) -> CaseLibrary:
     from vectorstore.store import CaseLibrary, open_client
 
     client = open_client(settings.data_dir, settings.chroma_url or None)
-    return CaseLibrary(client, SentenceEmbeddings())
+    # Ingest locks live beside the data even when the index is a Chroma server: writers of one
+    # case on this machine wait for each other.
+    return CaseLibrary(client, SentenceEmbeddings(), cache_size=settings.case_cache,
+                       lock_dir=settings.data_dir / "locks")
 
 
 def make_bot(settings: Settings, library: CaseLibrary | None = None) -> CaseBot:
@@ -63,7 +66,7 @@ def make_bot(settings: Settings, library: CaseLibrary | None = None) -> CaseBot:
 
     library = library or open_library(settings)
     answerer = make_answerer(settings, encode=library.embeddings.encode_query)
-    return CaseBot(library, answerer, k=settings.top_k)
+    return CaseBot(library, answerer, k=settings.top_k, default=settings.default_case)
 
 
 def ingest(paths: Sequence[Path], library: CaseLibrary, progress: bool = True) -> bool:
@@ -98,6 +101,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "llm_fallback": getattr(args, "llm_fallback", None),
         "llm_timeout": getattr(args, "llm_timeout", None),
         "top_k": getattr(args, "k", None),
+        "default_case": getattr(args, "default_case", None),
     }
     for flag, value in (("--llm-timeout", overrides["llm_timeout"]), ("-k", overrides["top_k"])):
         if value is not None and value <= 0:
@@ -149,8 +153,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from bot.answer import Answer
+    from bot.chain import check_question
 
     settings = _settings(args)
+    check_question(args.question)  # an empty question is the user's mistake, whatever the index
     history = _read_history(args.history)
     bot = make_bot(settings)
     case = args.case or bot.default_case()
@@ -248,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="paragraphs to retrieve per question (default 5); a paragraph they cannot "
                              "be read without (\"Second, it ...\") or that states the amount or date "
                              "asked for comes on top")
+    common.add_argument("--default-case", metavar="ID",
+                        help="the case asked about when none is named (env CASEBOT_DEFAULT_CASE; "
+                        f"default: {DEFAULT_CASE} when ingested, else the only case)")
     common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
     parser = argparse.ArgumentParser(
@@ -305,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `casebot` command; returns the exit code."""
     from bot.backends import BackendError, LLMError
-    from bot.chain import QuestionError
+    from bot.chain import CaseChoiceError, QuestionError
     from ingest.loaders import LoadError
     from vectorstore.store import CaseNotFoundError, StoreError
 
@@ -321,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LLMError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILURE
-    except (QuestionError, LoadError, BackendError) as error:
+    except (QuestionError, LoadError, BackendError, CaseChoiceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except CaseNotFoundError as error:

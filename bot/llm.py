@@ -128,6 +128,21 @@ def describe_failure(error: BaseException, timeout: float, where: str = "") -> s
     return f"{type(error).__name__}: {_short(str(error))}"
 
 
+def failure_status(error: BaseException) -> int:
+    """The HTTP status for a failed model call: 504 timed out, 503 unreachable, else 502."""
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    for exc in seen:
+        if isinstance(exc, openai.APITimeoutError | TimeoutError):
+            return 504
+        if isinstance(exc, openai.APIConnectionError):
+            return 503
+    return 502
+
+
 def _short(text: str, limit: int = 160) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[:limit] + "…"
@@ -247,7 +262,7 @@ class LLMAnswerer:
         if self.fallback is None:
             raise LLMError(f"The language model {self.name} failed: {reason}. Set "
                            "CASEBOT_LLM_FALLBACK=extractive to answer with the case's own sentences "
-                           "when it fails.") from error
+                           "when it fails.", status=failure_status(error)) from error
         answer = final_answer(self.fallback, evidence)
         return replace(answer, notice=f"The language model ({self.name}) failed: {reason}. "
                                       f"The {self.fallback.name} answerer answered instead.")
