@@ -104,7 +104,7 @@ class GuardMiddleware:
             except _Disconnected:
                 return
             receive = _replay(body, receive)
-        if method == "POST" and path.startswith("/api/"):
+        if method == "POST" and path.startswith("/api/") and body.strip():
             content_type = headers.get("content-type", b"").split(b";")[0].strip().lower()
             if not (content_type == b"application/json" or content_type.endswith(b"+json")):
                 # `curl -d '{...}'` says form-urlencoded: a body that is JSON is taken as JSON.
