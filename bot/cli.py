@@ -59,6 +59,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "llm_fallback": getattr(args, "llm_fallback", None),
         "llm_timeout": getattr(args, "llm_timeout", None),
         "top_k": getattr(args, "k", None),
+        "default_case": getattr(args, "default_case", None),
     }
     for flag, value in (("--llm-timeout", overrides["llm_timeout"]), ("-k", overrides["top_k"])):
         if value is not None and value <= 0:
@@ -114,8 +115,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from bot import factory
     from bot.answer import Answer
+    from bot.rag.chain import check_question
 
     settings = _settings(args)
+    check_question(args.question)  # an empty question is the user's mistake, whatever the index
     history = _read_history(args.history)
     bot = factory.make_bot(settings)
     case = args.case or bot.default_case()
@@ -217,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="paragraphs to retrieve per question (default 5); a paragraph they cannot "
                              "be read without (\"Second, it ...\") or that states the amount or date "
                              "asked for comes on top")
+    common.add_argument("--default-case", metavar="ID",
+                        help="the case asked about when none is named (env CASEBOT_DEFAULT_CASE; "
+                        f"default: {DEFAULT_CASE} when ingested, else the only case)")
     common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
     parser = argparse.ArgumentParser(

@@ -7,6 +7,7 @@ case reads the same everywhere and only the way it is shown differs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from ingest.paragraphs import EmptyCaseError
 from vectorstore.store import CaseNotFoundError, StoreError
 
 __all__ = [
-    "BackendError", "CaseNotFoundError", "CasebotError", "EmptyCaseError", "HistoryError", "LLMError",
-    "LoadError", "Problem", "QuestionError", "QuestionSetError", "StoreError", "UsageError", "describe",
+    "BackendError", "CaseChoiceError", "CaseNotFoundError", "CasebotError", "EmptyCaseError", "HistoryError",
+    "LLMError", "LoadError", "Problem", "QuestionError", "QuestionSetError", "StoreError", "UsageError",
+    "describe",
 ]
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
@@ -58,7 +60,25 @@ class BackendError(UsageError):
 
 
 class LLMError(BackendError):
-    """The language model failed and no fallback answerer is configured."""
+    """The language model failed and no fallback answerer is configured.
+
+    `status` is the HTTP status an entry point answers with: 502 (the model's server answered
+    badly), 503 (it could not be reached) or 504 (it did not answer in time).
+    """
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class CaseChoiceError(UsageError, LookupError):
+    """Several cases are ingested, none is the default, and the request named none."""
+
+    def __init__(self, known: Sequence[str]) -> None:
+        self.known = list(known)
+        super().__init__(f"Several cases are ingested ({', '.join(self.known)}) and no default is "
+                         "set: name one (--case ID, or \"case\" in the request), or set "
+                         "CASEBOT_DEFAULT_CASE.")
 
 
 @dataclass(frozen=True)
@@ -74,7 +94,7 @@ class Problem:
 def describe(error: BaseException) -> Problem | None:
     """The Problem an error stands for; None for an error nobody foresaw (a bug: let it surface)."""
     if isinstance(error, LLMError):
-        return Problem(str(error), EXIT_FAILURE, 502)
+        return Problem(str(error), EXIT_FAILURE, error.status)
     if isinstance(error, CaseNotFoundError):
         return Problem(str(error), EXIT_USAGE, 404, "Run `casebot ingest PATH` to add a case.")
     if isinstance(error, StoreError):

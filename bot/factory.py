@@ -93,11 +93,14 @@ def open_library(settings: Settings) -> CaseLibrary:
     from vectorstore.store import CaseLibrary, open_client
 
     client = open_client(settings.data_dir, settings.chroma_url or None)
-    return CaseLibrary(client, SentenceEmbeddings())
+    # Ingest locks live beside the data even when the index is a Chroma server: writers of one
+    # case on this machine wait for each other.
+    return CaseLibrary(client, SentenceEmbeddings(), cache_size=settings.case_cache,
+                       lock_dir=settings.data_dir / "locks")
 
 
 def make_bot(settings: Settings, library: CaseLibrary | None = None) -> CaseBot:
     """A CaseBot with the configured answerer over the configured library."""
     library = library or open_library(settings)
     answerer = make_answerer(settings, encode=library.embeddings.encode_query)
-    return CaseBot(library, answerer, k=settings.top_k)
+    return CaseBot(library, answerer, k=settings.top_k, default=settings.default_case)

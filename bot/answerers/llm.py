@@ -101,21 +101,35 @@ def condense_messages(evidence: Evidence) -> list[BaseMessage]:
                                 question=data_text(evidence.question)))]
 
 
-def describe_failure(error: BaseException, timeout: float, where: str = "") -> str:
-    """One line saying what went wrong with the model, for people rather than tracebacks."""
-    place = f" at {where}" if where else ""
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and the errors behind it, outermost first."""
     seen: list[BaseException] = []
     current: BaseException | None = error
     while current is not None and current not in seen:
         seen.append(current)
         current = current.__cause__ or current.__context__
-    openai: Any
+    return seen
+
+
+def _openai() -> Any:
+    """The openai package, or None: it comes with the `openai` extra, and llamacpp runs without it."""
     try:
         import openai
-    except ImportError:  # the `openai` extra is not installed: the llamacpp backend runs without it
-        openai = None
-    for exc in seen:
-        if isinstance(exc, TimeoutError) or (openai and isinstance(exc, openai.APITimeoutError)):
+    except ImportError:
+        return None
+    return openai
+
+
+def _timed_out(exc: BaseException, openai: Any) -> bool:
+    return isinstance(exc, TimeoutError) or bool(openai and isinstance(exc, openai.APITimeoutError))
+
+
+def describe_failure(error: BaseException, timeout: float, where: str = "") -> str:
+    """One line saying what went wrong with the model, for people rather than tracebacks."""
+    place = f" at {where}" if where else ""
+    openai = _openai()
+    for exc in _causes(error):
+        if _timed_out(exc, openai):
             return f"no answer within {timeout:g} s (CASEBOT_LLM_TIMEOUT)"
         if openai and isinstance(exc, openai.APIStatusError):
             body = exc.body if isinstance(exc.body, dict) else {}
@@ -130,6 +144,17 @@ def describe_failure(error: BaseException, timeout: float, where: str = "") -> s
                 openai and isinstance(exc, openai.APIResponseValidationError)):
             return f"the server{place} sent malformed output"
     return f"{type(error).__name__}: {_short(str(error))}"
+
+
+def failure_status(error: BaseException) -> int:
+    """The HTTP status for a failed model call: 504 timed out, 503 unreachable, else 502."""
+    openai = _openai()
+    for exc in _causes(error):
+        if _timed_out(exc, openai):
+            return 504
+        if openai and isinstance(exc, openai.APIConnectionError):
+            return 503
+    return 502
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -251,7 +276,7 @@ class LLMAnswerer:
         if self.fallback is None:
             raise LLMError(f"The language model {self.name} failed: {reason}. Set "
                            "CASEBOT_LLM_FALLBACK=extractive to answer with the case's own sentences "
-                           "when it fails.") from error
+                           "when it fails.", status=failure_status(error)) from error
         answer = final_answer(self.fallback, evidence)
         return replace(answer, notice=f"The language model ({self.name}) failed: {reason}. "
                                       f"The {self.fallback.name} answerer answered instead.")

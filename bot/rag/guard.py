@@ -25,99 +25,137 @@ from collections.abc import Iterator
 from functools import lru_cache
 from urllib.parse import unquote
 
-_IGNORE_EN = r"ignore|disregard|forget|override|overrule|bypass"
+# Only text addressed to the assistant counts: commands aimed at the bot, the model or its prompt,
+# chat role markers, and demands on the bot's output. Text that merely mentions rules, users,
+# passwords, prompts or chatbots (a case about AI regulation, a question about a password policy)
+# is ordinary text. The building blocks:
+
+# A clause boundary where an imperative can start ("Ignore …", "…? Also, disregard …").
+_CLAUSE = r"(?:^|[\n.!?;:,)\]}>\"'“”]\s*|\b(?:and|then|please|now|also|just|so|first|finally)\s+)"
+_IGNORE_EN = r"ignore|disregard|forget|override|overrule|bypass|drop|abandon|discard"
 _IGNORE_OTHER = (r"ignorez|ignorer|ignora|ignorate|ignorar|ignoriere|ignorieren|ignoreer|negeer|"
                  r"vergiss|vergeet|olvida|olvide|oublie|oubliez|dimentica|esque[cç]a|zignoruj|ignoruj|"
                  r"игнорируй|игнорируйте|игнорировать|забудь|забудьте|忽略|无视|無視|忘记|忘掉|무시|"
                  r"تجاهل|התעלם")
-_RULES = (r"instructions?|prompts?|guidelines|directives|system messages?|programming|"
-          r"(?:previous|prior|above|earlier|preceding|initial|original|all|your|these)\s+(?:text|context|"
-          r"messages?|rules|constraints|restrictions|commands|orders)|"
-          r"instru\w*|anweisung\w*|regeln|règles|reglas|regole|regras|richtlijnen|vorgaben|"
-          r"指令|指示|规则|規則|提示|инструкци\w*|правил\w*|указани\w*|지시\w*|명령\w*|규칙|"
-          r"تعليمات|قواعد|הוראות")
-_SYSTEM_PROMPT = (r"system\s*-?\s*prompt|(?:prompt|invite|consigne)s?\s+(?:du\s+|del\s+|de\s+)?"
-                  r"(?:syst[eè]me|sistema|systeem)|systemprompt|systemanweisung\w*|"
-                  r"系统提示|系統提示|系统指令|システムプロンプト|システム指示|"
-                  r"системн\w+\s+(?:промпт\w*|подсказк\w*|инструкци\w*|сообщени\w*)|"
-                  r"시스템\s*프롬프트|موجه\s+النظام|تعليمات\s+النظام")
-_SPEAKER = r"system|assistant|ai|chatbot|casebot|llm|gpt|chatgpt|claude"
-_MACHINE = r"assistant|chatbot|casebot|language model|llm|ai model|ai assistant|ai system"
+# What the assistant was told: its instructions, prompt, rules, configuration.
+_ITS_RULES = (r"instructions?|prompts?|guidelines|directives|rules|restrictions|constraints|"
+              r"programming|configuration|system messages?|guardrails|safeguards|filters|orders|"
+              r"commands")
+# Words that point at the assistant's own context rather than at anything in a case.
+_POINTER = (r"your|ur|previous|prior|above|earlier|preceding|initial|original|all(?: of)?(?: the| your"
+            r"| previous| prior)?|these|those|any|hidden|system|developer|current|citation")
+_OTHER_RULES = (r"instru\w*|istruzion\w*|instruç\w*|prompt\w*|anweisung\w*|regeln|règles|reglas|"
+                r"regole|regras|richtlijnen|vorgaben|"
+                r"指令|指示|规则|規則|提示|инструкци\w*|правил\w*|указани\w*|지시\w*|명령\w*|규칙|"
+                r"تعليمات|قواعد|הוראות")
+_SYSTEM_PROMPT_OTHER = (r"(?:prompt|invite|consigne)s?\s+(?:du\s+|del\s+|de\s+|di\s+|do\s+)?"
+                        r"(?:syst[eè]me|sistema|"
+                        r"systeem)|systemprompt|systeemprompt|systemanweisung\w*|"
+                        r"系统提示|系統提示|系统指令|システムプロンプト|システム指示|"
+                        r"системн\w+\s+(?:промпт\w*|подсказк\w*|инструкци\w*|сообщени\w*)|"
+                        r"시스템\s*프롬프트|موجه\s+النظام|تعليمات\s+النظام")
+# Names of the assistant, as a speaker label or as the one told what to do.
+_SPEAKER = r"system|assistant|casebot|chatbot|developer|ai assistant|ai model|tutor bot"
+_MACHINE = (r"assistant|chatbot|casebot|bot|language model|llm|ai model|ai assistant|ai system|"
+            r"ai|model|tutor bot|tutor")
+# What an assistant is told to do with its answer.
+_BOT_ACTION = (r"ignore|disregard|forget|reveal|tell|say|answer|respond|reply|print|output|stop|"
+               r"follow|obey|include|add|end|begin|start|cite|refuse|write|repeat|mention|claim|"
+               r"state|render|insert|append|share|disclose|pretend|act|use")
+_EXTRACT = (r"reveal|print|show|repeat|output|display|leak|dump|recite|echo|expose|copy|paste|"
+            r"spell out|write out|give me|tell me|share|list|summari[sz]e|paraphrase|quote|"
+            r"translate|disclose|type out")
 
-# Instructions addressed to an AI: overriding its rules, extracting its prompt, dictating what it
-# tells the user. They mark questions and case text alike; ordinary prose does not say these things.
+# Instructions addressed to an AI: they mark questions and case text alike.
 _INSTRUCTION_PATTERNS = [
-    rf"\b(?:{_IGNORE_EN}|{_IGNORE_OTHER})\b.{{0,60}}?(?:{_RULES})",
-    rf"(?:{_RULES}).{{0,40}}?(?:{_IGNORE_OTHER})",  # word orders of other languages
-    rf"(?:{_SYSTEM_PROMPT})",
-    r"\b(?:system|hidden|secret|developer|pre-?)\s*(?:prompt|instructions?|directives?)\b",
-    r"\b(?:initial|original|exact|full|complete|entire)\s+(?:prompt|instructions)\b",
-    r"\b(?:reveal|print|show|repeat|output|display|leak|dump|recite|echo|expose|copy|paste|spell out|"
-    r"write out|give me|tell me|share|list|summari[sz]e|paraphrase|describe|explain|translate)\b"
-    r".{0,40}?(?:\b(?:your|ur|the above|these|those|"
-    r"all (?:of )?(?:your|the))\s+(?:prompt|instructions|rules|configuration|guidelines|directives)"
-    r"|\b(?:prompt|pre-?prompt|initiali[sz]ation|context window)\b)",
-    r"\b(?:what|which)\s+(?:were|are|was|is)\s+(?:you|your)\s+(?:told|instructed|given|programmed|"
-    r"(?:exact\s+|original\s+|initial\s+)?(?:instructions|rules|prompt|guidelines))",
-    r"\b(?:repeat|recite|print|output|echo|copy)\b.{0,30}\b(?:text|words|everything|all)\b.{0,20}"
+    # Overriding what the assistant was told: "ignore your/previous/all instructions".
+    rf"\b(?:{_IGNORE_EN})\b\s+(?:(?:{_POINTER})\s+){{1,3}}(?:\w+\s+)?(?:{_ITS_RULES})\b"
+    r"(?!\s+of\s+(?!(?:this|the)\s+(?:conversation|chat|session)))",
+    rf"\b(?:{_IGNORE_EN})\b\s+(?:everything|anything|all)\s+(?:above|before|previous|prior|"
+    r"you(?:'ve| have)? (?:been|were) (?:told|given))",
+    rf"\b(?:{_IGNORE_OTHER})\b.{{0,60}}?(?:{_OTHER_RULES})",
+    rf"(?:{_OTHER_RULES}).{{0,40}}?(?:{_IGNORE_OTHER})",  # word orders of other languages
+    rf"(?:{_SYSTEM_PROMPT_OTHER})",
+    # The assistant's own prompt or rules, named as its: "your system prompt", "your rules".
+    rf"\b(?:your|ur)\s+(?:own\s+|original\s+|initial\s+|exact\s+|hidden\s+|full\s+|complete\s+|"
+    rf"secret\s+|system\s+|current\s+|citation\s+)*(?:{_ITS_RULES}|prompt|pre-?prompt|marker|"
+    r"canary)\b",
+    r"\b(?:what|which)\s+(?:were|are|was|is)\s+you\s+(?:told|instructed|given|programmed|trained)\b",
+    rf"\brules\s+you\s+(?:were|have been)\s+given\b|\b(?:{_ITS_RULES})\s+you\s+were\s+given\b",
+    # Extraction commands: "print the prompt", "repeat the text above".
+    rf"{_CLAUSE}(?:{_EXTRACT})\b.{{0,40}}?\b(?:(?:the|my|this|that)\s+)?(?:system\s+prompt|"
+    r"(?:initial|hidden|original|full|pre-?)\s*prompt|prompt\b(?!\s+(?:i|we|for|that|to)\b)|"
+    r"context window|initiali[sz]ation|instructions\s+(?:you|above|given))",
+    r"\b(?:repeat|recite|print|output|echo|copy|paste)\b.{0,30}\b(?:text|words|everything|all)\b.{0,20}"
     r"\b(?:above|before|preceding|verbatim|word for word)",
-    r"\b(?:canary|secret (?:code|word|key|phrase)|code ?word|passphrase)\b",
-    r"\b(?:tell|inform|assure|convince|answer)\s+(?:the\s+|any\s+|all\s+)?(?:users?|students?|"
-    r"readers?)\b|\b(?:anyone|whoever|everyone) who asks\b",
-    r"\bwhen(?:ever)?\s+(?:the\s+|a\s+)?(?:users?|students?|someone|anyone|you are|you're)\s+"
+    r"\b(?:output|print|show|reveal|dump)\b.{0,30}\bbetween\s+<",
+    r"\b(?:canary|secret (?:code|word|key|phrase)|code ?word|passphrase|confidential marker)\b",
+    # Speaker labels and chat-template markup: text posing as the system or the assistant.
+    rf"(?:^|[\n.!?\[(<{{]\s*|<!--\s*)\W{{0,3}}(?:{_SPEAKER})\s*(?:\([^)]*\)\s*)?:\s*\S",
+    rf"(?:^|[\n.!?]\s*|<!--\s*|\[\s*)(?:the\s+)?(?:{_SPEAKER}|ai)\s*,\s*(?:{_BOT_ACTION})\b",
+    r"<\s*/?\s*(?:system|instructions?|prompt|im_start|im_end|assistant|user|inst|sys|context|case)"
+    r"\s*>|\[/?INST\]|<<\s*/?SYS\s*>>|<\|[a-z_]+\|>|#{2,}\s*(?:system|instruction|new task|"
+    r"response)",
+    # Notes to the AI and rules for what it tells people.
+    rf"\b(?:note|message|instructions?|attention|reminder|important|warning)\s+(?:to|for)\s+(?:the\s+|"
+    rf"any\s+|all\s+|every\s+)?(?:{_MACHINE})s?\b",
+    rf"\b(?:if|when)\s+you(?:\s+are|'re)\s+(?:an?\s+)?(?:{_MACHINE})\b",
+    rf"\b(?:the|this|any|every|you,?)\s+(?:ai\s+)?(?:{_MACHINE})s?\s+(?:must|should|shall|will|is required "
+    rf"to|has to|needs? to|is to)\s+(?:now\s+|always\s+|never\s+|only\s+)?(?:{_BOT_ACTION})\b",
+    r"\bwhen(?:ever)?\s+(?:the\s+|a\s+|any\s+)?(?:users?|students?|someone|anyone|you are|you're)\s+"
     r"(?:asks?|asked|questions?)\b.{0,80}\b(?:say|answer|reply|respond|tell|claim|state)\b",
-    rf"\b(?:{_MACHINE})s?\b[,:]?\s+(?:must|should|shall|always|never|needs? to|is required to|"
-    r"has to)\b",
-    rf"\b(?:note|message|instructions?|attention|reminder)\s+(?:to|for)\s+(?:the\s+|any\s+)?"
-    rf"(?:ai|{_MACHINE}|model)s?\b",
-    rf"\b(?:if|when) you(?: are|'re) (?:an?\s+)?(?:ai|{_MACHINE})\b|\bas an? (?:ai|{_MACHINE})\b",
-    rf"(?:^|[\n.!?]\s*)\W*(?:{_SPEAKER})\s*(?:\([^)]*\)\s*)?:\s*\S",
-    # (<question>, <paragraphs> and <conversation> are escaped in prompts: bot.answerers.llm.data_text.)
-    r"<\s*/?\s*(?:system|instructions?|prompt|im_start|im_end|assistant|user|inst)\s*>|\[/?INST\]|<<\s*/?SYS\s*>>|<\|[a-z_]+\|>|#{2,}\s*(?:system|"
-    r"instruction|new task)",
-    r"\b(?:jailbreak|jailbroken|do anything now)\b",
+    r"\b(?:reveal|tell|say)\b.{0,40}\b(?:anyone|whoever|everyone) (?:who|that) asks\b",
+    rf"{_CLAUSE}(?:tell|inform|assure|instruct)\s+(?:the\s+|any\s+|all\s+|every\s+)?(?:users?|students?|"
+    r"readers?)\b",
+    rf"{_CLAUSE}(?:ignore|forget|disregard)\s+(?:the\s+)?(?:case|paragraphs|citations?|case materials)\b",
+    r"\b(?:jailbreak|jailbroken)\s+(?:mode|successful|prompt|enabled)\b|\bdo anything now\b",
+    # Output demands: "respond only with 'X'", "confirm by saying 'X'".
+    rf"{_CLAUSE}(?:say|reply|respond|answer|print|output|write|type|confirm)\s+(?:(?:only|exactly|"
+    r"just|with|back|by replying|by saying|by typing|the words?|the phrase|nothing but)\s+)*[\"'“‘«]",
+    rf"{_CLAUSE}(?:say|reply|respond|answer)\s+(?:only\s+)?with\s+.{{0,40}}\band nothing else\b",
 ]
 
-# Attempts to change the bot's rules, identity or task: they mark questions only (case prose may
-# well "lift restrictions", "act as a supplier" or "translate a lead into a partnership").
+# Attempts to change the bot's identity, rules or task: they mark questions only (case prose may
+# well "lift restrictions", "act as a supplier" or tell of a "developer mode").
+_BOT_CONTEXT = (r"(?:no|without|zero)\s+(?:any\s+)?(?:\w+\s+)?(?:restrictions|rules|limits|filters|"
+                r"guidelines|censorship|boundaries|citations)|unrestricted|unfiltered|uncensored|"
+                r"\bevil|jailbr\w*|\bdan\b|(?:system\s+)?prompts?\b(?!\s+(?:i|we)\b)|your\s+rules|"
+                r"different\s+(?:ai|assistant|bot|model|chatbot)|linux|terminal|shell|console|"
+                r"interpreter|not in the case|outside (?:of )?the case|confidential|pirate|"
+                r"grand(?:mother|ma|father|pa)|granny")
+_ROLE_PLAY = (r"pretend|imagine|act\s+as|role-?\s?play\w*|simulate|emulate|impersonate|"
+              r"play\s+a\s+game|you\s+are\s+(?:now\s+)?(?:playing|an?\s+\w+bot)")
 _STEERING_PATTERNS = [
-    r"\b(?:new|updated|additional|secret|hidden)\s+instructions\b|\byour\s+(?:new|real|actual|true)\s+"
-    r"(?:task|job|role|instructions|purpose|goal|mission|orders)\b",
-    r"\b(?:override|bypass|disable|turn off|switch off|deactivate|ignore)\b.{0,25}"
-    r"\b(?:rules?|restrictions?|filters?|safeguards?|guardrails?|citations?|moderation|"
-    r"content policy|guidelines?|limitations?)\b",
-    r"\b(?:system|admin|administrator|root|sudo|developer|debug|maintenance|god)\s+(?:override|mode|"
-    r"access|command|privileges?)\b",
+    r"\byour\s+(?:new|real|actual|true)\s+(?:task|job|role|instructions|purpose|goal|mission|orders)\b",
+    rf"{_CLAUSE}(?:{_IGNORE_EN}|disable|turn off|switch off|deactivate|lift)\b.{{0,25}}"
+    r"\b(?:(?:your|the|all|any)\s+)(?:\w+\s+)?(?:rules?|restrictions?|filters?|safeguards?|guardrails?|"
+    r"citations?|moderation|content policy|guidelines?|limitations?)\b(?!\s+of\b)",
+    r"\b(?:system|admin|administrator|root|sudo|god)\s+(?:override|access|command|privileges?)\b",
+    r"\b(?:enable|activate|enter|switch to|turn on|unlock)\s+(?:the\s+)?(?:developer|admin|debug|god|dan|"
+    r"jailbreak|maintenance|root|unrestricted)\s+mode\b|\b(?:developer|admin|debug|god|dan|jailbreak)\s+"
+    r"mode\s+(?:is\s+)?(?:enabled|activated|on|engaged)\b|\bin\s+(?:developer|god|dan|jailbreak)\s+"
+    r"mode\s+you\b",
     r"\bprompt injection\b",
-    r"\b(?:your|ur)\s+(?:own\s+|original\s+|initial\s+|exact\s+|hidden\s+)?(?:system\s+)?(?:instructions|"
-    r"prompt|rules|guidelines|directives|programming|configuration|marker)\b",
-    r"\bconfidential\s+(?:marker|line|instructions|rules|prompt)\b",
-    r"\b(?:decode|decipher|unscramble|decrypt|translate)\b.{0,60}\b(?:follow|execute|obey|carry out|"
-    r"do what|do as|act on|comply)\b",
-    r"\b(?:base64|base-64|rot-?13|caesar cipher|hex-?encoded|in hex)\b",
-    r"(?:^|[.!?,;:]\s*|\b(?:and|then|please|now|just|only)\s+)(?:say|reply|respond|answer|print|"
-    r"output|write|type|confirm)\s+(?:(?:only|exactly|just|with|back|by replying|by saying|the "
-    r"words?|the phrase)\s+)*[\"'“‘«]",
+    r"\b(?:decode|decipher|unscramble|decrypt|translate|apply\s+rot-?13)\b.{0,60}\b(?:follow|execute|"
+    r"obey|carry out|do what|do as|act on|comply)\b",
     r"\b(?:do not|don't|never|stop)\s+(?:cite|citing|use the case|follow (?:the|your) rules|abstain|"
     r"refuse|decline|mention the case)\b",
-    r"\bpasswords?\b|\b(?:your|any)\s+secrets?\b|\bsecrets?\s+(?:you|your)\b",
+    r"\byour\s+(?:password|api\s+key|credentials|access\s+token)\b",
     r"\byou\s+are\s+(?:now|no longer|not (?:a|an) (?:assistant|bot|chatbot)|free|unrestricted|"
-    r"an? (?:unrestricted|unfiltered|uncensored|evil|new|different))\b",
+    r"an? (?:unrestricted|unfiltered|uncensored|evil|new|different)\s+(?:ai|assistant|bot|model|"
+    r"chatbot))\b|\byou\s+are\s+now\b",
     r"\byou're\s+(?:now|no longer|free|unrestricted)\b",
-    r"(?:^|[.!?]\s*|\b(?:please|now|and|then)\s+|\byou\s+(?:to\s+|will\s+|must\s+|should\s+|shall\s+|"
-    r"can\s+)?)act\s+as\b",
-    r"\bact\s+as\s+(?:if|though|an?\s+(?:ai|assistant|chatbot|bot|language model|unrestricted|"
-    r"unfiltered|evil|hacker|linux|terminal|translator|poet|comedian|different)|my\b|dan\b)",
-    r"\bpretend\s+(?:to be|you|that you|you're|to|we)\b", r"\brole-?\s?play\w*\b",
-    r"\bimagine\s+(?:you(?:'re| are)|that you|being)\b", r"\blet'?s\s+play\s+a\s+game\b",
-    r"\bstay\s+in\s+character\b", r"\b(?:simulate|emulate|impersonate)\b",
-    r"\b(?:from now on|for the rest of (?:this|the) (?:conversation|session|chat)|"
-    r"for this session|henceforth|hereafter)\b",
+    r"\b(?:from now on|for the rest of (?:this|the) (?:conversation|session|chat)|henceforth)\b,?\s+"
+    r"(?:you\b|always\b|never\b|only\b|answer\b|reply\b|respond\b|say\b|ignore\b|act\b|speak\b|write\b)",
+    # Role-play counts only when it is aimed at the bot's rules or identity, not a student's exercise.
+    rf"\b(?:{_ROLE_PLAY})\b(?=.{{0,160}}?(?:{_BOT_CONTEXT}))",
+    rf"(?:{_BOT_CONTEXT}).{{0,80}}?\b(?:{_ROLE_PLAY})\b",
+    r"\bstay\s+in\s+character\b",
     r"\b(?:respond|answer|reply|speak|talk|write)\s+(?:only\s+)?(?:as|like)\s+(?:if\s+you\s+were\s+)?"
     r"(?:an?\s+)?(?:pirate|dan|evil|unrestricted|unfiltered|my|shakespeare|a different|someone|"
     r"ai without)\b",
-    r"\b(?:ai|assistant|bot|model|chatbot|you)\b.{0,30}\b(?:no|without)\s+(?:any\s+)?(?:restrictions|"
-    r"rules|limits|filters|guidelines|censorship|boundaries)\b",
+    r"\b(?:ai|assistant|bot|model|chatbot|you)\b.{0,30}\b(?:no|without)\s+(?:any\s+)?(?:\w+\s+)?"
+    r"(?:restrictions|rules|limits|filters|guidelines|censorship|boundaries)\b",
     r"\b(?:unrestricted|unfiltered|uncensored)\s+(?:ai|mode|assistant|model|version|chatbot)\b",
     r"\bmy\s+(?:late\s+|dead\s+|deceased\s+)?(?:grand(?:mother|ma|father|pa)|granny)\b",
     r"(?:^|[.!?]\s*|\b(?:please|now|then|and|just|can you|could you|would you|will you|you must|"
@@ -128,15 +166,15 @@ _STEERING_PATTERNS = [
     r"\btranslate\b.{0,60}\b(?:into|to|in)\s+(?:english|french|german|spanish|chinese|mandarin|"
     r"japanese|russian|italian|portuguese|korean|arabic|dutch|hindi|polish|turkish|hebrew|latin|"
     r"pig latin|emoji|klingon|another language)\b",
-    r"\b(?:ignore|forget)\s+(?:the\s+)?(?:case|paragraphs|citations?)\b",
+    rf"{_CLAUSE}(?:ignore|forget|disregard)\s+(?:the\s+)?(?:case|paragraphs|citations?|case materials)\b",
 ]
 _INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTION_PATTERNS),
                           re.IGNORECASE | re.MULTILINE)
 _STEERING = re.compile("|".join(f"(?:{p})" for p in _STEERING_PATTERNS), re.IGNORECASE | re.MULTILINE)
 _DAN = re.compile(r"\bDAN\b|\bD\.A\.N\.?(?!\w)")
 # Words no student spells out letter by letter; found in letter-spaced runs ("i-g-n-o-r-e").
-_SPELLED = re.compile(r"ignore|disregard|instruction|prompt|system|jailbreak|override|bypass|reveal|"
-                      r"canary|password|secret|pretend|roleplay", re.IGNORECASE)
+_SPELLED = re.compile(r"ignore|disregard|instruction|prompt|jailbreak|override|bypass|reveal|"
+                      r"canary|pretend|roleplay", re.IGNORECASE)
 
 # Characters that hide text: zero-width, bidirectional controls, soft hyphen, other format chars.
 _INVISIBLE = re.compile(r"[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180e\u200b-\u200f"

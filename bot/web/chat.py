@@ -6,16 +6,20 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from bot.answer import Answer, Turn
-from bot.errors import describe
-from bot.rag.chain import CaseBot
+from bot.errors import StoreError, describe
+from bot.rag.chain import MAX_QUESTION_CHARS, CaseBot
 from bot.rag.conversation import MAX_HISTORY_TURNS
 from bot.settings import Settings, quiet_libraries
+from bot.web.ratelimit import Client, QuestionLimiter, RateLimited, RateLimitStoreError
 from bot.web.render import answer_markdown, escape_markdown
 
 if TYPE_CHECKING:
     import gradio as gr
 
 CONCURRENCY = 4
+# A session keeps its last turns only (each turn is a question and an answer with its sources):
+# server memory per session stays bounded however long a student chats.
+MAX_SESSION_TURNS = 25
 EXAMPLES = [
     "How much did Volkswagen invest in XPeng?",
     "When was the partnership announced?",
@@ -23,9 +27,25 @@ EXAMPLES = [
     "What did XPeng gain from the deal?",
 ]
 CSS = """
-.casebot-header h1 { margin-bottom: 0.2em; }
+.casebot-header h1 { margin: 0 0 0.1em 0; font-size: 1.6em; }
 .casebot-header p { margin-top: 0; color: var(--body-text-color-subdued); }
+.casebot-count { text-align: right; font-size: 0.8em; color: var(--body-text-color-subdued);
+                 min-height: 1.2em; }
+.casebot-count.casebot-over { color: var(--error-text-color, #b91c1c); font-weight: 600; }
+@media (max-width: 640px) {
+  .casebot-header h1 { font-size: 1.15em; }
+  .casebot-header p { font-size: 0.8em; margin-bottom: 0; }
+  .gradio-container { padding-top: 4px !important; }
+}
 """
+# Counts characters in the browser as the student types (no server round trip per key).
+COUNTER_JS = f"""(text) => {{
+  const left = {MAX_QUESTION_CHARS} - (text || "").length;
+  const el = document.querySelector(".casebot-count");
+  if (el) el.classList.toggle("casebot-over", left < 0);
+  return left < 0 ? `${{-left}} characters too many (at most {MAX_QUESTION_CHARS})`
+                  : (left < 200 ? `${{left}} characters left` : "");
+}}"""
 
 
 def _gradio() -> Any:
@@ -35,8 +55,22 @@ def _gradio() -> Any:
     return gr
 
 
+def limited_message(limited: RateLimited) -> str:
+    """The friendly in-conversation message for a question over the rate limit."""
+    return (f"You have asked many questions in a short time (at most {limited.limit.requests} per "
+            f"{_period_words(limited)}). Please wait about {limited.retry_after} s, then send "
+            "your question again: it is still in the box.")
+
+
+def _period_words(limited: RateLimited) -> str:
+    from bot.web.ratelimit import describe
+
+    return describe(limited.limit)
+
+
 def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
             render: Callable[[Answer], str] = answer_markdown,
+            limiter: QuestionLimiter | None = None, client: Client | None = None,
             ) -> Iterator[tuple[str, list[dict[str, str]], list[dict[str, str]]]]:
     """Stream one answer: (cleared textbox, chat messages, new session log) as the answer grows.
 
@@ -45,6 +79,18 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
     """
     gr = _gradio()
     history = tuple(Turn(m["role"], m["content"]) for m in log)[-MAX_HISTORY_TURNS:]
+    if limiter is not None:
+        try:
+            limiter.check(client or Client(ip="unknown"))
+        except RateLimited as limited:
+            # Shown in the conversation, not as an error: the question stays in the box and the
+            # session stays as it was (the notice is not part of the history).
+            note = {"role": "assistant", "content": escape_markdown(limited_message(limited))}
+            yield question, [*_messages(log), note], log
+            return
+        except RateLimitStoreError:
+            raise gr.Error("The server cannot check its question limit right now. Try again in a "
+                           "moment.") from None
     try:
         stream = bot.stream(question, history, case)
         asked = {"role": "user", "content": question.strip(), "shown": escape_markdown(question)}
@@ -53,7 +99,7 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
         for piece in stream:
             if isinstance(piece, Answer):
                 answered = {"role": "assistant", "content": piece.answer, "shown": render(piece)}
-                new_log = [*log, asked, answered]
+                new_log = [*log, asked, answered][-2 * MAX_SESSION_TURNS:]
                 yield "", _messages(new_log), new_log
                 return
             text += piece
@@ -74,16 +120,18 @@ def _messages(log: list[dict[str, str]]) -> list[dict[str, str]]:
     return [_message(entry) for entry in log]
 
 
-def build_chat(bot: CaseBot, settings: Settings, embed: bool = False) -> gr.Blocks:
-    """The chat page; `embed=True` drops the header for use inside an iframe."""
+def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
+               limiter: QuestionLimiter | None = None) -> gr.Blocks:
+    """The chat page; `embed=True` drops the header for use inside an iframe. `limiter` counts
+    every question answered here, whichever Gradio route it arrives by."""
     from bot.web.embed import answer_markdown_linked
 
     gr = _gradio()
-    render = answer_markdown_linked if embed else answer_markdown
+    # One renderer for / and /embed: [¶n] markers link to their source under the answer.
+    render = answer_markdown_linked
     cases = bot.library.cases()
     choices = [(f"{c.title} ({c.case_id})", c.case_id) for c in cases]
-    default = next((c.case_id for c in cases if c.case_id == "xpeng-volkswagen"),
-                   cases[0].case_id if cases else "")
+    default = _default_case(bot, [c.case_id for c in cases])
     title = next((c.title for c in cases if c.case_id == default), "casebot")
 
     with gr.Blocks(title="casebot", fill_height=True, fill_width=embed) as demo:
@@ -92,31 +140,47 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False) -> gr.Bloc
                         "cite its paragraphs.", elem_classes="casebot-header")
         case = gr.Dropdown(choices=choices, value=default, label="Case", visible=len(cases) > 1,
                            interactive=True)
-        chatbot = gr.Chatbot(label="casebot", height="70vh" if not embed else "64vh",
+        # No label or clear icon over the messages: "New chat" below clears the conversation.
+        chatbot = gr.Chatbot(show_label=False, height="64vh" if not embed else "60vh",
                              placeholder="Ask a question about the case.", buttons=["copy"],
                              feedback_options=None, group_consecutive_messages=False,
                              # Case text is shown as written: "$$…$$" in it is not maths.
-                             latex_delimiters=[])
+                             latex_delimiters=[], elem_classes="casebot-chat")
         # Each session's history lives in server memory: it expires once the session has been
         # idle for settings.session_ttl seconds (Gradio's default would keep it for ever).
         session_log = gr.State([], time_to_live=settings.session_ttl)
-        with gr.Row():
+        with gr.Row(equal_height=True):
+            # No max_length: the browser would silently cut a long question; the server refuses
+            # it with a message instead, and the counter below warns while typing.
             question = gr.Textbox(placeholder="Ask about the case…", show_label=False,
-                                  scale=8, max_length=2000, autofocus=True, submit_btn=True)
-            clear = gr.Button("New chat", scale=1, variant="secondary")
+                                  scale=8, autofocus=True, submit_btn=True,
+                                  elem_classes="casebot-question")
+            clear = gr.Button("New chat", scale=1, min_width=90, variant="secondary")
+        counter = gr.Markdown("", elem_classes="casebot-count")
         gr.Examples(EXAMPLES, inputs=question, label="Try")
 
-        def answer(text: str, log: list[dict[str, str]], case_id: str) -> Iterator[Any]:
-            yield from respond(bot, text, log, case_id, render)
+        def answer(text: str, log: list[dict[str, str]], case_id: str, request: Any) -> Iterator[Any]:
+            who = _client(request)
+            yield from respond(bot, text, log, case_id, render, limiter, who)
 
+        answer.__annotations__["request"] = gr.Request
         question.submit(answer, [question, session_log, case], [question, chatbot, session_log],
                         api_name="ask", concurrency_limit=CONCURRENCY)
+        question.input(None, question, counter, js=COUNTER_JS, api_visibility="private")
         clear.click(lambda: ([], []), None, [chatbot, session_log], api_name="clear")
         case.change(lambda: ([], []), None, [chatbot, session_log], api_visibility="private")
 
         def pick_case(request: Any) -> Any:
+            # Listed again on every page load: cases ingested while the server runs appear.
+            try:
+                fresh = bot.library.cases()
+            except StoreError:
+                return gr.update()
+            ids = [c.case_id for c in fresh]
             wanted = request.query_params.get("case", "") if request else ""
-            return gr.update(value=wanted) if wanted in {c.case_id for c in cases} else gr.update()
+            value = wanted if wanted in ids else _default_case(bot, ids)
+            return gr.update(choices=[(f"{c.title} ({c.case_id})", c.case_id) for c in fresh],
+                             value=value, visible=len(fresh) > 1)
 
         # Gradio injects the request only when it can resolve the hint; with postponed
         # annotations and a lazily imported gradio it cannot, so give it the class itself.
@@ -125,3 +189,18 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False) -> gr.Bloc
         demo.load(pick_case, None, case, api_visibility="private")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
+
+
+def _default_case(bot: CaseBot, ids: list[str]) -> str:
+    """The bot's default case; with several and none set, the first (the student picks)."""
+    try:
+        return bot.default_case()
+    except LookupError:
+        return ids[0] if ids else ""
+
+
+def _client(request: Any) -> Client:
+    """Who asks in the chat: the browser session (Gradio's session hash) and its address."""
+    host = request.client.host if request is not None and request.client else "unknown"
+    session = str(getattr(request, "session_hash", "") or "") if request is not None else ""
+    return Client(ip=host, session=session)

@@ -12,12 +12,15 @@ import uuid
 from bot.answer import Answer
 from bot.web.render import answer_markdown
 
-EMBED_CSS = """
-.gradio-container { padding: 0 8px !important; max-width: none !important; }
-footer { display: none !important; }
+# Citation links, on both the chat at / and the embed page.
+CITE_CSS = """
 a.casebot-cite { font-weight: 600; text-decoration: none; white-space: nowrap; }
 .casebot-flash { outline: 2px solid var(--color-accent); border-radius: 4px; }
 """
+EMBED_CSS = """
+.gradio-container { padding: 0 8px !important; max-width: none !important; }
+footer { display: none !important; }
+""" + CITE_CSS
 
 # Links to "#casebot-…" stay inside the chat (Gradio would open links in a new tab otherwise).
 EMBED_HEAD = """
