@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.answer import Answer, Citation
 from bot.chain import MAX_QUESTION_CHARS, CaseBot, QuestionError, check_question
 from bot.conversation import HistoryError, Turn, parse_history
+from bot.records.store import Recorder
 from vectorstore.store import CaseNotFoundError, StoreError
 
 log = logging.getLogger("casebot.api")
@@ -55,6 +56,7 @@ class AnswerOut(BaseModel):
     latency_ms: float
     unsupported: list[str] | None = None
     notice: str | None = None
+    answer_id: str | None = None
 
 
 class CaseOut(BaseModel):
@@ -99,10 +101,13 @@ def _inputs(bot: CaseBot, request: AskRequest) -> tuple[str, tuple[Turn, ...], s
     return question, history, case
 
 
-def _ask(bot: CaseBot, request: AskRequest) -> dict[str, Any]:
+def _ask(bot: CaseBot, request: AskRequest, recorder: Recorder | None = None) -> dict[str, Any]:
     question, history, case = _inputs(bot, request)
     try:
-        return bot.ask(question, history, case).to_dict()
+        answer = bot.ask(question, history, case)
+        if recorder is not None:
+            answer = recorder.record(answer, question, history, "api")
+        return answer.to_dict()
     except QuestionError as error:
         raise ApiError(422, str(error)) from None
     except CaseNotFoundError as error:
@@ -116,10 +121,13 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str) -> Iterator[str]:
+def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str,
+            recorder: Recorder | None = None) -> Iterator[str]:
     try:
         for piece in bot.stream(question, history, case):
             if isinstance(piece, Answer):
+                if recorder is not None:
+                    piece = recorder.record(piece, question, history, "api")
                 yield sse("answer", piece.to_dict())
             else:
                 yield sse("token", {"text": piece})
@@ -132,8 +140,9 @@ def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str) -
         yield sse("error", {"error": "internal error"})
 
 
-def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S) -> APIRouter:
-    """The /api/v1 routes answering with `bot`."""
+def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
+               recorder: Recorder | None = None) -> APIRouter:
+    """The /api/v1 routes answering with `bot` (answers kept by `recorder` when given)."""
     router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERRORS)
 
     async def in_thread(fn: Any, *args: Any) -> Any:
@@ -149,7 +158,7 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S) -> APIRouter:
                  summary="Answer one question with citations")
     async def ask(request: AskRequest) -> Any:
         """The answer object of the contract: answer, abstained, citations, case, backend."""
-        return await in_thread(_ask, bot, request)
+        return await in_thread(_ask, bot, request, recorder)
 
     @router.post("/ask/stream", summary="Answer one question as server-sent events",
                  response_class=StreamingResponse,
@@ -159,7 +168,8 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S) -> APIRouter:
     async def ask_stream(request: AskRequest) -> StreamingResponse:
         """Text pieces as `token` events, then the final `answer` event."""
         question, history, case = await in_thread(_inputs, bot, request)
-        return StreamingResponse(_events(bot, question, history, case), media_type="text/event-stream",
+        return StreamingResponse(_events(bot, question, history, case, recorder),
+                                 media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @router.get("/cases", response_model=list[CaseOut], summary="The ingested cases")

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from bot.chain import CaseBot
+    from bot.records.store import Recorder
 
 log = logging.getLogger("casebot.server")
 
@@ -62,6 +63,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--session-ttl", type=float, metavar="SECONDS",
                         help="how long an idle web chat keeps its history in server memory "
                         "(env CASEBOT_SESSION_TTL; default 3600)")
+    from bot.records.commands import add_records_flags
+
+    add_records_flags(parser)
     parser.add_argument("--public-url", metavar="URL",
                         help="the URL the portal reaches this server at, for the printed snippets "
                         "(env CASEBOT_PUBLIC_URL; default http://HOST:PORT)")
@@ -82,7 +86,9 @@ def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
         if args.session_ttl <= 0:
             raise ValueError(f"--session-ttl must be positive, got {args.session_ttl:g}")
         overrides["session_ttl"] = args.session_ttl
-    settings = replace(settings, **overrides)
+    from bot.records.commands import records_overrides
+
+    settings = replace(settings, **overrides, **records_overrides(args))
     parse_rate_limit(settings.rate_limit)
     return replace(settings, allowed_origins=check_origins(settings.allowed_origins))
 
@@ -113,8 +119,9 @@ def _question_test(mounts: dict[str, set[int]]) -> Any:
     return is_question
 
 
-def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
-    """The whole server as one FastAPI app (settings already validated by serve_settings)."""
+def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = None) -> FastAPI:
+    """The whole server as one FastAPI app (settings already validated by serve_settings);
+    `recorder` keeps the answered questions (default: as the settings say)."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     import gradio as gr
@@ -127,6 +134,8 @@ def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
     from bot.api import api_router, list_cases
     from bot.app import CSS, build_chat
     from bot.embed import EMBED_CSS, EMBED_HEAD
+    from bot.records.store import open_recorder
+    from bot.web.instructor import records_router
 
     origins = check_origins(settings.allowed_origins)
     limit = parse_rate_limit(settings.rate_limit)
@@ -167,7 +176,14 @@ def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
         """Gradio's web-component loader, served here so embedding needs no CDN."""
         return FileResponse(gradio_js, media_type="text/javascript")
 
-    app.include_router(api_router(bot))
+    if recorder is None:
+        recorder = open_recorder(settings)
+        recorder.start_retention()
+    app.state.recorder = recorder
+    app.include_router(records_router(recorder, settings.instructor_token,
+                                      lambda: [c.case_id for c in bot.library.cases()],
+                                      bot.library.embeddings))
+    app.include_router(api_router(bot, recorder=recorder))
 
     def embed_page(request: Request) -> RedirectResponse:
         """`/embed?case=ID` -> the mounted embed app at `/embed/?case=ID` (relative, proxy-safe)."""
@@ -177,8 +193,8 @@ def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
     # A plain Starlette route: FastAPI could not resolve the lazily imported Request annotation.
     app.add_route("/embed", embed_page, methods=["GET", "HEAD"], include_in_schema=False)
 
-    chat = build_chat(bot, settings)
-    embed = build_chat(bot, settings, embed=True)
+    chat = build_chat(bot, settings, recorder=recorder)
+    embed = build_chat(bot, settings, embed=True, recorder=recorder)
     mounts = {"/embed": _ask_indices(embed), "": _ask_indices(chat)}
     common: dict[str, Any] = {"footer_links": [], "show_error": False, "ssr_mode": False,
                               "mcp_server": False, "enable_monitoring": False}
@@ -269,5 +285,9 @@ def serve(bot: CaseBot, settings: Settings, host: str, port: int, *, public_url:
         import webbrowser
 
         threading.Timer(1.5, webbrowser.open, args=(url,)).start()
-    uvicorn.run(app, host=host, port=port, log_level="info" if verbose else "warning",
-                timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info" if verbose else "warning",
+                    timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S)
+    finally:
+        # Write the records still queued before the process ends.
+        app.state.recorder.close()

@@ -1,0 +1,1 @@
+"""The web layer: server, JSON API, chat, embed page, instructor dashboard."""
