@@ -169,7 +169,7 @@ def test_records_off_and_no_instructor_token(ingested_data_dir: Path, tmp_path: 
         assert httpx.get(f"{base}/instructor", timeout=30).status_code == 404
         assert httpx.post(f"{base}/instructor/login", data={"token": ""}, timeout=30).status_code == 404
         exported = httpx.get(f"{base}/api/v1/instructor/questions", timeout=30,
-                             headers={"Authorization": "Bearer "})
+                             headers={"Authorization": "Bearer anything"})
         assert exported.status_code == 404
     assert not (tmp_path / "never.sqlite3").exists()
 
