@@ -174,6 +174,8 @@ def test_records_off_and_no_instructor_token(ingested_data_dir: Path, tmp_path: 
     assert not (tmp_path / "never.sqlite3").exists()
 
 
+# Three server starts (each loads the embedding model) on a 2-core machine.
+@pytest.mark.timeout(900)
 def test_two_replicas_share_one_postgresql_and_survive_a_restart(
         ingested_data_dir: Path, postgres_url: str, tmp_path: Path) -> None:
     args = ("--rate-limit", "off", "--database-url", postgres_url)

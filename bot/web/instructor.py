@@ -142,8 +142,21 @@ ol.groups li:first-child { border-top: 0; }
 .down .a { color: var(--muted); font-size: 14px; margin: 4px 0; overflow-wrap: anywhere; }
 .down .c { border-left: 3px solid var(--bad); padding-left: 8px; overflow-wrap: anywhere; }
 .meta { color: var(--muted); font-size: 12px; }
-svg { display: block; width: 100%; height: auto; }
-svg text { font: 11px system-ui, sans-serif; fill: var(--muted); }
+.daychart { display: flex; gap: 6px; }
+.yaxis { display: flex; flex-direction: column; justify-content: space-between; height: 160px;
+  color: var(--muted); font-size: 12px; text-align: right; min-width: 1.5em; }
+.plot { flex: 1; min-width: 0; }
+.bars { display: flex; align-items: flex-end; gap: 2px; height: 160px; border-bottom: 1px solid #c9ced8;
+  background: linear-gradient(#e3e6ec 1px, transparent 1px) 0 0 / 100% 50%; }
+.col { flex: 1; height: 100%; display: flex; align-items: flex-end; min-width: 0; }
+.bar { width: 100%; background: var(--accent); border-radius: 2px 2px 0 0; }
+.xlabels { display: flex; justify-content: space-between; color: var(--muted); font-size: 12px;
+  margin-top: 4px; }
+.chan { display: flex; align-items: center; gap: 8px; margin: 6px 0; font-size: 13px; }
+.chan .name { width: 3.6em; text-align: right; color: var(--muted); }
+.chan .track { flex: 1; height: 14px; background: #eef0f4; border-radius: 4px; overflow: hidden; }
+.chan .fill { display: block; height: 100%; background: var(--accent); }
+.chan .num { min-width: 5.5em; color: var(--muted); }
 .empty { color: var(--muted); }
 select, input, button { font: inherit; padding: 6px 10px; border: 1px solid #c9ced8; border-radius: 8px;
   background: #fff; max-width: 100%; }
@@ -158,6 +171,10 @@ button.secondary { background: #fff; color: var(--ink); border-color: #c9ced8; }
 .error { color: var(--bad); margin: 10px 0 0; }
 .links a { color: var(--accent); margin-right: 12px; }
 """
+# Bar sizes as classes: .h0-.h20 (heights) and .w0-.w20 (widths), in steps of 5%.
+LEVELS = 20
+STYLE += "".join(f".h{i} {{ height: {i * 100 // LEVELS}%; }} .w{i} {{ width: {i * 100 // LEVELS}%; }}\n"
+                 for i in range(LEVELS + 1))
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 # No script may run; the only stylesheet is the one above; forms post to this server only.
 PAGE_CSP = (f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self' data:; "
@@ -185,51 +202,42 @@ def login_page(error: str = "") -> str:
         f"{message}<button type=\"submit\">Sign in</button></form>"))
 
 
+def _level(count: int, peak: int) -> int:
+    """A count as one of LEVELS + 1 bar sizes (CSS classes: the CSP allows no style attributes)."""
+    if not count or not peak:
+        return 0
+    return max(1, round(LEVELS * count / peak))
+
+
 def day_chart(per_day: tuple[tuple[date, int], ...]) -> str:
-    """Inline SVG: questions per day, one bar a day, with a few date labels."""
+    """Questions per day as a bar chart of plain HTML boxes (text stays readable at any width)."""
     if not per_day:
         return '<p class="empty">No questions yet.</p>'
-    width, height, left, bottom, top = 640, 180, 30, 22, 10
-    peak = max(count for _, count in per_day) or 1
-    slot = (width - left - 4) / len(per_day)
-    plot_h = height - bottom - top
-    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="Questions per day over the last {len(per_day)} days">']
-    for fraction in (0.0, 0.5, 1.0):
-        y = top + plot_h * (1 - fraction)
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width}" y2="{y:.1f}" stroke="#e3e6ec"/>'
-                     f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">'
-                     f"{round(peak * fraction)}</text>")
-    for index, (day, count) in enumerate(per_day):
-        h = plot_h * count / peak
-        x = left + index * slot + 1
-        parts.append(f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{max(slot - 2, 1):.1f}" '
-                     f'height="{h:.1f}" rx="2" fill="#2b59c3"><title>{esc(day.isoformat())}: '
-                     f"{count}</title></rect>")
-        if index % 7 == 0 or index == len(per_day) - 1:
-            parts.append(f'<text x="{x + slot / 2:.1f}" y="{height - 6}" text-anchor="middle">'
-                         f"{esc(day.strftime('%b %d'))}</text>")
-    parts.append("</svg>")
-    return "".join(parts)
+    peak = max(count for _, count in per_day)
+    total = sum(count for _, count in per_day)
+    bars = "".join(
+        f'<div class="col" title="{esc(day.isoformat())}: {count}">'
+        f'<div class="bar h{_level(count, peak)}"></div></div>' for day, count in per_day)
+    middle = per_day[len(per_day) // 2][0]
+    labels = "".join(f"<span>{esc(day.strftime('%b %d'))}</span>"
+                     for day in (per_day[0][0], middle, per_day[-1][0]))
+    return (f'<div class="daychart" role="img" aria-label="Questions per day over the last '
+            f'{len(per_day)} days: {total} in all, at most {peak} a day">'
+            f'<div class="yaxis"><span>{peak}</span><span>0</span></div>'
+            f'<div class="plot"><div class="bars">{bars}</div><div class="xlabels">{labels}</div></div>'
+            "</div>")
 
 
 def channel_chart(channels: tuple[tuple[str, int], ...]) -> str:
-    """Inline SVG: one horizontal bar per channel."""
+    """One horizontal bar per channel, with its count and share."""
     total = sum(count for _, count in channels)
     if not total:
         return '<p class="empty">No questions yet.</p>'
-    width, row = 420, 28
-    parts = [f'<svg viewBox="0 0 {width} {row * len(channels) + 4}" role="img" '
-             'aria-label="Questions by channel">']
-    for index, (name, count) in enumerate(channels):
-        y = 2 + index * row
-        bar = 230 * count / total
-        parts.append(f'<text x="56" y="{y + 17}" text-anchor="end">{esc(name)}</text>'
-                     f'<rect x="64" y="{y + 5}" width="230" height="16" rx="4" fill="#eef0f4"/>'
-                     f'<rect x="64" y="{y + 5}" width="{bar:.1f}" height="16" rx="4" fill="#2b59c3"/>'
-                     f'<text x="302" y="{y + 17}">{count} · {count / total:.0%}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+    rows = "".join(
+        f'<div class="chan"><span class="name">{esc(name)}</span><span class="track">'
+        f'<span class="fill w{_level(count, total)}"></span></span>'
+        f'<span class="num">{count} · {count / total:.0%}</span></div>' for name, count in channels)
+    return f'<div class="channels" role="img" aria-label="Questions by channel">{rows}</div>'
 
 
 def group_list(groups: tuple[QuestionGroup, ...], empty: str, css: str = "") -> str:
