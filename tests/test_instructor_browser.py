@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import pytest
 from conftest import ARTIFACTS, CASE_ID, require_chromium
-from test_server_api import running_server
+from test_records_server import replicas
 
-pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
+# A server start, a dozen answers and two browsers on a 2-core machine: more than the default 300 s.
+pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow, pytest.mark.timeout(900)]
 
 TOKEN = "dashboard-token-for-tests"
 BOX = "Ask about the case…"
@@ -41,9 +42,9 @@ def server(ingested_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """A server with records in its own SQLite file and the dashboard on, holding some questions."""
     require_chromium()
     records = tmp_path_factory.mktemp("records") / "records.sqlite3"
-    with running_server(ingested_data_dir, "--rate-limit", "off", "--database-url",
-                        f"sqlite:///{records}", env={"CASEBOT_INSTRUCTOR_TOKEN": TOKEN},
-                        log_dir=tmp_path_factory.mktemp("logs")) as base:
+    with replicas(1, ingested_data_dir, "--rate-limit", "off", "--database-url",
+                  f"sqlite:///{records}", env={"CASEBOT_INSTRUCTOR_TOKEN": TOKEN},
+                  log_dir=tmp_path_factory.mktemp("logs")) as (base,):
         for index, question in enumerate(ASKED):
             answer = httpx.post(f"{base}/api/v1/ask", json={"question": question}, timeout=60).json()
             if index in (1, 7):

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CASE_ID, CASEBOT, cli_env
-from test_server_api import running_server
+from conftest import CASE_ID, CASEBOT, cli_env, free_port
+from test_server_api import running_server, stop
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -30,6 +32,44 @@ def _ask(base: str, question: str, history: list[dict[str, str]] | None = None) 
 def _export(base: str, **params: str) -> httpx.Response:
     return httpx.get(f"{base}/api/v1/instructor/questions", params={"case": CASE_ID, **params},
                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+
+
+@contextmanager
+def replicas(count: int, data_dir: Path, *args: str, env: dict[str, str], log_dir: Path,
+             timeout: float = 600.0) -> Iterator[list[str]]:
+    """`count` `casebot serve` processes started together (they load the model in parallel);
+    yields their base URLs and stops them all."""
+    processes: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            log = log_dir / f"replica-{port}.log"
+            with log.open("wb") as handle:
+                process = subprocess.Popen([CASEBOT, "serve", "--port", str(port), *args],
+                                           env=cli_env(data_dir, **env), stdout=handle,
+                                           stderr=subprocess.STDOUT)
+            processes.append((f"http://127.0.0.1:{port}", process, log))
+        deadline = time.monotonic() + timeout
+        waiting = list(processes)
+        while waiting:
+            base, process, log = waiting[0]
+            if process.poll() is not None:
+                raise AssertionError(f"replica exited with {process.returncode}:\n"
+                                     + log.read_text(errors="replace")[-4000:])
+            if time.monotonic() > deadline:
+                raise AssertionError("replica did not become healthy:\n"
+                                     + log.read_text(errors="replace")[-4000:])
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    waiting.pop(0)
+                    continue
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        yield [base for base, _, _ in processes]
+    finally:
+        for _, process, _ in processes:
+            stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -175,13 +215,12 @@ def test_records_off_and_no_instructor_token(ingested_data_dir: Path, tmp_path: 
 
 
 # Three server starts (each loads the embedding model) on a 2-core machine.
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_two_replicas_share_one_postgresql_and_survive_a_restart(
         ingested_data_dir: Path, postgres_url: str, tmp_path: Path) -> None:
     args = ("--rate-limit", "off", "--database-url", postgres_url)
     env = {"CASEBOT_INSTRUCTOR_TOKEN": TOKEN}
-    with running_server(ingested_data_dir, *args, env=env, log_dir=tmp_path) as first, \
-            running_server(ingested_data_dir, *args, env=env, log_dir=tmp_path) as second:
+    with replicas(2, ingested_data_dir, *args, env=env, log_dir=tmp_path) as (first, second):
         on_first = [_ask(first, q)["answer_id"] for q in QUESTIONS]
         on_second = [_ask(second, q)["answer_id"] for q in QUESTIONS]
         # A rating reaches whichever replica the load balancer picks.
@@ -191,7 +230,7 @@ def test_two_replicas_share_one_postgresql_and_survive_a_restart(
         seen_by_first = {json.loads(x)["id"] for x in _export(first).text.splitlines()}
         seen_by_second = {json.loads(x)["id"] for x in _export(second).text.splitlines()}
         assert set(on_first + on_second) == seen_by_first == seen_by_second
-    with running_server(ingested_data_dir, *args, env=env, log_dir=tmp_path) as restarted:
+    with replicas(1, ingested_data_dir, *args, env=env, log_dir=tmp_path) as (restarted,):
         rows = [json.loads(x) for x in _export(restarted).text.splitlines()]
         assert {r["id"] for r in rows} == set(on_first + on_second)
         assert next(r for r in rows if r["id"] == on_second[0])["comment"] == "from A"
