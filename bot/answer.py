@@ -55,6 +55,8 @@ class Answer:
     retrieved: tuple[Retrieved, ...] = ()
     unsupported: tuple[str, ...] = ()
     notice: str = ""
+    # Set when the records are on; student feedback refers to it.
+    answer_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the contract; optional fields appear only when set."""
@@ -70,6 +72,8 @@ class Answer:
             data["unsupported"] = list(self.unsupported)
         if self.notice:
             data["notice"] = self.notice
+        if self.answer_id:
+            data["answer_id"] = self.answer_id
         return data
 
 

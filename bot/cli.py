@@ -180,6 +180,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run_command(args, settings, bot)
 
 
+def cmd_questions(args: argparse.Namespace) -> int:
+    from bot.records.commands import run_command
+
+    return run_command(args, _settings(args))
+
+
 def cmd_cases(args: argparse.Namespace) -> int:
     from bot import factory
 
@@ -258,7 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_chat)
 
     from bot.evaluation import runner as evaluate
+    from bot.records import commands as records
     from bot.web import server
+
+    records.add_records_flags(p)
 
     p = commands.add_parser("eval", parents=[common], help="run a question set and write a report",
                             description=evaluate.DESCRIPTION)
@@ -269,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
                             description=server.DESCRIPTION)
     server.configure_parser(p)
     p.set_defaults(func=cmd_serve)
+
+    p = commands.add_parser("questions", help="export or purge the recorded questions",
+                            description=records.DESCRIPTION)
+    records.configure_parser(p, parents=[common])
+    p.set_defaults(func=cmd_questions)
 
     p = commands.add_parser("cases", parents=[common], help="list or remove ingested cases")
     p.add_argument("action", nargs="?", choices=("list", "remove"), default="list")

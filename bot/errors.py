@@ -16,9 +16,9 @@ from ingest.paragraphs import EmptyCaseError
 from vectorstore.store import CaseNotFoundError, StoreError
 
 __all__ = [
-    "BackendError", "CaseChoiceError", "CaseNotFoundError", "CasebotError", "EmptyCaseError", "HistoryError",
-    "LLMError", "LoadError", "Problem", "QuestionError", "QuestionSetError", "StoreError", "UsageError",
-    "describe",
+    "BackendError", "CaseChoiceError", "CaseNotFoundError", "CasebotError", "DatabaseError", "EmptyCaseError",
+    "FeedbackError", "HistoryError", "LLMError", "LoadError", "Problem", "QuestionError", "QuestionSetError",
+    "StoreError", "UnknownAnswerError", "UsageError", "describe",
 ]
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
@@ -81,6 +81,18 @@ class CaseChoiceError(UsageError, LookupError):
                          "CASEBOT_DEFAULT_CASE.")
 
 
+class DatabaseError(CasebotError):
+    """The records database cannot be opened or is of a newer schema than this casebot knows."""
+
+
+class FeedbackError(UsageError):
+    """Feedback that cannot be kept: a bad rating or comment."""
+
+
+class UnknownAnswerError(CasebotError, LookupError):
+    """Feedback for an answer id the records do not hold (or records are off)."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """What an error means to people: a message anyone may see, and how each entry point reports it."""
@@ -101,6 +113,10 @@ def describe(error: BaseException) -> Problem | None:
         # The store's own words may name hosts and paths: people see the summary, the CLI the detail.
         return Problem("The case index is not reachable right now; try again in a moment.",
                        EXIT_FAILURE, 503, str(error))
+    if isinstance(error, DatabaseError):
+        return Problem("The records database is not reachable right now.", EXIT_FAILURE, 503, str(error))
+    if isinstance(error, UnknownAnswerError):
+        return Problem(str(error), EXIT_USAGE, 404)
     if isinstance(error, UsageError | LoadError | EmptyCaseError):
         return Problem(str(error), EXIT_USAGE, 422)
     return None

@@ -48,6 +48,11 @@ class Settings:
     cases_dir: Path = BUNDLED_CASES
     # Seconds a web chat's history is kept after its last answer (Gradio session state).
     session_ttl: float = 3600.0
+    # The records database (issue 12): SQLAlchemy URL, "" = SQLite file in data_dir.
+    database_url: str = field(default="", repr=False)
+    log_questions: bool = True
+    log_retention_days: float = 180.0
+    instructor_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -76,6 +81,15 @@ class Settings:
                                                        env["CASEBOT_ANSWER_TIMEOUT"])
         if env.get("CASEBOT_CASE_CACHE"):
             values["case_cache"] = _positive_int("CASEBOT_CASE_CACHE", env["CASEBOT_CASE_CACHE"])
+        if env.get("CASEBOT_DATABASE_URL", "").strip():
+            values["database_url"] = env["CASEBOT_DATABASE_URL"].strip()
+        if env.get("CASEBOT_INSTRUCTOR_TOKEN", "").strip():
+            values["instructor_token"] = env["CASEBOT_INSTRUCTOR_TOKEN"].strip()
+        if env.get("CASEBOT_LOG_QUESTIONS", "").strip():
+            values["log_questions"] = parse_on_off("CASEBOT_LOG_QUESTIONS", env["CASEBOT_LOG_QUESTIONS"])
+        if env.get("CASEBOT_LOG_RETENTION_DAYS", "").strip():
+            values["log_retention_days"] = parse_days("CASEBOT_LOG_RETENTION_DAYS",
+                                                      env["CASEBOT_LOG_RETENTION_DAYS"])
         if env.get("CASEBOT_ALLOWED_ORIGINS"):
             values["allowed_origins"] = parse_origins(env["CASEBOT_ALLOWED_ORIGINS"])
         settings = cls(**values)
@@ -99,6 +113,27 @@ def quiet_libraries() -> None:
 def parse_origins(raw: str) -> tuple[str, ...]:
     """Comma-separated origins such as `https://lms.example.edu`, without trailing slashes."""
     return tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
+
+
+def parse_on_off(name: str, raw: str) -> bool:
+    """`on`/`off` (also true/false, yes/no, 1/0) as a bool; ValueError otherwise."""
+    value = raw.strip().lower()
+    if value in ("on", "true", "yes", "1"):
+        return True
+    if value in ("off", "false", "no", "0"):
+        return False
+    raise ValueError(f"{name} must be on or off, got {raw!r}")
+
+
+def parse_days(name: str, raw: str) -> float:
+    """A positive number of days; ValueError otherwise."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of days, got {raw!r}") from None
+    if not value > 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value
 
 
 def _positive_float(name: str, raw: str) -> float:

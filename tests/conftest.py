@@ -97,22 +97,36 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
+def replicas(count: int, data_dir: Path, *args: str, env: dict[str, str] | None = None,
+             log_dir: Path | None = None, timeout: float = STARTUP_TIMEOUT_S) -> Iterator[list[str]]:
+    """`count` `casebot serve` processes on free ports, started together (they load the model in
+    parallel) and stopped when the block ends; yields their base URLs."""
+    processes: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            log_path = (log_dir or data_dir) / f"serve-{port}.log"
+            with log_path.open("wb") as log:
+                process = subprocess.Popen([CASEBOT, "serve", "--port", str(port), *args],
+                                           env=cli_env(data_dir, **(env or {})), stdout=log,
+                                           stderr=subprocess.STDOUT)
+            base = f"http://127.0.0.1:{port}"
+            SERVER_LOGS[base] = log_path
+            processes.append((base, process, log_path))
+        for base, process, log_path in processes:
+            wait_until_ready(f"{base}/healthz", process, log_path, timeout=timeout * count)
+        yield [base for base, _, _ in processes]
+    finally:
+        for _, process, _ in processes:
+            stop(process)
+
+
+@contextmanager
 def running_server(data_dir: Path, *args: str, env: dict[str, str] | None = None,
                    log_dir: Path | None = None) -> Iterator[str]:
     """Run `casebot serve` on a free port until the block ends; yields its base URL."""
-    port = free_port()
-    log_path = (log_dir or data_dir) / f"serve-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([CASEBOT, "serve", "--port", str(port), *args],
-                                   env=cli_env(data_dir, **(env or {})), stdout=log,
-                                   stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        SERVER_LOGS[base] = log_path
-        try:
-            wait_until_ready(f"{base}/healthz", process, log_path)
-            yield base
-        finally:
-            stop(process)
+    with replicas(1, data_dir, *args, env=env, log_dir=log_dir) as (base,):
+        yield base
 
 
 def start_chroma(path: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -182,7 +196,7 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
 
 
 # A test needs what its fixtures load: mark it so, whatever its module says, so that
-# `make test-fast` (no model, no server, no browser) never starts one by accident.
+# `make test-fast` (no server, no browser) never starts one by accident.
 _NEEDS = {"embeddings": "model", "library": "model", "casebot": "model", "ingested_data_dir": "model",
           "browser": "browser"}
 
@@ -193,3 +207,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             marker = _NEEDS.get(fixture)
             if marker and not item.get_closest_marker(marker):
                 item.add_marker(marker)
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """A real PostgreSQL server (Debian's package) on a free 127.0.0.1 port for the whole run."""
+    from postgres import postgres_bin, postgres_server
+
+    if postgres_bin() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL is missing on CI: .ci/run must apt-get install -y postgresql")
+        pytest.skip("PostgreSQL is not installed (apt-get install -y postgresql)")
+    with postgres_server(free_port()) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    from postgres import create_database
+
+    return create_database(postgres_admin_url)

@@ -95,7 +95,7 @@ class QuestionScore:
 
     id: str
     category: str
-    answerable: bool
+    answerable: bool | None
     passed: bool
     reasons: tuple[str, ...]
     values: dict[str, float | None] = field(default_factory=dict)
@@ -227,7 +227,8 @@ def _labels(paragraphs: Iterable[int]) -> str:
 def score_question(question: Question, outcome: Outcome) -> QuestionScore:
     """Every per-question metric and the pass/fail verdict (see METRICS['pass_rate'])."""
     expected, cited = question.expected_paragraphs, outcome.cited
-    usable = question.answerable and not outcome.abstained and not outcome.error
+    # Unlabelled questions (answerable None) count in the answer metrics like answerable ones.
+    usable = question.answerable is not False and not outcome.abstained and not outcome.error
     answer = outcome.answer if usable else ""
     values: dict[str, float | None] = {
         f"recall@{k}": recall_at_k(expected, outcome.retrieved, k) for k in RECALL_KS
@@ -235,8 +236,9 @@ def score_question(question: Question, outcome: Outcome) -> QuestionScore:
     values["mrr"] = reciprocal_rank(expected, outcome.retrieved)
     values["citation_precision"] = citation_precision(cited, expected)
     values["citation_recall"] = citation_recall(cited if usable else (), expected)
-    values["must_include"] = must_include_hits(answer, question.must_include) if question.answerable else None
-    values["token_f1"] = token_f1(answer, question.reference_answer) if question.answerable else None
+    labelled_answerable = question.answerable is not False
+    values["must_include"] = must_include_hits(answer, question.must_include) if labelled_answerable else None
+    values["token_f1"] = token_f1(answer, question.reference_answer) if labelled_answerable else None
     values["abstained"] = float(outcome.abstained)
     values["latency_ms"] = None if outcome.error else outcome.latency_ms
     values["judge_faithfulness"] = None if outcome.faithful is None else float(outcome.faithful)
@@ -245,7 +247,9 @@ def score_question(question: Question, outcome: Outcome) -> QuestionScore:
     reasons: list[str] = []
     if outcome.error:
         reasons.append(f"error: {outcome.error}")
-    if not question.answerable:
+    if question.answerable is None:
+        pass  # unlabelled: nothing to pass or fail but an error
+    elif not question.answerable:
         if not outcome.abstained and not outcome.error:
             reasons.append("answered instead of abstaining")
     elif not outcome.error:
@@ -265,8 +269,8 @@ def score_question(question: Question, outcome: Outcome) -> QuestionScore:
 
 def aggregate(scores: Sequence[QuestionScore]) -> tuple[dict[str, float | None], dict[str, int]]:
     """The metrics of METRICS over `scores`, and how many questions each one covers."""
-    answerable = [s for s in scores if s.answerable]
-    unanswerable = [s for s in scores if not s.answerable]
+    answerable = [s for s in scores if s.answerable is True]
+    unanswerable = [s for s in scores if s.answerable is False]
     latencies = [s.values["latency_ms"] for s in scores if s.values.get("latency_ms") is not None]
     metrics: dict[str, float | None] = {}
     counts: dict[str, int] = {}
@@ -275,7 +279,7 @@ def aggregate(scores: Sequence[QuestionScore]) -> tuple[dict[str, float | None],
         defined = [v for v in values if v is not None]
         metrics[name], counts[name] = mean(defined), len(defined)
 
-    put("pass_rate", [float(s.passed) for s in scores])
+    put("pass_rate", [float(s.passed) for s in scores if s.answerable is not None])
     for name in (*(f"recall@{k}" for k in RECALL_KS), "mrr", "citation_precision",
                  "citation_recall", "must_include", "token_f1", "judge_faithfulness",
                  "judge_correctness"):
@@ -291,22 +295,24 @@ def aggregate(scores: Sequence[QuestionScore]) -> tuple[dict[str, float | None],
 def summarize(scores: Sequence[QuestionScore]) -> dict[str, Any]:
     """Overall, answerable-only and per-category metrics, plus each question's verdict."""
     metrics, counts = aggregate(scores)
-    answerable_metrics, answerable_counts = aggregate([s for s in scores if s.answerable])
+    answerable_metrics, answerable_counts = aggregate([s for s in scores if s.answerable is True])
     categories: dict[str, Any] = {}
     for category in dict.fromkeys(s.category for s in scores):
         members = [s for s in scores if s.category == category]
         cat_metrics, cat_counts = aggregate(members)
         categories[category] = {
             "questions": len(members),
-            "passed": sum(s.passed for s in members),
+            "passed": sum(s.passed for s in members if s.answerable is not None),
+            "unlabelled": sum(s.answerable is None for s in members),
             "metrics": cat_metrics,
             "counts": cat_counts,
         }
     return {
         "questions": len(scores),
-        "answerable": sum(s.answerable for s in scores),
-        "unanswerable": sum(not s.answerable for s in scores),
-        "passed": sum(s.passed for s in scores),
+        "answerable": sum(s.answerable is True for s in scores),
+        "unanswerable": sum(s.answerable is False for s in scores),
+        "unlabelled": sum(s.answerable is None for s in scores),
+        "passed": sum(s.passed for s in scores if s.answerable is not None),
         "metrics": metrics,
         "counts": counts,
         "answerable_only": {"metrics": answerable_metrics, "counts": answerable_counts},

@@ -31,7 +31,12 @@ from bot.rag.conversation import parse_history
 
 FIELDS = ("id", "question", "history", "answerable", "reference_answer", "expected_paragraphs",
           "must_include", "category")
-CATEGORIES = ("fact", "synthesis", "paraphrase", "follow-up", "unanswerable", "off-topic", "injection")
+CATEGORIES = ("fact", "synthesis", "paraphrase", "follow-up", "unanswerable", "off-topic", "injection",
+              "student")
+# What an exported records row adds (bot/records/export.py): read and ignored, so an export runs as is.
+RECORD_FIELDS = ("asked_at", "answer", "abstained", "cited_paragraphs", "rating", "comment", "channel")
+# Exported student questions carry no label until the instructor gives one.
+UNLABELLED_CATEGORY = "student"
 UNCATEGORIZED = "uncategorized"
 SUPPORTED_SUFFIXES = (".jsonl", ".csv")
 _TRUE = frozenset({"true", "yes", "1", "y"})
@@ -45,7 +50,8 @@ class Question:
     id: str
     question: str
     history: tuple[Turn, ...] = ()
-    answerable: bool = True
+    # None: unlabelled (an exported student question); scored in the answer metrics, not pass/fail.
+    answerable: bool | None = True
     reference_answer: str = ""
     expected_paragraphs: tuple[int, ...] = ()
     must_include: tuple[str, ...] = ()
@@ -118,7 +124,7 @@ def _strings(value: Any, name: str) -> tuple[str, ...]:
 
 def question_from_mapping(raw: Mapping[str, Any], line: int = 0) -> Question:
     """Validate one question object (the JSONL shape); raises ValueError with what is wrong."""
-    unknown = sorted(set(raw) - set(FIELDS))
+    unknown = sorted(set(raw) - set(FIELDS) - set(RECORD_FIELDS))
     if unknown:
         raise _Invalid(f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}"
                        f" (known: {', '.join(FIELDS)})")
@@ -126,9 +132,14 @@ def question_from_mapping(raw: Mapping[str, Any], line: int = 0) -> Question:
         history = parse_history(raw.get("history"))
     except HistoryError as error:
         raise _Invalid(str(error)) from None
-    answerable = _boolean(raw.get("answerable"))
     expected = _paragraphs(raw.get("expected_paragraphs"))
-    if expected and not answerable:
+    category = _text(raw.get("category"), "category") or UNCATEGORIZED
+    given = raw.get("answerable") not in (None, "")
+    labelled = given or expected or raw.get("must_include") or raw.get("reference_answer")
+    # An explicit null, or a student question with nothing filled in yet, is unlabelled.
+    unlabelled = not labelled and ("answerable" in raw or category == UNLABELLED_CATEGORY)
+    answerable = None if unlabelled else _boolean(raw.get("answerable"))
+    if expected and answerable is False:
         raise _Invalid("an unanswerable question cannot have expected_paragraphs")
     return Question(
         id=_text(raw.get("id"), "id", required=True),
@@ -138,7 +149,7 @@ def question_from_mapping(raw: Mapping[str, Any], line: int = 0) -> Question:
         reference_answer=_text(raw.get("reference_answer"), "reference_answer"),
         expected_paragraphs=expected,
         must_include=_strings(raw.get("must_include"), "must_include"),
-        category=_text(raw.get("category"), "category") or UNCATEGORIZED,
+        category=category,
         line=line,
     )
 
@@ -177,7 +188,7 @@ def _csv_mapping(header: list[str], row: list[str]) -> dict[str, Any]:
         raise _Invalid(f"{len(row)} cells but the header has {len(header)} columns")
     raw: dict[str, Any] = {}
     for name, cell in zip(header, row, strict=False):
-        if not name or not cell.strip():
+        if not name or not cell.strip() or name in RECORD_FIELDS:
             continue
         if name == "history":
             try:
@@ -202,7 +213,7 @@ def _csv_rows(text: str) -> Iterator[tuple[int, Any]]:
     for name in ("id", "question"):
         if name not in header:
             raise _LineError(1, f"the header has no '{name}' column (columns: {', '.join(header)})")
-    unknown = [name for name in header if name and name not in FIELDS]
+    unknown = [name for name in header if name and name not in FIELDS + RECORD_FIELDS]
     if unknown:
         raise _LineError(1, f"unknown column{'s' if len(unknown) > 1 else ''} "
                             f"{', '.join(map(repr, unknown))} (known: {', '.join(FIELDS)})")

@@ -143,7 +143,8 @@ def category_chart(summary: dict[str, Any]) -> str:
     parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="Pass rate per category">']
     for index, (category, data) in enumerate(categories):
         y = 5 + index * row_h
-        rate = data["passed"] / data["questions"] if data["questions"] else 0.0
+        labelled = data["questions"] - data.get("unlabelled", 0)
+        rate = data["passed"] / labelled if labelled else 0.0
         color = "#1f7a4d" if rate >= 0.8 else "#c07c0a" if rate >= 0.5 else "#b42318"
         label = category if len(category) <= 18 else category[:17] + "…"
         parts.append(f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end">{esc(label)}'
@@ -151,8 +152,10 @@ def category_chart(summary: dict[str, Any]) -> str:
                      f'<rect x="{label_w}" y="{y + 5}" width="{bar_w}" height="16" rx="4" fill="#e7eaf0"/>'
                      f'<rect x="{label_w}" y="{y + 5}" width="{bar_w * rate:.1f}" height="16" rx="4" '
                      f'fill="{color}"/>'
-                     f'<text x="{label_w + bar_w + 8}" y="{y + 17}">{esc(data["passed"])}/'
-                     f'{esc(data["questions"])} · {rate:.0%}</text>')
+                     + (f'<text x="{label_w + bar_w + 8}" y="{y + 17}">{esc(data["passed"])}/'
+                      f'{esc(labelled)} · {rate:.0%}</text>' if labelled else
+                      f'<text x="{label_w + bar_w + 8}" y="{y + 17}">{esc(data["questions"])} '
+                      "unlabelled</text>"))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -210,10 +213,14 @@ def latency_histogram(latencies: Sequence[float], bins: int = 12) -> str:
     return "".join(parts)
 
 
+def _label_tag(answerable: bool | None) -> str:
+    return "unlabelled" if answerable is None else "answerable" if answerable else "should abstain"
+
+
 def question_card(question: Question, row: dict[str, Any], verdict: dict[str, Any]) -> str:
     """One question: verdict, text, history, answer, cited/expected/retrieved paragraphs."""
     passed = bool(verdict.get("passed"))
-    status = "pass" if passed else "fail"
+    status = "unlabelled" if passed and question.answerable is None else "pass" if passed else "fail"
     expected = list(question.expected_paragraphs)
     cited = [int(c["paragraph"]) for c in row.get("citations", [])]
     retrieved = row.get("retrieved", [])
@@ -221,7 +228,7 @@ def question_card(question: Question, row: dict[str, Any], verdict: dict[str, An
     parts = [f'<article class="q {status}" id="q-{esc(question.id)}"><header>'
              f'<span class="badge {status}">{status.upper()}</span>'
              f'<span class="qid">{esc(question.id)}</span><span class="tag">{esc(question.category)}</span>'
-             f'<span class="tag">{"answerable" if question.answerable else "should abstain"}</span>'
+             f'<span class="tag">{_label_tag(question.answerable)}</span>'
              f'<span class="tag">{"abstained" if row.get("abstained") else "answered"}</span>'
              + (f'<span class="tag">{esc(_value("latency_ms", row.get("latency_ms")))}</span>'
                 if row.get("latency_ms") is not None else "")
@@ -271,6 +278,9 @@ def render_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]],
     rows_by_id = {row["id"]: row for row in rows}
     ordered = sorted(questions, key=lambda q: bool(verdicts.get(q.id, {}).get("passed")))
     failed = sum(1 for q in questions if not verdicts.get(q.id, {}).get("passed"))
+    unlabelled = sum(1 for q in questions if q.answerable is None and verdicts.get(q.id, {}).get("passed"))
+    tally = f"{failed} failed, {len(questions) - failed - unlabelled} passed" + (
+        f", {unlabelled} unlabelled" if unlabelled else "")
     latencies = [float(r["latency_ms"]) for r in rows if r.get("latency_ms") is not None]
     title = f"casebot evaluation · {run.get('case', '')}"
     sub = " · ".join(esc(x) for x in (
@@ -285,7 +295,8 @@ def render_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]],
     pass_rate = metrics.get("pass_rate")
     cards = "".join([
         card("Passed", f"{pass_rate:.0%}" if pass_rate is not None else "n/a",
-             f"{summary['passed']} of {summary['questions']} questions"),
+             f"{summary['passed']} of {summary['questions'] - summary.get('unlabelled', 0)} questions"
+             + (f"; {summary.get('unlabelled')} unlabelled" if summary.get("unlabelled") else "")),
         card("Recall@5", _value("recall@5", metrics.get("recall@5"))),
         card("Citation precision", _value("citation_precision", metrics.get("citation_precision"))),
         card("must_include hits", _value("must_include", metrics.get("must_include"))),
@@ -325,7 +336,7 @@ def render_report(summary: dict[str, Any], rows: Sequence[dict[str, Any]],
 <p>Each metric is computed per question, then averaged over the questions where it is defined
 (the “Questions counted” column).</p>
 <dl class="defs">{definitions}</dl>
-<h2 id="questions">Questions: {failed} failed, {len(questions) - failed} passed (failures first)</h2>
+<h2 id="questions">Questions: {tally} (failures first)</h2>
 {cards_html}
 <footer>Generated by <code>casebot eval</code>. Green paragraphs are expected ones, red ones were cited
 but not expected.</footer>

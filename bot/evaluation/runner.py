@@ -241,9 +241,16 @@ def format_table(summary: dict[str, Any]) -> str:
         lines.append(f"{name:<24}{format_value(name, metrics.get(name)):>10}{counts.get(name, 0):>11}")
     lines += ["", f"{'category':<24}{'passed':>10}{'rate':>11}", "-" * 45]
     for category, data in summary["by_category"].items():
-        rate = data["passed"] / data["questions"] if data["questions"] else 0.0
-        lines.append(f"{category:<24}{data['passed']:>6}/{data['questions']:<3}{rate:>11.0%}")
-    lines += ["", f"passed {summary['passed']}/{summary['questions']} questions"]
+        labelled = data["questions"] - data.get("unlabelled", 0)
+        if not labelled:
+            lines.append(f"{category:<24}{'unlabelled':>10}{data['questions']:>11}")
+            continue
+        rate = data["passed"] / labelled
+        lines.append(f"{category:<24}{data['passed']:>6}/{labelled:<3}{rate:>11.0%}")
+    unlabelled = summary.get("unlabelled", 0)
+    lines += ["", f"passed {summary['passed']}/{summary['questions'] - unlabelled} questions"
+              + (f"; {unlabelled} unlabelled (in the answer metrics, no pass/fail: set "
+                 "'answerable' to score them)" if unlabelled else "")]
     return "\n".join(lines)
 
 

@@ -1,1 +1,1 @@
-"""The web entry points of `casebot serve`: chat, embed page, JSON API and their safeguards."""
+"""The web layer: server, JSON API, chat, embed page, instructor dashboard."""

@@ -20,6 +20,7 @@ from bot.answer import Answer, Citation, Turn
 from bot.errors import describe
 from bot.rag.chain import MAX_QUESTION_CHARS, CaseBot, check_question
 from bot.rag.conversation import parse_history
+from bot.records.store import Recorder
 from bot.web.ratelimit import Client, QuestionLimiter, RateLimited, RateLimitStoreError
 from bot.web.workers import Workers, WorkersBusy
 
@@ -57,6 +58,7 @@ class AnswerOut(BaseModel):
     latency_ms: float
     unsupported: list[str] | None = None
     notice: str | None = None
+    answer_id: str | None = None
 
 
 class CaseOut(BaseModel):
@@ -112,10 +114,13 @@ def _inputs(bot: CaseBot, request: AskRequest) -> tuple[str, tuple[Turn, ...], s
     return question, history, case
 
 
-def _ask(bot: CaseBot, request: AskRequest) -> dict[str, Any]:
+def _ask(bot: CaseBot, request: AskRequest, recorder: Recorder | None = None) -> dict[str, Any]:
     question, history, case = _inputs(bot, request)
     with _as_api_errors():
-        return bot.ask(question, history, case).to_dict()
+        answer = bot.ask(question, history, case)
+    if recorder is not None:
+        answer = recorder.record(answer, question, history, "api")
+    return answer.to_dict()
 
 
 def sse(event: str, data: Any) -> str:
@@ -123,10 +128,13 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str) -> Iterator[str]:
+def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str,
+            recorder: Recorder | None = None) -> Iterator[str]:
     try:
         for piece in bot.stream(question, history, case):
             if isinstance(piece, Answer):
+                if recorder is not None:
+                    piece = recorder.record(piece, question, history, "api")
                 yield sse("answer", piece.to_dict())
             else:
                 yield sse("token", {"text": piece})
@@ -139,8 +147,10 @@ def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str) -
 
 
 def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
-               limiter: QuestionLimiter | None = None, workers: Workers | None = None) -> APIRouter:
-    """The /api/v1 routes answering with `bot`; `limiter` counts each question asked."""
+               limiter: QuestionLimiter | None = None, workers: Workers | None = None,
+               recorder: Recorder | None = None) -> APIRouter:
+    """The /api/v1 routes answering with `bot`; `limiter` counts each question asked; answers
+    are kept by `recorder` when given."""
     router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERRORS)
     pool = workers or Workers()
 
@@ -176,7 +186,7 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
     async def ask(request: AskRequest, http: Request) -> Any:
         """The answer object of the contract: answer, abstained, citations, case, backend."""
         count_question(http)
-        return await in_thread(_ask, bot, request)
+        return await in_thread(_ask, bot, request, recorder)
 
     @router.post("/ask/stream", summary="Answer one question as server-sent events",
                  response_class=StreamingResponse,
@@ -187,7 +197,8 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
         """Text pieces as `token` events, then the final `answer` event."""
         count_question(http)
         question, history, case = await in_thread(_inputs, bot, request)
-        return StreamingResponse(_events(bot, question, history, case), media_type="text/event-stream",
+        return StreamingResponse(_events(bot, question, history, case, recorder),
+                                 media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @router.get("/cases", response_model=list[CaseOut], summary="The ingested cases")

@@ -9,7 +9,9 @@ from bot.answer import Answer, Turn
 from bot.errors import StoreError, describe
 from bot.rag.chain import MAX_QUESTION_CHARS, CaseBot
 from bot.rag.conversation import MAX_HISTORY_TURNS
+from bot.records.store import Recorder
 from bot.settings import Settings, quiet_libraries
+from bot.web.feedback import pseudonymous_session, wire_feedback
 from bot.web.ratelimit import Client, QuestionLimiter, RateLimited, RateLimitStoreError
 from bot.web.render import answer_markdown, escape_markdown
 
@@ -71,6 +73,7 @@ def _period_words(limited: RateLimited) -> str:
 def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
             render: Callable[[Answer], str] = answer_markdown,
             limiter: QuestionLimiter | None = None, client: Client | None = None,
+            recorder: Recorder | None = None, channel: str = "chat",
             ) -> Iterator[tuple[str, list[dict[str, str]], list[dict[str, str]]]]:
     """Stream one answer: (cleared textbox, chat messages, new session log) as the answer grows.
 
@@ -98,7 +101,11 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
         text = ""
         for piece in stream:
             if isinstance(piece, Answer):
-                answered = {"role": "assistant", "content": piece.answer, "shown": render(piece)}
+                if recorder is not None:
+                    piece = recorder.record(piece, question, history, channel,
+                                            pseudonymous_session((client or Client(ip="")).session))
+                answered = {"role": "assistant", "content": piece.answer, "shown": render(piece),
+                            "answer_id": piece.answer_id}
                 new_log = [*log, asked, answered][-2 * MAX_SESSION_TURNS:]
                 yield "", _messages(new_log), new_log
                 return
@@ -121,9 +128,10 @@ def _messages(log: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
-               limiter: QuestionLimiter | None = None) -> gr.Blocks:
+               limiter: QuestionLimiter | None = None, recorder: Recorder | None = None) -> gr.Blocks:
     """The chat page; `embed=True` drops the header for use inside an iframe. `limiter` counts
-    every question answered here, whichever Gradio route it arrives by."""
+    every question answered here, whichever Gradio route it arrives by; with records on, each
+    answer has thumbs up/down (and an optional comment) kept by `recorder`."""
     from bot.web.embed import answer_markdown_linked
 
     gr = _gradio()
@@ -134,6 +142,7 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
     default = _default_case(bot, [c.case_id for c in cases])
     title = next((c.title for c in cases if c.case_id == default), "casebot")
 
+    rating = recorder is not None and recorder.enabled
     with gr.Blocks(title="casebot", fill_height=True, fill_width=embed) as demo:
         if not embed:
             gr.Markdown(f"# casebot\n{escape_markdown(title)} · answers come from the case and "
@@ -143,7 +152,8 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
         # No label or clear icon over the messages: "New chat" below clears the conversation.
         chatbot = gr.Chatbot(show_label=False, height="64vh" if not embed else "60vh",
                              placeholder="Ask a question about the case.", buttons=["copy"],
-                             feedback_options=None, group_consecutive_messages=False,
+                             feedback_options=("Like", "Dislike") if rating else None,
+                             group_consecutive_messages=False,
                              # Case text is shown as written: "$$…$$" in it is not maths.
                              latex_delimiters=[], elem_classes="casebot-chat")
         # Each session's history lives in server memory: it expires once the session has been
@@ -157,17 +167,26 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                                   elem_classes="casebot-question")
             clear = gr.Button("New chat", scale=1, min_width=90, variant="secondary")
         counter = gr.Markdown("", elem_classes="casebot-count")
+        if rating:
+            # Shown after a rating: an optional comment on the answer just rated.
+            rated = gr.State(None, time_to_live=settings.session_ttl)
+            with gr.Row(visible=False, elem_classes="casebot-comment") as comment_row:
+                comment = gr.Textbox(placeholder="What was wrong or missing? (optional)",
+                                     show_label=False, scale=8, max_length=2000, submit_btn="Send")
         gr.Examples(EXAMPLES, inputs=question, label="Try")
+        channel = "embed" if embed else "chat"
 
         def answer(text: str, log: list[dict[str, str]], case_id: str, request: Any) -> Iterator[Any]:
             who = _client(request)
-            yield from respond(bot, text, log, case_id, render, limiter, who)
+            yield from respond(bot, text, log, case_id, render, limiter, who, recorder, channel)
 
         answer.__annotations__["request"] = gr.Request
         question.submit(answer, [question, session_log, case], [question, chatbot, session_log],
                         api_name="ask", concurrency_limit=CONCURRENCY)
         question.input(None, question, counter, js=COUNTER_JS, api_visibility="private")
         clear.click(lambda: ([], []), None, [chatbot, session_log], api_name="clear")
+        if rating and recorder is not None:
+            wire_feedback(gr, recorder, chatbot, session_log, rated, comment_row, comment)
         case.change(lambda: ([], []), None, [chatbot, session_log], api_visibility="private")
 
         def pick_case(request: Any) -> Any:

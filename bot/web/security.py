@@ -85,7 +85,9 @@ class GuardMiddleware:
         send = self._with_headers(send)
         path, method = str(scope["path"]), str(scope["method"])
         headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+        # The instructor API checks its own (instructor) token.
         if self.api_token and path.startswith("/api/") and method != "OPTIONS" \
+                and not path.startswith("/api/v1/instructor/") \
                 and not self._authorized(headers.get("authorization", b"")):
             await _json_error(send, 401, "Missing or wrong API token: send 'Authorization: Bearer "
                               "<token>'.", [(b"www-authenticate", b'Bearer realm="casebot"')])
@@ -134,9 +136,12 @@ class GuardMiddleware:
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 if content_type.startswith(b"text/html"):
                     # X-Frame-Options cannot name several origins: CSP frame-ancestors replaces it.
+                    # A page's own policy (the instructor pages) is kept, with frame-ancestors added.
+                    own = next((v for k, v in headers if k.lower() == b"content-security-policy"
+                                and b"frame-ancestors" not in v), b"")
                     headers = [(k, v) for k, v in headers if k.lower() not in (
                         b"x-frame-options", b"content-security-policy")]
-                    headers.append((b"content-security-policy", csp))
+                    headers.append((b"content-security-policy", own + b"; " + csp if own else csp))
                 if b"x-content-type-options" not in names:
                     headers.append((b"x-content-type-options", b"nosniff"))
                 message["headers"] = headers

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from bot.rag.chain import CaseBot
+    from bot.records.store import Recorder
 
 log = logging.getLogger("casebot.server")
 
@@ -69,6 +70,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--session-ttl", type=float, metavar="SECONDS",
                         help="how long an idle web chat keeps its history in server memory "
                         "(env CASEBOT_SESSION_TTL; default 3600)")
+    from bot.records.commands import add_records_flags
+
+    add_records_flags(parser)
     parser.add_argument("--public-url", metavar="URL",
                         help="the URL the portal reaches this server at, for the printed snippets "
                         "(env CASEBOT_PUBLIC_URL; default http://HOST:PORT)")
@@ -76,7 +80,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     """`settings` with the serve flags on top; ValueError for invalid origins or rate limits."""
+    from bot.records.commands import records_overrides
     from bot.settings import parse_origins
+    from bot.web.ratelimit import check_storage_url
 
     overrides: dict[str, Any] = {}
     if getattr(args, "allowed_origins", None) is not None:
@@ -97,17 +103,16 @@ def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
         if args.session_ttl <= 0:
             raise ValueError(f"--session-ttl must be positive, got {args.session_ttl:g}")
         overrides["session_ttl"] = args.session_ttl
-    settings = replace(settings, **overrides)
-    from bot.web.ratelimit import check_storage_url
-
+    settings = replace(settings, **overrides, **records_overrides(args))
     parse_rate_limit(settings.rate_limit)
     parse_rate_limit(settings.rate_limit_ip)
     check_storage_url(settings.rate_limit_storage)
     return replace(settings, allowed_origins=check_origins(settings.allowed_origins))
 
 
-def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
-    """The whole server as one FastAPI app (settings already validated by serve_settings)."""
+def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = None) -> FastAPI:
+    """The whole server as one FastAPI app (settings already validated by serve_settings);
+    `recorder` keeps the answered questions (default: as the settings say)."""
     quiet_libraries()
     import gradio as gr
     from fastapi import FastAPI, Request
@@ -116,10 +121,12 @@ def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
     from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    from bot.records.store import open_recorder
     from bot.web.api import api_router, list_cases
     from bot.web.chat import CSS, build_chat
     from bot.web.docs import add_offline_docs
     from bot.web.embed import CITE_CSS, EMBED_CSS, EMBED_HEAD
+    from bot.web.instructor import records_router
     from bot.web.ratelimit import QuestionLimiter
 
     origins = check_origins(settings.allowed_origins)
@@ -165,7 +172,15 @@ def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
         return FileResponse(gradio_js, media_type="text/javascript")
 
     add_offline_docs(app)
-    app.include_router(api_router(bot, timeout=settings.answer_timeout, limiter=limiter))
+    if recorder is None:
+        recorder = open_recorder(settings)
+        recorder.start_retention()
+    app.state.recorder = recorder
+    app.include_router(records_router(recorder, settings.instructor_token,
+                                      lambda: [c.case_id for c in bot.library.cases()],
+                                      bot.library.embeddings))
+    app.include_router(api_router(bot, timeout=settings.answer_timeout, limiter=limiter,
+                                  recorder=recorder))
 
     def embed_page(request: Request) -> RedirectResponse:
         """`/embed?case=ID` -> the mounted embed app at `/embed/?case=ID` (relative, proxy-safe)."""
@@ -175,8 +190,8 @@ def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
     # A plain Starlette route: FastAPI could not resolve the lazily imported Request annotation.
     app.add_route("/embed", embed_page, methods=["GET", "HEAD"], include_in_schema=False)
 
-    chat = build_chat(bot, settings, limiter=limiter)
-    embed = build_chat(bot, settings, embed=True, limiter=limiter)
+    chat = build_chat(bot, settings, limiter=limiter, recorder=recorder)
+    embed = build_chat(bot, settings, embed=True, limiter=limiter, recorder=recorder)
     common: dict[str, Any] = {"footer_links": [], "show_error": False, "ssr_mode": False,
                               "mcp_server": False, "enable_monitoring": False}
     # Order matters: /embed before the catch-all mount at /.
@@ -267,5 +282,9 @@ def serve(bot: CaseBot, settings: Settings, host: str, port: int, *, public_url:
         import webbrowser
 
         threading.Timer(1.5, webbrowser.open, args=(url,)).start()
-    uvicorn.run(app, host=host, port=port, log_level="info" if verbose else "warning",
-                timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info" if verbose else "warning",
+                    timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S)
+    finally:
+        # Write the records still queued before the process ends.
+        app.state.recorder.close()

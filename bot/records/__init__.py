@@ -1,0 +1,1 @@
+"""The records database: the questions students asked, the answers they got, and their ratings."""

@@ -1,0 +1,119 @@
+"""`casebot questions export|purge`, and the records flags of `casebot serve` and `casebot chat`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.errors import UsageError
+from bot.settings import Settings, parse_days, parse_on_off
+
+if TYPE_CHECKING:
+    from bot.records.store import RecordStore
+
+DESCRIPTION = (
+    "The records of what students asked (CASEBOT_DATABASE_URL; default a SQLite file in the data "
+    "folder). `export` writes them as a question set that `casebot eval` runs as it is; `purge` "
+    "deletes old ones."
+)
+
+
+def add_records_flags(parser: argparse.ArgumentParser) -> None:
+    """The records flags of the commands that serve answers."""
+    parser.add_argument("--database-url", metavar="URL",
+                        help="the records database, a SQLAlchemy URL such as "
+                        "postgresql+psycopg://user:pw@host/db (env CASEBOT_DATABASE_URL; default: "
+                        "records.sqlite3 in the data folder)")
+    parser.add_argument("--log-questions", choices=("on", "off"),
+                        help="keep questions, answers and ratings (env CASEBOT_LOG_QUESTIONS; "
+                        "default on)")
+    parser.add_argument("--log-retention-days", metavar="DAYS",
+                        help="delete records older than this, at start and daily "
+                        "(env CASEBOT_LOG_RETENTION_DAYS; default 180)")
+    parser.add_argument("--instructor-token", metavar="TOKEN",
+                        help="enable /instructor and /api/v1/instructor for whoever holds TOKEN (env "
+                        "CASEBOT_INSTRUCTOR_TOKEN, preferred: flags are visible to other users)")
+
+
+def records_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The records settings given as flags; ValueError for a bad value."""
+    overrides: dict[str, Any] = {}
+    if getattr(args, "database_url", None):
+        overrides["database_url"] = args.database_url.strip()
+    if getattr(args, "log_questions", None):
+        overrides["log_questions"] = parse_on_off("--log-questions", args.log_questions)
+    if getattr(args, "log_retention_days", None) is not None:
+        overrides["log_retention_days"] = parse_days("--log-retention-days", str(args.log_retention_days))
+    if getattr(args, "instructor_token", None) is not None:
+        overrides["instructor_token"] = args.instructor_token.strip()
+    return overrides
+
+
+def configure_parser(parser: argparse.ArgumentParser,
+                     parents: list[argparse.ArgumentParser] | None = None) -> None:
+    """Add the `questions` actions and their flags (`parents`: the common flags, per action)."""
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = actions.add_parser("export", parents=parents or [],
+                                help="write the recorded questions as a question set",
+                                description="Write the recorded questions of a case as a question "
+                                "set (.jsonl or .csv, from the file name) with what the bot answered "
+                                "and how students rated it. `casebot eval FILE` runs it as it is.")
+    export.add_argument("--case", metavar="ID", help="only this case (default: every case)")
+    export.add_argument("--abstained", action="store_true", help="only the declined questions")
+    export.add_argument("--rating", choices=("up", "down"), help="only answers rated up or down")
+    export.add_argument("--output", "-o", type=Path, required=True, metavar="FILE",
+                        help="where to write (.jsonl or .csv; - for stdout as JSONL)")
+    export.add_argument("--database-url", metavar="URL", help="the records database "
+                        "(env CASEBOT_DATABASE_URL; default: records.sqlite3 in the data folder)")
+    purge = actions.add_parser("purge", parents=parents or [], help="delete records older than some days",
+                               description="Delete the questions (and their ratings) asked more "
+                               "than DAYS days ago. The server does this by itself for records "
+                               "older than CASEBOT_LOG_RETENTION_DAYS.")
+    purge.add_argument("--older-than", type=float, required=True, metavar="DAYS",
+                       help="delete records older than this many days (0 deletes all)")
+    purge.add_argument("--database-url", metavar="URL", help="the records database "
+                       "(env CASEBOT_DATABASE_URL; default: records.sqlite3 in the data folder)")
+
+
+def _store(settings: Settings) -> RecordStore:
+    from bot.records.database import default_database_url, open_engine
+    from bot.records.store import RecordStore
+
+    return RecordStore(open_engine(settings.database_url or default_database_url(settings.data_dir))
+                       ).create()
+
+
+def run_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run `casebot questions ACTION`; returns the exit code (UsageError for bad usage)."""
+    from bot.records.export import export_lines
+
+    if getattr(args, "database_url", None):
+        settings = replace(settings, database_url=args.database_url.strip())
+    store = _store(settings)
+    if args.action == "purge":
+        if args.older_than < 0:
+            raise UsageError(f"--older-than must be 0 or more days, got {args.older_than:g}")
+        removed = store.purge(args.older_than)
+        print(f"purged {removed} record{'s' if removed != 1 else ''} older than {args.older_than:g} "
+              "days", file=sys.stderr)
+        return 0
+    output: Path = args.output
+    to_stdout = str(output) == "-"
+    fmt = "jsonl" if to_stdout else output.suffix.lower().lstrip(".")
+    if fmt not in ("jsonl", "csv"):
+        raise UsageError(f"--output must end in .jsonl or .csv, got {output}")
+    rows = store.answers(args.case or None, abstained=True if args.abstained else None,
+                         rating=args.rating)
+    if to_stdout:
+        sys.stdout.writelines(export_lines(rows, fmt))
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            handle.writelines(export_lines(rows, fmt))
+    print(f"exported {len(rows)} question{'s' if len(rows) != 1 else ''}"
+          + (f" of {args.case}" if args.case else "") + ("" if to_stdout else f" to {output}"),
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,434 @@
+"""Student feedback and the instructor's view of the records.
+
+- `POST /api/v1/feedback`: a student rates an answer (`answer_id`, `rating` up|down, `comment`?).
+- `GET /api/v1/instructor/questions`: the export, behind `Authorization: Bearer <instructor token>`.
+- `/instructor`: a login form (the token is posted once, never put in a URL) that sets a signed
+  session cookie, then the dashboard per case: questions over time, the most asked questions grouped
+  by meaning, declined questions, answers rated down with comments, usage by channel.
+
+Without an instructor token configured, the dashboard and the export answer 404. Pages are plain
+server-rendered HTML (every value escaped) with one inline stylesheet allowed by its hash and no
+script, so the Content-Security-Policy forbids scripts outright.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import logging
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.errors import FeedbackError, UnknownAnswerError
+from bot.records.export import FORMATS, export_lines
+from bot.records.insight import CaseInsight, Encoder, QuestionGroup, case_insight
+from bot.records.store import MAX_COMMENT_CHARS, Recorder
+
+log = logging.getLogger("casebot.instructor")
+
+COOKIE = "casebot_instructor"
+SESSION_SECONDS = 8 * 3600
+MEDIA_TYPES = {"jsonl": "application/x-ndjson; charset=utf-8", "csv": "text/csv; charset=utf-8"}
+
+
+class FeedbackIn(BaseModel):
+    """A student's rating of one answer."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "answer_id": "3f2a…", "rating": "down", "comment": "It missed the 5% stake."}]})
+    answer_id: str = Field(description="the `answer_id` of the answer object")
+    rating: str = Field(description="`up` or `down`")
+    comment: str | None = Field(None, description=f"optional, at most {MAX_COMMENT_CHARS} characters")
+
+
+class FeedbackOut(BaseModel):
+    """The feedback was kept."""
+
+    status: str = "ok"
+
+
+class _Error(HTTPException):
+    """An HTTP error whose detail becomes `{"error": ...}`."""
+
+
+# --- the instructor session ----------------------------------------------------------------------
+
+def _signature(token: str, expires: int) -> str:
+    digest = hmac.new(token.encode(), f"casebot-instructor:{expires}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def session_value(token: str, now: float | None = None, seconds: int = SESSION_SECONDS) -> str:
+    """A cookie value proving the holder knew `token`: expiry time and its HMAC (any replica
+    with the same token can check it; changing the token ends every session)."""
+    expires = int((now if now is not None else time.time()) + seconds)
+    return f"{expires}.{_signature(token, expires)}"
+
+
+def valid_session(token: str, value: str, now: float | None = None) -> bool:
+    """Whether a cookie value was made by `session_value` with `token` and has not expired."""
+    expires_text, _, signature = value.partition(".")
+    if not token or not expires_text.isdigit() or not signature:
+        return False
+    expires = int(expires_text)
+    if expires < (now if now is not None else time.time()):
+        return False
+    return hmac.compare_digest(signature, _signature(token, expires))
+
+
+def instructor_session(request: Request, token: str) -> bool:
+    """Whether this request comes from a logged-in instructor (the one check every instructor
+    page makes; an LTI launch with an instructor role can extend it)."""
+    return bool(token) and valid_session(token, request.cookies.get(COOKIE, ""))
+
+
+def bearer_ok(request: Request, token: str) -> bool:
+    """Whether the request carries `Authorization: Bearer <token>`."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode())
+
+
+# --- HTML ------------------------------------------------------------------------------------------
+
+def esc(value: Any) -> str:
+    """Text escaped for HTML content and attributes."""
+    return html.escape(str(value), quote=True)
+
+
+STYLE = """
+:root { color-scheme: light; --ink: #1d2433; --muted: #5b6475; --line: #e3e6ec; --accent: #2b59c3;
+  --bad: #b42318; --bg: #f6f7f9; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  color: var(--ink); background: var(--bg); }
+header { background: #fff; border-bottom: 1px solid var(--line); padding: 12px 16px; display: flex;
+  flex-wrap: wrap; gap: 8px 16px; align-items: center; justify-content: space-between; }
+header h1 { font-size: 18px; margin: 0; }
+header form { margin: 0; display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
+main { max-width: 1100px; margin: 0 auto; padding: 16px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 12px; }
+.card, section { background: #fff; border: 1px solid var(--line); border-radius: 10px; }
+.card { padding: 12px 14px; }
+.card .k { color: var(--muted); font-size: 13px; }
+.card .v { font-size: 26px; font-weight: 650; }
+section { margin-top: 16px; padding: 14px 16px; overflow: hidden; }
+section h2 { font-size: 16px; margin: 0 0 10px; }
+.grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 0 16px; }
+@media (max-width: 760px) { .grid2 { grid-template-columns: 1fr; } main { padding: 10px; } }
+ol.groups { list-style: none; margin: 0; padding: 0; }
+ol.groups li { padding: 8px 0; border-top: 1px solid var(--line); display: flex; gap: 10px; }
+ol.groups li:first-child { border-top: 0; }
+.count { min-width: 2.4em; text-align: center; font-weight: 650; background: #eef2fb; color: var(--accent);
+  border-radius: 6px; padding: 1px 6px; height: fit-content; }
+.declined .count { background: #fdeceb; color: var(--bad); }
+.q { overflow-wrap: anywhere; }
+.alt { color: var(--muted); font-size: 13px; overflow-wrap: anywhere; }
+.down { border-top: 1px solid var(--line); padding: 10px 0; }
+.down:first-of-type { border-top: 0; }
+.down .a { color: var(--muted); font-size: 14px; margin: 4px 0; overflow-wrap: anywhere; }
+.down .c { border-left: 3px solid var(--bad); padding-left: 8px; overflow-wrap: anywhere; }
+.meta { color: var(--muted); font-size: 12px; }
+.daychart { display: flex; gap: 6px; }
+.yaxis { display: flex; flex-direction: column; justify-content: space-between; height: 160px;
+  color: var(--muted); font-size: 12px; text-align: right; min-width: 1.5em; }
+.plot { flex: 1; min-width: 0; }
+.bars { display: flex; align-items: flex-end; gap: 2px; height: 160px; border-bottom: 1px solid #c9ced8;
+  background: linear-gradient(#e3e6ec 1px, transparent 1px) 0 0 / 100% 50%; }
+.col { flex: 1; height: 100%; display: flex; align-items: flex-end; min-width: 0; }
+.bar { width: 100%; background: var(--accent); border-radius: 2px 2px 0 0; }
+.xlabels { display: flex; justify-content: space-between; color: var(--muted); font-size: 12px;
+  margin-top: 4px; }
+.chan { display: flex; align-items: center; gap: 8px; margin: 6px 0; font-size: 13px; }
+.chan .name { width: 3.6em; text-align: right; color: var(--muted); }
+.chan .track { flex: 1; height: 14px; background: #eef0f4; border-radius: 4px; overflow: hidden; }
+.chan .fill { display: block; height: 100%; background: var(--accent); }
+.chan .num { min-width: 5.5em; color: var(--muted); }
+.empty { color: var(--muted); }
+select, input, button { font: inherit; padding: 6px 10px; border: 1px solid #c9ced8; border-radius: 8px;
+  background: #fff; max-width: 100%; }
+button { background: var(--accent); color: #fff; border-color: var(--accent); cursor: pointer; }
+button.secondary { background: #fff; color: var(--ink); border-color: #c9ced8; }
+.login { max-width: 380px; margin: 12vh auto; background: #fff; border: 1px solid var(--line);
+  border-radius: 12px; padding: 22px; }
+.login h1 { font-size: 20px; margin: 0 0 6px; }
+.login label { display: block; margin: 14px 0 6px; font-weight: 600; }
+.login input { width: 100%; }
+.login button { margin-top: 14px; width: 100%; }
+.error { color: var(--bad); margin: 10px 0 0; }
+.links a { color: var(--accent); margin-right: 12px; }
+"""
+# Bar sizes as classes: .h0-.h20 (heights) and .w0-.w20 (widths), in steps of 5%.
+LEVELS = 20
+STYLE += "".join(f".h{i} {{ height: {i * 100 // LEVELS}%; }} .w{i} {{ width: {i * 100 // LEVELS}%; }}\n"
+                 for i in range(LEVELS + 1))
+STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+# No script may run; the only stylesheet is the one above; forms post to this server only.
+PAGE_CSP = (f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self' data:; "
+            "form-action 'self'; base-uri 'none'")
+
+
+def page(title: str, body: str) -> str:
+    """A whole HTML page around `body` (already escaped markup)."""
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            "<meta name=\"robots\" content=\"noindex\">"
+            f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>{body}</body></html>")
+
+
+def login_page(error: str = "") -> str:
+    """The login form: the token is posted in the body, never placed in a URL."""
+    message = f'<p class="error" role="alert">{esc(error)}</p>' if error else ""
+    return page("casebot · instructor sign-in", (
+        '<form class="login" method="post" action="/instructor/login">'
+        "<h1>Instructor dashboard</h1>"
+        '<p class="meta">What students ask casebot, what it declined, and what they rated down.</p>'
+        '<label for="token">Instructor token</label>'
+        '<input id="token" name="token" type="password" autocomplete="current-password" required '
+        'autofocus>'
+        f"{message}<button type=\"submit\">Sign in</button></form>"))
+
+
+def _level(count: int, peak: int) -> int:
+    """A count as one of LEVELS + 1 bar sizes (CSS classes: the CSP allows no style attributes)."""
+    if not count or not peak:
+        return 0
+    return max(1, round(LEVELS * count / peak))
+
+
+def day_chart(per_day: tuple[tuple[date, int], ...]) -> str:
+    """Questions per day as a bar chart of plain HTML boxes (text stays readable at any width)."""
+    if not per_day:
+        return '<p class="empty">No questions yet.</p>'
+    peak = max(count for _, count in per_day)
+    total = sum(count for _, count in per_day)
+    bars = "".join(
+        f'<div class="col" title="{esc(day.isoformat())}: {count}">'
+        f'<div class="bar h{_level(count, peak)}"></div></div>' for day, count in per_day)
+    middle = per_day[len(per_day) // 2][0]
+    labels = "".join(f"<span>{esc(day.strftime('%b %d'))}</span>"
+                     for day in (per_day[0][0], middle, per_day[-1][0]))
+    return (f'<div class="daychart" role="img" aria-label="Questions per day over the last '
+            f'{len(per_day)} days: {total} in all, at most {peak} a day">'
+            f'<div class="yaxis"><span>{peak}</span><span>0</span></div>'
+            f'<div class="plot"><div class="bars">{bars}</div><div class="xlabels">{labels}</div></div>'
+            "</div>")
+
+
+def channel_chart(channels: tuple[tuple[str, int], ...]) -> str:
+    """One horizontal bar per channel, with its count and share."""
+    total = sum(count for _, count in channels)
+    if not total:
+        return '<p class="empty">No questions yet.</p>'
+    rows = "".join(
+        f'<div class="chan"><span class="name">{esc(name)}</span><span class="track">'
+        f'<span class="fill w{_level(count, total)}"></span></span>'
+        f'<span class="num">{count} · {count / total:.0%}</span></div>' for name, count in channels)
+    return f'<div class="channels" role="img" aria-label="Questions by channel">{rows}</div>'
+
+
+def group_list(groups: tuple[QuestionGroup, ...], empty: str, css: str = "") -> str:
+    """Groups of questions as a list: count, most common wording, a few other wordings."""
+    if not groups:
+        return f'<p class="empty">{esc(empty)}</p>'
+    items = []
+    for group in groups:
+        alt = (f'<div class="alt">also: {" · ".join(esc(e) for e in group.examples)}</div>'
+               if group.examples else "")
+        items.append(f'<li><span class="count">{group.count}</span><div><div class="q">'
+                     f"{esc(group.label)}</div>{alt}</div></li>")
+    return f'<ol class="groups {css}">{"".join(items)}</ol>'
+
+
+def _short(text: str, limit: int = 320) -> str:
+    return text if len(text) <= limit else text[:limit].rstrip() + "…"
+
+
+def dashboard_page(insight: CaseInsight | None, cases: list[str], selected: str) -> str:
+    """The dashboard for one case (`insight` None when no case exists yet)."""
+    options = "".join(f'<option value="{esc(c)}"{" selected" if c == selected else ""}>{esc(c)}</option>'
+                      for c in cases)
+    head = ('<header><h1>casebot · instructor</h1>'
+            '<form method="get" action="/instructor"><label for="case" class="meta">Case</label>'
+            f'<select id="case" name="case">{options}</select>'
+            '<button type="submit" class="secondary">Show</button></form>'
+            '<form method="post" action="/instructor/logout">'
+            '<button type="submit" class="secondary">Sign out</button></form></header>')
+    if insight is None:
+        return page("casebot · instructor", head + '<main><p class="empty">No case and no questions '
+                    "yet.</p></main>")
+    declined_share = f"{insight.abstained / insight.total:.0%}" if insight.total else "–"
+    cards = "".join(f'<div class="card"><div class="k">{esc(k)}</div><div class="v">{esc(v)}</div></div>'
+                    for k, v in (("Questions", insight.total), ("Declined", declined_share),
+                                 ("Rated up", insight.rated_up), ("Rated down", insight.rated_down),
+                                 ("Conversations", insight.sessions)))
+    downs = "".join(
+        f'<div class="down"><div class="q"><b>{esc(d.question)}</b></div>'
+        f'<div class="a">{esc(_short(d.answer))}</div>'
+        + (f'<div class="c">{esc(d.comment)}</div>' if d.comment else '<div class="meta">no comment</div>')
+        + f'<div class="meta">{esc(d.asked_at.strftime("%Y-%m-%d %H:%M"))} UTC · {esc(d.channel)}</div></div>'
+        for d in insight.down) or '<p class="empty">No answer rated down.</p>'
+    note = (f'<p class="meta">Grouped over the newest {sum(c for _, c in insight.channels)} of '
+            f"{insight.total} questions.</p>" if insight.truncated else "")
+    case = esc(insight.case_id)
+    body = (
+        f"{head}<main><div class=\"cards\">{cards}</div>"
+        f'<section><h2>Questions per day, last {len(insight.per_day)} days</h2>'
+        f"{day_chart(insight.per_day)}</section>"
+        '<div class="grid2">'
+        f'<section><h2>Most asked, grouped by meaning</h2>{note}'
+        f'{group_list(insight.groups, "No questions yet.")}</section>'
+        '<section><h2>Declined: what the case or the bot does not cover</h2>'
+        f'{group_list(insight.declined, "No question was declined.", "declined")}</section></div>'
+        f'<section><h2>Answers rated down</h2>{downs}</section>'
+        '<div class="grid2">'
+        f'<section><h2>Usage by channel</h2>{channel_chart(insight.channels)}</section>'
+        '<section><h2>Export as a question set</h2><p class="links">'
+        f'<a href="/instructor/export?case={case}&amp;format=jsonl">All (JSONL)</a>'
+        f'<a href="/instructor/export?case={case}&amp;format=csv">All (CSV)</a>'
+        f'<a href="/instructor/export?case={case}&amp;format=jsonl&amp;abstained=true">Declined</a>'
+        f'<a href="/instructor/export?case={case}&amp;format=jsonl&amp;rating=down">Rated down</a></p>'
+        '<p class="meta">Run an export with <code>casebot eval FILE</code>; fill in '
+        "<code>answerable</code>, <code>must_include</code> and <code>expected_paragraphs</code> to "
+        "score it.</p></section></div></main>")
+    return page(f"casebot · instructor · {insight.case_id}", body)
+
+
+# --- routes ----------------------------------------------------------------------------------------
+
+def _html(content: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(content, status_code=status, headers={
+        "content-security-policy": PAGE_CSP, "cache-control": "no-store", "referrer-policy": "no-referrer"})
+
+
+def _export(recorder: Recorder, case: str | None, fmt: str, abstained: bool | None,
+            rating: str | None) -> Response:
+    if fmt not in FORMATS:
+        raise _Error(422, f"format must be one of {', '.join(FORMATS)}")
+    if rating is not None and rating not in ("up", "down"):
+        raise _Error(422, "rating must be up or down")
+    if recorder.store is None:
+        raise _Error(404, "Questions are not recorded (CASEBOT_LOG_QUESTIONS=off).")
+    rows = recorder.store.answers(case or None, abstained=abstained, rating=rating)
+    name = f"casebot-questions-{case or 'all'}.{fmt}"
+    return StreamingResponse(export_lines(rows, fmt), media_type=MEDIA_TYPES[fmt], headers={
+        "content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"})
+
+
+def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[], list[str]],
+                   encoder: Encoder | None) -> APIRouter:
+    """The feedback, export and dashboard routes (include it before the /api/v1 catch-all)."""
+    router = APIRouter()
+
+    @router.post("/api/v1/feedback", tags=["api"], response_model=FeedbackOut,
+                 summary="Rate an answer (thumbs up or down, optional comment)",
+                 responses={404: {"description": "unknown answer_id, or records are off"},
+                            422: {"description": "bad rating or comment"}})
+    async def feedback(body: FeedbackIn) -> Any:
+        """Keep a student's rating of the answer with this `answer_id`."""
+        try:
+            await anyio.to_thread.run_sync(recorder.feedback, body.answer_id, body.rating, body.comment)
+        except FeedbackError as error:
+            raise _Error(422, str(error)) from None
+        except UnknownAnswerError:
+            raise _Error(404, "No answer with that answer_id is recorded.") from None
+        except Exception as error:
+            log.error("storing feedback failed: %s", error)
+            raise _Error(503, "The records database is not reachable; try again later.") from None
+        return FeedbackOut()
+
+    @router.get("/api/v1/instructor/questions", tags=["instructor"],
+                summary="Export the recorded questions as a question set",
+                responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}},
+                           401: {"description": "missing or wrong instructor token"},
+                           404: {"description": "no instructor token configured"}})
+    async def export(request: Request, case: str | None = Query(None, description="case id"),
+                     fmt: str = Query("jsonl", alias="format", description="jsonl or csv"),
+                     abstained: bool | None = Query(None, description="only declined (true) or "
+                                                    "answered (false) questions"),
+                     rating: str | None = Query(None, description="only answers rated up or down"),
+                     ) -> Response:
+        """Rows in the question-set format plus what happened; `Authorization: Bearer <token>`."""
+        if not instructor_token:
+            raise _Error(404, "The instructor API is off: set CASEBOT_INSTRUCTOR_TOKEN.")
+        if not bearer_ok(request, instructor_token):
+            raise HTTPException(401, "Missing or wrong instructor token: send 'Authorization: "
+                                "Bearer <CASEBOT_INSTRUCTOR_TOKEN>'.",
+                                headers={"www-authenticate": 'Bearer realm="casebot-instructor"'})
+        return await anyio.to_thread.run_sync(_export, recorder, case, fmt, abstained, rating)
+
+    def off() -> None:
+        if not instructor_token:
+            raise _Error(404, "Not Found")
+
+    @router.get("/instructor", include_in_schema=False, response_model=None)
+    async def dashboard(request: Request, case: str | None = None) -> Response:
+        off()
+        if not instructor_session(request, instructor_token):
+            return _html(login_page())
+        known = await anyio.to_thread.run_sync(_known_cases, recorder, cases)
+        selected = case if case in known else (known[0] if known else "")
+        insight = None
+        if selected and recorder.store is not None:
+            try:
+                insight = await anyio.to_thread.run_sync(case_insight, recorder.store, selected, encoder)
+            except Exception as error:
+                log.error("reading the records failed: %s", error)
+                return _html(page("casebot · instructor", '<main><p class="error">The records '
+                                  "database is not reachable right now. Try again in a moment.</p>"
+                                  "</main>"), status=503)
+        return _html(dashboard_page(insight, known, selected))
+
+    @router.post("/instructor/login", include_in_schema=False, response_model=None)
+    async def login(request: Request, token: str = Form("")) -> Response:
+        off()
+        if not hmac.compare_digest(token.strip().encode(), instructor_token.encode()):
+            log.warning("failed instructor sign-in")
+            return _html(login_page("That token is not right."), status=401)
+        response = RedirectResponse("/instructor", status_code=303)
+        response.set_cookie(COOKIE, session_value(instructor_token), max_age=SESSION_SECONDS,
+                            httponly=True, samesite="lax", secure=request.url.scheme == "https",
+                            path="/")
+        return response
+
+    @router.post("/instructor/logout", include_in_schema=False, response_model=None)
+    async def logout(request: Request) -> Response:
+        off()
+        response = RedirectResponse("/instructor", status_code=303)
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax",
+                               secure=request.url.scheme == "https")
+        return response
+
+    @router.get("/instructor/export", include_in_schema=False, response_model=None)
+    async def dashboard_export(request: Request, case: str | None = None, format: str = "jsonl",
+                               abstained: bool | None = None, rating: str | None = None) -> Response:
+        off()
+        if not instructor_session(request, instructor_token):
+            return RedirectResponse("/instructor", status_code=303)
+        return await anyio.to_thread.run_sync(_export, recorder, case, format, abstained, rating)
+
+    return router
+
+
+def _known_cases(recorder: Recorder, cases: Callable[[], list[str]]) -> list[str]:
+    """The ingested cases, then any others that have records, in that order."""
+    known: list[str] = []
+    try:
+        known = list(cases())
+    except Exception as error:  # the index may be down; the records still show
+        log.warning("listing the cases failed: %s", error)
+    if recorder.store is not None:
+        try:
+            known += [c for c, _ in recorder.store.cases() if c not in known]
+        except Exception as error:
+            log.error("reading the records failed: %s", error)
+    return known

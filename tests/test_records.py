@@ -1,0 +1,252 @@
+"""The records database on SQLite and on a real PostgreSQL: answers, feedback, export, purge,
+schema versions, the background writer, and the settings and session cookie around them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.answer import Answer, Citation, Turn
+from bot.errors import DatabaseError, FeedbackError, UnknownAnswerError
+from bot.records.database import (
+    SchemaVersion,
+    default_database_url,
+    ensure_schema,
+    open_engine,
+    schema_version,
+)
+from bot.records.export import csv_lines, export_row, jsonl_lines
+from bot.records.store import (
+    AnswerRecord,
+    Recorder,
+    RecordStore,
+    new_answer_id,
+    open_recorder,
+)
+from bot.settings import Settings
+
+
+def _record(question: str = "How much did Volkswagen invest?", *, case: str = "case-a",
+            abstained: bool = False, days_ago: float = 0, channel: str = "api",
+            history: tuple[Turn, ...] = ()) -> AnswerRecord:
+    return AnswerRecord(
+        id=new_answer_id(), asked_at=datetime.now(UTC) - timedelta(days=days_ago), case_id=case,
+        question=question, history=history,
+        answer="The case doesn't cover that." if abstained else "$700 million [¶12].",
+        abstained=abstained, cited_paragraphs=() if abstained else (12,), backend="extractive",
+        latency_ms=41.7, channel=channel, session_id="s1")
+
+
+def _answer(case: str = "case-a") -> Answer:
+    citation = Citation(id=f"{case}:12", label="¶12", paragraph=12, section="Act II", text="...",
+                        score=0.8)
+    return Answer(answer="$700 million [¶12].", abstained=False, citations=(citation,), case=case,
+                  backend="extractive", latency_ms=12.3)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> RecordStore:
+    """An empty RecordStore on a SQLite file, or on a fresh database of a real PostgreSQL."""
+    if request.param == "sqlite":
+        url = default_database_url(tmp_path / "data")
+    else:
+        url = request.getfixturevalue("postgres_url")
+    return RecordStore(open_engine(url)).create()
+
+
+def test_answers_round_trip_with_history_and_filters(store: RecordStore) -> None:
+    history = (Turn("user", "Who invested?"), Turn("assistant", "Volkswagen [¶3]."))
+    kept = _record("And how much?", history=history)
+    declined = _record("Who won the 2022 World Cup?", abstained=True, channel="chat")
+    other_case = _record(case="case-b")
+    store.add_answers([kept, declined, other_case])
+
+    rows = store.answers("case-a")
+    assert [r.record.id for r in rows] == [kept.id, declined.id]
+    first = rows[0].record
+    assert first.history == history and first.cited_paragraphs == (12,)
+    assert first.asked_at.tzinfo is not None
+    assert abs((first.asked_at - kept.asked_at).total_seconds()) < 1
+    assert [r.record.id for r in store.answers("case-a", abstained=True)] == [declined.id]
+    assert store.count() == 3 and store.count("case-b") == 1
+    assert store.cases() == [("case-a", 2), ("case-b", 1)]
+
+
+def test_feedback_replaces_an_earlier_rating_and_rejects_unknown_ids(store: RecordStore) -> None:
+    record = _record()
+    store.add_answer(record)
+    store.add_feedback(record.id, "up")
+    store.add_feedback(record.id, "down", "  It missed the 5% stake.  ")
+    (row,) = store.answers("case-a")
+    assert (row.rating, row.comment) == ("down", "It missed the 5% stake.")
+    assert [r.record.id for r in store.answers("case-a", rating="down")] == [record.id]
+    assert store.answers("case-a", rating="up") == []
+    with pytest.raises(UnknownAnswerError):
+        store.add_feedback("no-such-answer", "up")
+    with pytest.raises(FeedbackError):
+        store.add_feedback(record.id, "meh")
+    with pytest.raises(FeedbackError):
+        store.add_feedback(record.id, "down", "x" * 5000)
+
+
+def test_purge_removes_old_answers_and_their_feedback(store: RecordStore) -> None:
+    old, recent = _record(days_ago=200), _record(days_ago=10)
+    store.add_answers([old, recent])
+    store.add_feedback(old.id, "down", "old")
+    assert store.purge(180) == 1
+    assert [r.record.id for r in store.answers()] == [recent.id]
+    assert store.purge(180) == 0
+    assert store.purge(0) == 1
+    assert store.count() == 0
+
+
+def test_schema_is_versioned_and_a_newer_database_is_refused(store: RecordStore) -> None:
+    assert schema_version(store.engine) == 1
+    ensure_schema(store.engine)  # idempotent: a restart or a second replica changes nothing
+    from sqlalchemy.orm import Session
+
+    with Session(store.engine) as session, session.begin():
+        row = session.get(SchemaVersion, "records")
+        assert row is not None
+        row.version = 99
+    with pytest.raises(DatabaseError, match="newer"):
+        ensure_schema(store.engine)
+
+
+def test_recorder_gives_answers_an_id_and_writes_in_the_background(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, data_dir=tmp_path / "data")
+    recorder = open_recorder(settings)
+    try:
+        answer = recorder.record(_answer(), " How much? ", (Turn("user", "Hi"),), "chat", "sess")
+        assert answer.answer_id and answer.to_dict()["answer_id"] == answer.answer_id
+        recorder.feedback(answer.answer_id, "down", "too short")  # waits for the queued write
+        assert recorder.writer is not None and recorder.writer.flush()
+        assert recorder.store is not None
+        (row,) = recorder.store.answers()
+        assert row.record.question == "How much?" and row.record.channel == "chat"
+        assert row.record.latency_ms == 12.3 and row.rating == "down"
+        with pytest.raises(ValueError, match="channel"):
+            recorder.record(_answer(), "q", (), "email")
+    finally:
+        recorder.close()
+    assert (tmp_path / "data" / "records.sqlite3").exists()
+
+
+def test_records_off_keeps_nothing(tmp_path: Path) -> None:
+    recorder = open_recorder(Settings.from_env({"CASEBOT_LOG_QUESTIONS": "off"},
+                                               data_dir=tmp_path / "data"))
+    answer = recorder.record(_answer(), "q", (), "api")
+    assert answer.answer_id == "" and "answer_id" not in answer.to_dict()
+    with pytest.raises(UnknownAnswerError):
+        recorder.feedback("anything", "up")
+    assert not (tmp_path / "data" / "records.sqlite3").exists()
+
+
+def test_a_database_that_is_down_never_loses_the_answer(caplog: pytest.LogCaptureFixture) -> None:
+    from conftest import free_port
+
+    # Nothing listens on this port: every write fails fast.
+    url = f"postgresql+psycopg://casebot@127.0.0.1:{free_port()}/casebot"
+    settings = Settings.from_env({"CASEBOT_DATABASE_URL": url})
+    with caplog.at_level(logging.ERROR, logger="casebot.records"):
+        recorder = open_recorder(settings)
+        started = time.perf_counter()
+        answer = recorder.record(_answer(), "q", (), "api")
+        elapsed = time.perf_counter() - started
+        assert recorder.writer is not None
+        assert recorder.writer.flush(timeout=30)
+        recorder.close()
+    assert answer.answer and answer.answer_id
+    assert elapsed < 0.5  # the write happens on the background thread
+    assert recorder.writer.failures == 1
+    assert "could not record 1 answer" in caplog.text and "password" not in caplog.text
+
+
+def test_export_rows_are_a_question_set_that_loads_as_unlabelled(tmp_path: Path) -> None:
+    from bot.evaluation.questions import load_questions
+
+    store = RecordStore(open_engine(default_database_url(tmp_path))).create()
+    follow_up = _record("And when?", history=(Turn("user", "How much?"), Turn("assistant", "$700m")))
+    declined = _record("Who is the best footballer?", abstained=True, channel="embed")
+    store.add_answers([follow_up, declined])
+    store.add_feedback(declined.id, "down", 'Say "why", please, with a comma')
+    rows = store.answers()
+    data = export_row(rows[1])
+    assert {"id", "question", "history", "asked_at", "answer", "abstained", "cited_paragraphs",
+            "rating", "comment", "channel"} <= set(data)
+    assert data["rating"] == "down" and data["answerable"] is None and data["channel"] == "embed"
+
+    jsonl = tmp_path / "export.jsonl"
+    jsonl.write_text("".join(jsonl_lines(rows)), encoding="utf-8")
+    csv_file = tmp_path / "export.csv"
+    csv_file.write_text("".join(csv_lines(rows)), encoding="utf-8")
+    for path in (jsonl, csv_file):
+        questions = load_questions(path)
+        assert [q.id for q in questions] == [follow_up.id, declined.id]
+        assert all(q.answerable is None and q.category == "student" for q in questions)
+        assert questions[0].history == follow_up.history
+
+    # Once the instructor fills in a label, the row is scored like any other.
+    labelled = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    labelled[1]["answerable"] = False
+    labelled[0]["must_include"] = ["July"]
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in labelled), encoding="utf-8")
+    assert [q.answerable for q in load_questions(jsonl)] == [True, False]
+
+
+def test_unlabelled_questions_count_in_answer_metrics_not_in_pass_rate() -> None:
+    from bot.evaluation.metrics import Outcome, score_question, summarize
+    from bot.evaluation.questions import Question
+
+    labelled = Question("q1", "How much?", must_include=("$700 million",))
+    unlabelled = Question("s1", "Who?", answerable=None, category="student")
+    scores = [
+        score_question(labelled, Outcome(answer="$700 million [¶12].", abstained=False, cited=(12,),
+                                         retrieved=(12,), latency_ms=10.0)),
+        score_question(unlabelled, Outcome(answer="Volkswagen [¶3].", abstained=False, cited=(3,),
+                                           retrieved=(3,), latency_ms=30.0)),
+    ]
+    summary = summarize(scores)
+    assert summary["unlabelled"] == 1 and summary["answerable"] == 1
+    assert summary["counts"]["pass_rate"] == 1 and summary["metrics"]["pass_rate"] == 1.0
+    assert summary["counts"]["latency_p50_ms"] == 2
+    assert summary["by_category"]["student"]["unlabelled"] == 1
+    assert scores[1].reasons == ()
+
+
+def test_settings_for_records_from_env_and_hidden_secrets() -> None:
+    env = {"CASEBOT_DATABASE_URL": "postgresql+psycopg://u:secret@db/x", "CASEBOT_LOG_QUESTIONS": "off",
+           "CASEBOT_LOG_RETENTION_DAYS": "30", "CASEBOT_INSTRUCTOR_TOKEN": "tok-123"}
+    settings = Settings.from_env(env)
+    assert (settings.log_questions, settings.log_retention_days) == (False, 30.0)
+    assert settings.instructor_token == "tok-123"
+    assert "tok-123" not in repr(settings) and "secret" not in repr(settings)
+    assert Settings.from_env({}).log_questions is True
+    assert Settings.from_env({}).log_retention_days == 180.0
+    with pytest.raises(ValueError, match="on or off"):
+        Settings.from_env({"CASEBOT_LOG_QUESTIONS": "maybe"})
+    with pytest.raises(ValueError, match="positive"):
+        Settings.from_env({"CASEBOT_LOG_RETENTION_DAYS": "-1"})
+
+
+def test_instructor_session_cookie_is_signed_and_expires() -> None:
+    from bot.web.instructor import session_value, valid_session
+
+    value = session_value("tok", now=1000.0, seconds=60)
+    assert valid_session("tok", value, now=1030.0)
+    assert not valid_session("tok", value, now=1061.0)  # expired
+    assert not valid_session("other-token", value, now=1030.0)  # token changed
+    expires, _, signature = value.partition(".")
+    assert not valid_session("tok", f"{int(expires) + 3600}.{signature}", now=1030.0)  # tampered
+    assert not valid_session("", value, now=1030.0)
+
+
+def test_a_recorder_without_store_is_off() -> None:
+    recorder = Recorder(None)
+    assert not recorder.enabled and recorder.purge_expired() == 0
+    recorder.close()
