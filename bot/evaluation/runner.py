@@ -31,6 +31,7 @@ from bot.evaluation.metrics import (
     LOWER_IS_BETTER,
     METRICS,
     Outcome,
+    format_value,
     score_question,
     summarize,
 )
@@ -225,13 +226,6 @@ def write_run(output: Path, rows: Sequence[dict[str, Any]], summary: dict[str, A
 
 
 # --- terminal output ----------------------------------------------------------------------------
-
-def format_value(name: str, value: float | None) -> str:
-    """A metric value for people: fractions with three decimals, latencies in ms."""
-    if value is None:
-        return "n/a"
-    return f"{value:.3f}" if name in PERCENT_METRICS else f"{value:,.0f} ms"
-
 
 def format_table(summary: dict[str, Any]) -> str:
     """The metrics and per-category pass counts as a plain-text table."""
