@@ -98,6 +98,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "llm_fallback": getattr(args, "llm_fallback", None),
         "llm_timeout": getattr(args, "llm_timeout", None),
         "top_k": getattr(args, "k", None),
+        "database_url": getattr(args, "database_url", None),
     }
     for flag, value in (("--llm-timeout", overrides["llm_timeout"]), ("-k", overrides["top_k"])):
         if value is not None and value <= 0:
@@ -210,6 +211,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run_command(args, settings, bot)
 
 
+def cmd_lti(args: argparse.Namespace) -> int:
+    from bot.web.lti_cli import run_command
+
+    return run_command(args, _settings(args))
+
+
 def cmd_cases(args: argparse.Namespace) -> int:
     settings = _settings(args)
     library = open_library(settings)
@@ -248,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="paragraphs to retrieve per question (default 5); a paragraph they cannot "
                              "be read without (\"Second, it ...\") or that states the amount or date "
                              "asked for comes on top")
+    common.add_argument("--database-url", metavar="URL",
+                        help="the records database, an SQLAlchemy URL (env CASEBOT_DATABASE_URL; "
+                        "default: records.sqlite3 in the data dir)")
     common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
     parser = argparse.ArgumentParser(
@@ -299,6 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("case_id", nargs="?", metavar="ID")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(func=cmd_cases)
+
+    from bot.web import lti_cli
+
+    p = commands.add_parser("lti", help="LTI 1.3 for course portals: platforms, keys, URLs",
+                            description=lti_cli.DESCRIPTION)
+    lti_cli.configure_parser(p, parents=[common])
+    p.set_defaults(func=cmd_lti)
     return parser
 
 

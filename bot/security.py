@@ -108,8 +108,11 @@ class GuardMiddleware:
     """Body limit (413), bearer token on /api/v1 (401), rate limit on questions (429), headers."""
 
     def __init__(self, app: ASGIApp, *, limiter: RateLimiter | None, api_token: str,
-                 csp: str, is_question: QuestionTest, max_body: int = MAX_BODY_BYTES) -> None:
+                 csp: str, is_question: QuestionTest, max_body: int = MAX_BODY_BYTES,
+                 key: Callable[[Scope], str] | None = None) -> None:
         self.app = app
+        # Who a question counts for (the LTI user of a launched chat, else the address).
+        self.key = key or client_key
         self.limiter = limiter
         self.api_token = api_token.encode()
         self.csp = csp.encode("latin-1")
@@ -143,7 +146,7 @@ class GuardMiddleware:
                 return
             receive = _replay(body, receive)
         if self.limiter is not None and method == "POST" and self.is_question(path, body):
-            wait = self.limiter.hit(client_key(scope))
+            wait = self.limiter.hit(self.key(scope))
             if wait:
                 retry = str(math.ceil(wait)).encode()
                 await _json_error(send, 429, f"Too many questions: at most {self.limiter.limit.requests} "

@@ -168,6 +168,9 @@ def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
         return FileResponse(gradio_js, media_type="text/javascript")
 
     app.include_router(api_router(bot))
+    from bot.web.lti import FrameAncestorsMiddleware, mount_lti, rate_limit_key
+
+    lti = mount_lti(app, settings, lambda: {c.case_id: c.title for c in bot.library.cases()})
 
     def embed_page(request: Request) -> RedirectResponse:
         """`/embed?case=ID` -> the mounted embed app at `/embed/?case=ID` (relative, proxy-safe)."""
@@ -188,7 +191,9 @@ def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
 
     app.add_middleware(GuardMiddleware, limiter=RateLimiter(limit) if limit else None,
                        api_token=settings.api_token, csp=frame_ancestors(origins),
-                       is_question=_question_test(mounts))
+                       is_question=_question_test(mounts), key=rate_limit_key(lti))
+    # Outside the guard, which sets frame-ancestors: registered LTI platforms may frame the pages.
+    app.add_middleware(FrameAncestorsMiddleware, origins=lti.frame_origins)
     # Added last, so outermost: error responses carry CORS headers too. Its presence also stops
     # Gradio from echoing any Origin back (Gradio defers to a parent app's CORSMiddleware).
     app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_credentials=False,

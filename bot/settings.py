@@ -37,6 +37,8 @@ class Settings:
     cases_dir: Path = BUNDLED_CASES
     # Seconds a web chat's history is kept after its last answer (Gradio session state).
     session_ttl: float = 3600.0
+    # The records database (SQLAlchemy URL); empty: the SQLite file <data_dir>/records.sqlite3.
+    database_url: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -50,7 +52,8 @@ class Settings:
         for key, var in (("chroma_url", "CASEBOT_CHROMA_URL"), ("llm", "CASEBOT_LLM"),
                          ("llm_fallback", "CASEBOT_LLM_FALLBACK"),
                          ("openai_base_url", "OPENAI_BASE_URL"), ("openai_api_key", "OPENAI_API_KEY"),
-                         ("rate_limit", "CASEBOT_RATE_LIMIT"), ("api_token", "CASEBOT_API_TOKEN")):
+                         ("rate_limit", "CASEBOT_RATE_LIMIT"), ("api_token", "CASEBOT_API_TOKEN"),
+                         ("database_url", "CASEBOT_DATABASE_URL")):
             if env.get(var, "").strip():
                 values[key] = env[var].strip()
         if env.get("CASEBOT_LLM_TIMEOUT"):

@@ -1,0 +1,1 @@
+"""The records database: questions, feedback and LTI registrations (SQLAlchemy)."""

@@ -1,0 +1,1 @@
+"""The web layer: server, JSON API, chat pages, embedding, security, LTI."""
