@@ -123,7 +123,7 @@ def test_deep_linking_picker_returns_the_chosen_case(casebot_url: str, platform:
     page.goto(platform.course_page(platform.login_url(user="teacher-7", roles=(INSTRUCTOR,), case=None,
                                                       deep=True), "deep"))
     frame = page.frame_locator("iframe")
-    button = frame.get_by_role("button", name="Add to course").first
+    button = frame.get_by_role("button", name="Add The Unlikely Alliance", exact=False).first
     button.wait_for(timeout=60_000)
     assert frame.get_by_text("Add “Ask the case” to your course").is_visible()
     _shot(page, "lti-deep-linking-picker.png")

@@ -45,23 +45,25 @@ _PAGE = """<!doctype html>
 <meta name="referrer" content="same-origin"><title>{title}</title>
 <style>
 html, body {{ margin: 0; height: 100%; font-family: system-ui, sans-serif; color: #1f2937; }}
+body.launch {{ display: flex; flex-direction: column; }}
 main {{ max-width: 46rem; margin: 0 auto; padding: 1.5rem; }}
-.bar {{ display: flex; gap: 1rem; align-items: center; justify-content: space-between;
-        padding: 6px 12px; border-bottom: 1px solid #e5e7eb; font-size: 14px; height: 24px; }}
-.bar a {{ font-weight: 600; }}
-.chat {{ border: 0; width: 100%; height: calc(100% - 38px); display: block; }}
+.bar {{ display: flex; gap: 1rem; align-items: center; justify-content: space-between; flex: none;
+        padding: 6px 12px; border-bottom: 1px solid #e5e7eb; font-size: 14px; }}
+.bar span {{ overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }}
+.bar a {{ font-weight: 600; white-space: nowrap; }}
+.chat {{ border: 0; width: 100%; flex: 1 1 auto; display: block; }}
 .error {{ border-left: 4px solid #b91c1c; padding: 0.5rem 1rem; background: #fef2f2; }}
 .case {{ display: flex; justify-content: space-between; align-items: center; gap: 1rem;
          border: 1px solid #e5e7eb; border-radius: 8px; padding: 0.75rem 1rem; margin: 0.5rem 0; }}
-button {{ font: inherit; padding: 0.4rem 0.9rem; border-radius: 6px; border: 1px solid #1d4ed8;
+button {{ white-space: nowrap; font: inherit; padding: 0.4rem 0.9rem; border-radius: 6px; border: 1px solid #1d4ed8;
           background: #2563eb; color: white; cursor: pointer; }}
-</style></head><body>{body}</body></html>
+</style></head><body class="{kind}">{body}</body></html>
 """
 
 
-def page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    """An HTML page (title escaped here, body already HTML)."""
-    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), status_code=status,
+def page(title: str, body: str, status: int = 200, kind: str = "") -> HTMLResponse:
+    """An HTML page (title escaped here, body already HTML); `kind` is the body's class."""
+    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body, kind=kind), status_code=status,
                         headers={"Cache-Control": "no-store"})
 
 
@@ -164,7 +166,7 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
         body = (f'<div class="bar"><span>casebot · {title}</span>{dashboard_link}</div>'
                 f'<iframe class="chat" src="{html.escape(chat)}" title="casebot: ask about the case" '
                 'allow="clipboard-write"></iframe>')
-        return page(f"casebot: {titles[case_id]}", body)
+        return page(f"casebot: {titles[case_id]}", body, kind="launch")
 
     @router.post("/deep-link", summary="Return the chosen case to the platform (deep linking)",
                  response_model=None)
