@@ -457,3 +457,15 @@ def test_cli_info_prints_the_urls_a_portal_asks_for(tmp_path: Path, run_lti: Any
     assert as_json["domain"] == "casebot.example.edu"
     code, _, err = run_lti(tmp_path, "info", "--base-url", "casebot.example.edu")
     assert code == 2 and "--base-url" in err
+
+
+def test_expired_single_use_values_are_purged(tool_client: tuple[TestClient, LtiTool],
+                                              platform: Platform) -> None:
+    _, tool = tool_client
+    records.save_state(tool.engine, records.LoginState("gone", "n", platform.issuer, CLIENT_ID),
+                       timedelta(seconds=-5))
+    records.save_state(tool.engine, records.LoginState("kept", "n2", platform.issuer, CLIENT_ID),
+                       timedelta(minutes=5))
+    assert records.use_nonce(tool.engine, platform.issuer, "old-nonce", timedelta(seconds=-5))
+    assert records.purge_expired(tool.engine) == 2
+    assert records.take_state(tool.engine, "kept") is not None

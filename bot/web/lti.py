@@ -55,8 +55,8 @@ main {{ max-width: 46rem; margin: 0 auto; padding: 1.5rem; }}
 .error {{ border-left: 4px solid #b91c1c; padding: 0.5rem 1rem; background: #fef2f2; }}
 .case {{ display: flex; justify-content: space-between; align-items: center; gap: 1rem;
          border: 1px solid #e5e7eb; border-radius: 8px; padding: 0.75rem 1rem; margin: 0.5rem 0; }}
-button {{ white-space: nowrap; font: inherit; padding: 0.4rem 0.9rem; border-radius: 6px; border: 1px solid #1d4ed8;
-          background: #2563eb; color: white; cursor: pointer; }}
+button {{ white-space: nowrap; font: inherit; padding: 0.4rem 0.9rem; border-radius: 6px;
+          border: 1px solid #1d4ed8; background: #2563eb; color: white; cursor: pointer; }}
 </style></head><body class="{kind}">{body}</body></html>
 """
 

@@ -241,7 +241,9 @@ class LtiTool:
         self._jwk_clients: dict[str, Any] = {}
         self._origins: tuple[float, tuple[str, ...]] = (-1e9, ())
         self._lock = threading.Lock()
+        self._logins = 0
         records.create_tables(engine)
+        records.purge_expired(engine)
 
     # ---- login -----------------------------------------------------------------------------
     def login(self, params: Mapping[str, str], root_path: str = "", host: str | None = None) -> str:
@@ -274,6 +276,9 @@ class LtiTool:
         # Built from the target link URI, not from this request: behind a TLS-terminating proxy the
         # request looks like plain http, but the platform compares with the registered https URI.
         redirect_uri = f"{origin}{root_path.rstrip('/')}/lti/launch"
+        self._logins += 1
+        if self._logins % 256 == 0:  # spent states and nonces go now and then, not on every login
+            records.purge_expired(self.engine)
         state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         records.save_state(self.engine, records.LoginState(state, nonce, issuer, registration.client_id),
                            STATE_TTL)
