@@ -469,3 +469,30 @@ def test_expired_single_use_values_are_purged(tool_client: tuple[TestClient, Lti
     assert records.use_nonce(tool.engine, platform.issuer, "old-nonce", timedelta(seconds=-5))
     assert records.purge_expired(tool.engine) == 2
     assert records.take_state(tool.engine, "kept") is not None
+
+
+def test_the_rate_limit_counts_each_lti_user_separately(tool_client: tuple[TestClient, LtiTool],
+                                                        platform: Platform) -> None:
+    from bot.security import GuardMiddleware, RateLimit, RateLimiter
+
+    client, tool = tool_client
+    sessions = []
+    for sub in ("student-a", "student-b"):
+        state, nonce = _login(client, platform)
+        text = _launch(client, platform.sign(platform.claims(nonce, sub=sub)), state).text
+        src = text.split('class="chat" src="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+        sessions.append(parse_qs(urlsplit(src).query)["lti"][0])
+    app = FastAPI()
+
+    @app.post("/ask")
+    def ask() -> dict[str, bool]:
+        return {"ok": True}
+
+    app.add_middleware(GuardMiddleware, limiter=RateLimiter(RateLimit(1, 60.0)), api_token="",
+                       csp="frame-ancestors 'self'", is_question=lambda path, body: path == "/ask",
+                       key=rate_limit_key(tool))
+    with TestClient(app) as guarded:  # every request comes from the same address
+        assert guarded.post("/ask", params={"lti": sessions[0]}).status_code == 200
+        assert guarded.post("/ask", params={"lti": sessions[1]}).status_code == 200
+        assert guarded.post("/ask", params={"lti": sessions[0]}).status_code == 429
+        assert guarded.post("/ask").status_code == 200, "the address alone is a third client"

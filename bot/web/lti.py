@@ -77,19 +77,17 @@ def error_page(error: LtiError) -> HTMLResponse:
 
 def records_engine(settings: Settings) -> Any:
     """The records database engine: `database_url`, else `<data_dir>/records.sqlite3`."""
-    try:  # the shared records database, when present
-        from bot.records.database import open_engine  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        open_engine = None
     url = getattr(settings, "database_url", "") or ""
-    if open_engine is not None:
-        return open_engine(url or f"sqlite:///{Path(settings.data_dir) / 'records.sqlite3'}")
-    from sqlalchemy import create_engine
-
     if not url:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{Path(settings.data_dir) / 'records.sqlite3'}"
-    return create_engine(url, pool_pre_ping=True)
+    try:  # the shared records database module, once it is there
+        from bot.records.database import open_engine  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        from sqlalchemy import create_engine
+
+        return create_engine(url, pool_pre_ping=True)
+    return open_engine(url)
 
 
 def build_tool(settings: Settings, engine: Any | None = None) -> LtiTool:
