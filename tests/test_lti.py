@@ -496,3 +496,22 @@ def test_the_rate_limit_counts_each_lti_user_separately(tool_client: tuple[TestC
         assert guarded.post("/ask", params={"lti": sessions[1]}).status_code == 200
         assert guarded.post("/ask", params={"lti": sessions[0]}).status_code == 429
         assert guarded.post("/ask").status_code == 200, "the address alone is a third client"
+
+
+@pytest.mark.parametrize(("role", "expected"), [
+    ("http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor", True),
+    ("http://purl.imsglobal.org/vocab/lis/v2/membership#TeachingAssistant", True),
+    ("http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant", True),
+    ("http://purl.imsglobal.org/vocab/lis/v2/membership#Administrator", True),
+    ("http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator", True),
+    ("http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator", True),
+    ("Instructor", True),
+    ("http://purl.imsglobal.org/vocab/lis/v2/membership#Learner", False),
+    ("http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor", False),
+    ("http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student", False),
+    ("http://purl.imsglobal.org/vocab/lis/v2/membership#Mentor", False),
+])
+def test_instructor_roles(role: str, expected: bool) -> None:
+    from bot.web.lti_tool import is_instructor_role
+
+    assert is_instructor_role(role) is expected

@@ -187,6 +187,20 @@ def jwk_thumbprint(public_key: Any) -> str:
     return _b64(hashlib.sha256(canonical.encode()).digest())
 
 
+def is_instructor_role(role: str) -> bool:
+    """Whether a LIS role URI (or a short context role name) may see the instructor dashboard.
+
+    Only roles in the course (context) count, plus administrators: Canvas also sends institution
+    roles, and a student who teaches elsewhere is `institution/person#Instructor` in every course.
+    """
+    tail = role.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+    if role in INSTRUCTOR_ROLES or "/membership" in role:
+        return tail in INSTRUCTOR_ROLES
+    if "/institution/person#" in role or "/system/person#" in role:
+        return tail == "Administrator"
+    return False
+
+
 @dataclass(frozen=True)
 class Launch:
     """A verified LTI message: who launched, from where, and what they asked for."""
@@ -203,8 +217,9 @@ class Launch:
 
     @property
     def instructor(self) -> bool:
-        """True for LIS roles Instructor, TeachingAssistant or Administrator (any vocabulary)."""
-        return any(role.rsplit("#", 1)[-1].rsplit("/", 1)[-1] in INSTRUCTOR_ROLES for role in self.roles)
+        """True for the context roles Instructor, TeachingAssistant or Administrator, or an
+        institution or system Administrator."""
+        return any(is_instructor_role(role) for role in self.roles)
 
     def case_id(self) -> str:
         """The case asked for: custom parameter `case`, else `?case=` of the target link URI."""
