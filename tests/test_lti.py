@@ -515,3 +515,17 @@ def test_instructor_roles(role: str, expected: bool) -> None:
     from bot.web.lti_tool import is_instructor_role
 
     assert is_instructor_role(role) is expected
+
+
+def test_login_on_one_replica_and_launch_on_another(tmp_path: Path, platform: Platform) -> None:
+    """Two servers sharing the records database and the lti/ folder: state and nonce are shared."""
+    settings = Settings.from_env({}, data_dir=tmp_path / "shared")
+    apps = [FastAPI(), FastAPI()]
+    tools = [mount_lti(app, settings, lambda: dict(CASES)) for app in apps]
+    records.add_platform(tools[0].engine, **platform.urls)
+    with TestClient(apps[0], base_url=TOOL) as first, TestClient(apps[1], base_url=TOOL) as second:
+        state, nonce = _login(first, platform)
+        token = platform.sign(platform.claims(nonce))
+        assert _launch(second, token, state).status_code == 200
+        assert _launch(first, token, state).status_code == 400, "the state is spent on every replica"
+        assert first.get("/lti/jwks").json() == second.get("/lti/jwks").json()
