@@ -60,6 +60,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "llm_timeout": getattr(args, "llm_timeout", None),
         "top_k": getattr(args, "k", None),
         "default_case": getattr(args, "default_case", None),
+        "database_url": getattr(args, "database_url", None),
     }
     for flag, value in (("--llm-timeout", overrides["llm_timeout"]), ("-k", overrides["top_k"])):
         if value is not None and value <= 0:
@@ -186,6 +187,12 @@ def cmd_questions(args: argparse.Namespace) -> int:
     return run_command(args, _settings(args))
 
 
+def cmd_lti(args: argparse.Namespace) -> int:
+    from bot.web.lti_cli import run_command
+
+    return run_command(args, _settings(args))
+
+
 def cmd_cases(args: argparse.Namespace) -> int:
     from bot import factory
 
@@ -229,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--default-case", metavar="ID",
                         help="the case asked about when none is named (env CASEBOT_DEFAULT_CASE; "
                         f"default: {DEFAULT_CASE} when ingested, else the only case)")
+    common.add_argument("--database-url", metavar="URL",
+                        help="the records database, a SQLAlchemy URL such as "
+                        "postgresql+psycopg://user:pw@host/db (env CASEBOT_DATABASE_URL; default: "
+                        "records.sqlite3 in the data folder)")
     common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
     parser = argparse.ArgumentParser(
@@ -289,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("case_id", nargs="?", metavar="ID")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(func=cmd_cases)
+
+    from bot.web import lti_cli
+
+    p = commands.add_parser("lti", help="LTI 1.3 for course portals: platforms, keys, URLs",
+                            description=lti_cli.DESCRIPTION)
+    lti_cli.configure_parser(p, parents=[common])
+    p.set_defaults(func=cmd_lti)
     return parser
 
 

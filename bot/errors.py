@@ -17,8 +17,8 @@ from vectorstore.store import CaseNotFoundError, StoreError
 
 __all__ = [
     "BackendError", "CaseChoiceError", "CaseNotFoundError", "CasebotError", "DatabaseError", "EmptyCaseError",
-    "FeedbackError", "HistoryError", "LLMError", "LoadError", "Problem", "QuestionError", "QuestionSetError",
-    "StoreError", "UnknownAnswerError", "UsageError", "describe",
+    "FeedbackError", "HistoryError", "LLMError", "LoadError", "LtiError", "Problem", "QuestionError",
+    "QuestionSetError", "RegistrationError", "StoreError", "UnknownAnswerError", "UsageError", "describe",
 ]
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
@@ -93,6 +93,19 @@ class UnknownAnswerError(CasebotError, LookupError):
     """Feedback for an answer id the records do not hold (or records are off)."""
 
 
+class RegistrationError(UsageError):
+    """An LTI platform registration is missing, ambiguous or malformed."""
+
+
+class LtiError(CasebotError):
+    """An LTI launch step that failed, with the HTTP status to answer and a message saying what."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 @dataclass(frozen=True)
 class Problem:
     """What an error means to people: a message anyone may see, and how each entry point reports it."""
@@ -113,6 +126,8 @@ def describe(error: BaseException) -> Problem | None:
         # The store's own words may name hosts and paths: people see the summary, the CLI the detail.
         return Problem("The case index is not reachable right now; try again in a moment.",
                        EXIT_FAILURE, 503, str(error))
+    if isinstance(error, LtiError):
+        return Problem(error.message, EXIT_FAILURE, error.status)
     if isinstance(error, DatabaseError):
         return Problem("The records database is not reachable right now.", EXIT_FAILURE, 503, str(error))
     if isinstance(error, UnknownAnswerError):

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.model
 ANSWER_KEYS = {"answer", "abstained", "citations", "case", "backend", "latency_ms"}
 OPTIONAL_KEYS = {"unsupported", "notice"}
 CITATION_KEYS = {"id", "label", "paragraph", "section", "text", "score"}
-COMMANDS = ("ingest", "ask", "chat", "eval", "serve", "cases")
+COMMANDS = ("ingest", "ask", "chat", "eval", "serve", "cases", "lti")
 INVEST = "How much did Volkswagen invest in XPeng?"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +22,6 @@ DESCRIPTION = (
 
 def add_records_flags(parser: argparse.ArgumentParser) -> None:
     """The records flags of the commands that serve answers."""
-    parser.add_argument("--database-url", metavar="URL",
-                        help="the records database, a SQLAlchemy URL such as "
-                        "postgresql+psycopg://user:pw@host/db (env CASEBOT_DATABASE_URL; default: "
-                        "records.sqlite3 in the data folder)")
     parser.add_argument("--log-questions", choices=("on", "off"),
                         help="keep questions, answers and ratings (env CASEBOT_LOG_QUESTIONS; "
                         "default on)")
@@ -41,8 +36,6 @@ def add_records_flags(parser: argparse.ArgumentParser) -> None:
 def records_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The records settings given as flags; ValueError for a bad value."""
     overrides: dict[str, Any] = {}
-    if getattr(args, "database_url", None):
-        overrides["database_url"] = args.database_url.strip()
     if getattr(args, "log_questions", None):
         overrides["log_questions"] = parse_on_off("--log-questions", args.log_questions)
     if getattr(args, "log_retention_days", None) is not None:
@@ -66,16 +59,12 @@ def configure_parser(parser: argparse.ArgumentParser,
     export.add_argument("--rating", choices=("up", "down"), help="only answers rated up or down")
     export.add_argument("--output", "-o", type=Path, required=True, metavar="FILE",
                         help="where to write (.jsonl or .csv; - for stdout as JSONL)")
-    export.add_argument("--database-url", metavar="URL", help="the records database "
-                        "(env CASEBOT_DATABASE_URL; default: records.sqlite3 in the data folder)")
     purge = actions.add_parser("purge", parents=parents or [], help="delete records older than some days",
                                description="Delete the questions (and their ratings) asked more "
                                "than DAYS days ago. The server does this by itself for records "
                                "older than CASEBOT_LOG_RETENTION_DAYS.")
     purge.add_argument("--older-than", type=float, required=True, metavar="DAYS",
                        help="delete records older than this many days (0 deletes all)")
-    purge.add_argument("--database-url", metavar="URL", help="the records database "
-                       "(env CASEBOT_DATABASE_URL; default: records.sqlite3 in the data folder)")
 
 
 def _store(settings: Settings) -> RecordStore:
@@ -90,8 +79,6 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run `casebot questions ACTION`; returns the exit code (UsageError for bad usage)."""
     from bot.records.export import export_lines
 
-    if getattr(args, "database_url", None):
-        settings = replace(settings, database_url=args.database_url.strip())
     store = _store(settings)
     if args.action == "purge":
         if args.older_than < 0:

@@ -102,8 +102,9 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
         for piece in stream:
             if isinstance(piece, Answer):
                 if recorder is not None:
+                    who = client or Client(ip="")
                     piece = recorder.record(piece, question, history, channel,
-                                            pseudonymous_session((client or Client(ip="")).session))
+                                            pseudonymous_session(who.user or who.session))
                 answered = {"role": "assistant", "content": piece.answer, "shown": render(piece),
                             "answer_id": piece.answer_id}
                 new_log = [*log, asked, answered][-2 * MAX_SESSION_TURNS:]
@@ -128,10 +129,12 @@ def _messages(log: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
-               limiter: QuestionLimiter | None = None, recorder: Recorder | None = None) -> gr.Blocks:
+               limiter: QuestionLimiter | None = None, recorder: Recorder | None = None,
+               lti_user: Callable[[Any], str] | None = None) -> gr.Blocks:
     """The chat page; `embed=True` drops the header for use inside an iframe. `limiter` counts
     every question answered here, whichever Gradio route it arrives by; with records on, each
-    answer has thumbs up/down (and an optional comment) kept by `recorder`."""
+    answer has thumbs up/down (and an optional comment) kept by `recorder`; `lti_user` names the
+    (pseudonymous) LTI user of a request to a launched chat, or "" for anyone else."""
     from bot.web.embed import answer_markdown_linked
 
     gr = _gradio()
@@ -177,8 +180,9 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
         channel = "embed" if embed else "chat"
 
         def answer(text: str, log: list[dict[str, str]], case_id: str, request: Any) -> Iterator[Any]:
-            who = _client(request)
-            yield from respond(bot, text, log, case_id, render, limiter, who, recorder, channel)
+            who = _client(request, lti_user)
+            yield from respond(bot, text, log, case_id, render, limiter, who, recorder,
+                               "lti" if who.user else channel)
 
         answer.__annotations__["request"] = gr.Request
         question.submit(answer, [question, session_log, case], [question, chatbot, session_log],
@@ -218,8 +222,10 @@ def _default_case(bot: CaseBot, ids: list[str]) -> str:
         return ids[0] if ids else ""
 
 
-def _client(request: Any) -> Client:
-    """Who asks in the chat: the browser session (Gradio's session hash) and its address."""
+def _client(request: Any, lti_user: Callable[[Any], str] | None = None) -> Client:
+    """Who asks in the chat: the LTI user of a launched chat, else the browser session (Gradio's
+    session hash); and its address."""
     host = request.client.host if request is not None and request.client else "unknown"
     session = str(getattr(request, "session_hash", "") or "") if request is not None else ""
-    return Client(ip=host, session=session)
+    user = lti_user(request) if lti_user is not None and request is not None else ""
+    return Client(ip=host, session=session, user=user)

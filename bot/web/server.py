@@ -127,6 +127,7 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     from bot.web.docs import add_offline_docs
     from bot.web.embed import CITE_CSS, EMBED_CSS, EMBED_HEAD
     from bot.web.instructor import records_router
+    from bot.web.lti import FrameAncestorsMiddleware, mount_lti, user_of_request
     from bot.web.ratelimit import QuestionLimiter
 
     origins = check_origins(settings.allowed_origins)
@@ -181,6 +182,7 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
                                       bot.library.embeddings))
     app.include_router(api_router(bot, timeout=settings.answer_timeout, limiter=limiter,
                                   recorder=recorder))
+    lti = mount_lti(app, settings, lambda: {c.case_id: c.title for c in bot.library.cases()})
 
     def embed_page(request: Request) -> RedirectResponse:
         """`/embed?case=ID` -> the mounted embed app at `/embed/?case=ID` (relative, proxy-safe)."""
@@ -190,8 +192,13 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     # A plain Starlette route: FastAPI could not resolve the lazily imported Request annotation.
     app.add_route("/embed", embed_page, methods=["GET", "HEAD"], include_in_schema=False)
 
+
+    def lti_user(request: Any) -> str:
+        user = user_of_request(lti, request)
+        return user.user if user is not None else ""
+
     chat = build_chat(bot, settings, limiter=limiter, recorder=recorder)
-    embed = build_chat(bot, settings, embed=True, limiter=limiter, recorder=recorder)
+    embed = build_chat(bot, settings, embed=True, limiter=limiter, recorder=recorder, lti_user=lti_user)
     common: dict[str, Any] = {"footer_links": [], "show_error": False, "ssr_mode": False,
                               "mcp_server": False, "enable_monitoring": False}
     # Order matters: /embed before the catch-all mount at /.
@@ -199,6 +206,8 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     gr.mount_gradio_app(app, chat, path="/", css=CSS + CITE_CSS, head=EMBED_HEAD, **common)
 
     app.add_middleware(GuardMiddleware, api_token=settings.api_token, csp=frame_ancestors(origins))
+    # Outside the guard, which sets frame-ancestors: registered LTI platforms may frame the pages.
+    app.add_middleware(FrameAncestorsMiddleware, origins=lti.frame_origins)
     # Added last, so outermost: error responses carry CORS headers too. Its presence also stops
     # Gradio from echoing any Origin back (Gradio defers to a parent app's CORSMiddleware).
     app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_credentials=False,

@@ -1,0 +1,275 @@
+"""LTI 1.3 endpoints of `casebot serve`: `GET /lti/jwks`, `GET|POST /lti/login`, `POST /lti/launch`
+and the deep-linking picker (`POST /lti/deep-link`), plus the middleware that lets the registered
+platforms frame the pages and the rate-limit key of a launched chat.
+
+A resource link launch answers with a small page framing the embeddable chat
+(`/embed/?case=ID&lti=SESSION`): the signed launch session rides in the URL because a portal's
+iframe often has third-party cookies blocked. The Gradio page's own requests carry the same query
+(and a same-origin Referer), so the rate limiter and the records see the pseudonymous user.
+Instructors also get a link to `/instructor?case=ID&lti_ticket=T`, a single-use ticket the
+dashboard redeems with `accept_instructor_ticket`.
+
+Every failure is an HTML page with a 4xx status saying what failed; nothing else happens.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from bot.errors import LtiError
+from bot.records import lti as records
+from bot.settings import Settings
+from bot.web.lti_tool import DEEP_LINKING_REQUEST, LtiTool, LtiUser, ToolKeys
+from bot.web.security import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("casebot.lti")
+
+CaseTitles = Callable[[], dict[str, str]]
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<meta name="referrer" content="same-origin"><title>{title}</title>
+<style>
+html, body {{ margin: 0; height: 100%; font-family: system-ui, sans-serif; color: #1f2937; }}
+body.launch {{ display: flex; flex-direction: column; }}
+main {{ max-width: 46rem; margin: 0 auto; padding: 1.5rem; }}
+.bar {{ display: flex; gap: 1rem; align-items: center; justify-content: space-between; flex: none;
+        padding: 6px 12px; border-bottom: 1px solid #e5e7eb; font-size: 14px; }}
+.bar span {{ overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }}
+.bar a {{ font-weight: 600; white-space: nowrap; }}
+.chat {{ border: 0; width: 100%; flex: 1 1 auto; display: block; }}
+.error {{ border-left: 4px solid #b91c1c; padding: 0.5rem 1rem; background: #fef2f2; }}
+.case {{ display: flex; justify-content: space-between; align-items: center; gap: 1rem;
+         border: 1px solid #e5e7eb; border-radius: 8px; padding: 0.75rem 1rem; margin: 0.5rem 0; }}
+button {{ white-space: nowrap; font: inherit; padding: 0.4rem 0.9rem; border-radius: 6px;
+          border: 1px solid #1d4ed8; background: #2563eb; color: white; cursor: pointer; }}
+</style></head><body class="{kind}">{body}</body></html>
+"""
+
+
+def page(title: str, body: str, status: int = 200, kind: str = "") -> HTMLResponse:
+    """An HTML page (title escaped here, body already HTML); `kind` is the body's class."""
+    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body, kind=kind), status_code=status,
+                        headers={"Cache-Control": "no-store"})
+
+
+def error_page(error: LtiError) -> HTMLResponse:
+    """The 4xx page of a failed LTI step, saying what failed."""
+    body = (f"<main><h1>casebot could not start this activity</h1><p class=\"error\">"
+            f"{html.escape(error.message)}</p><p>If this keeps happening, show this message to the "
+            "course's instructor or the portal's administrator.</p></main>")
+    return page("casebot: launch failed", body, error.status)
+
+
+def records_engine(settings: Settings) -> Any:
+    """The records database engine: `database_url`, else `<data_dir>/records.sqlite3`."""
+    url = getattr(settings, "database_url", "") or ""
+    if not url:
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{Path(settings.data_dir) / 'records.sqlite3'}"
+    try:  # the shared records database module, once it is there
+        from bot.records.database import open_engine  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        from sqlalchemy import create_engine
+
+        return create_engine(url, pool_pre_ping=True)
+    return open_engine(url)
+
+
+def build_tool(settings: Settings, engine: Any | None = None) -> LtiTool:
+    """The LTI tool over the settings' records database and `<data_dir>/lti/` keys."""
+    engine = engine if engine is not None else records_engine(settings)
+    return LtiTool(engine, ToolKeys(Path(settings.data_dir) / "lti", engine))
+
+
+def accept_instructor_ticket(tool: LtiTool, ticket: str) -> records.InstructorGrant | None:
+    """For the instructor dashboard: redeem `?lti_ticket=` (single use) into a grant for one case."""
+    return records.redeem_instructor_ticket(tool.engine, ticket)
+
+
+def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
+    """The /lti routes over `tool`; `case_titles` lists the ingested cases (id -> title)."""
+    router = APIRouter(prefix="/lti", tags=["lti"])
+
+    @router.get("/jwks", summary="The tool's public keys (JWKS)", response_model=None)
+    async def jwks() -> JSONResponse:
+        keys = await run_in_threadpool(tool.keys.jwks)
+        return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
+
+    @router.api_route("/login", methods=["GET", "POST"], summary="OIDC third-party initiated login",
+                      response_model=None)
+    async def login(request: Request) -> Response:
+        params = {k: v for k, v in request.query_params.items()}
+        if request.method == "POST":
+            form = await request.form()
+            params.update({k: str(v) for k, v in form.items()})
+        try:
+            url = await run_in_threadpool(tool.login, params, request.scope.get("root_path", ""),
+                                          request.url.hostname)
+        except LtiError as error:
+            return error_page(error)
+        return RedirectResponse(url, status_code=302)
+
+    @router.post("/launch", summary="LTI 1.3 launch (form post of id_token and state)",
+                 response_model=None)
+    async def launch(request: Request) -> Response:
+        form = await request.form()
+        try:
+            return await run_in_threadpool(_launch, str(form.get("id_token", "") or ""),
+                                           str(form.get("state", "") or ""))
+        except LtiError as error:
+            log.info("LTI launch refused: %s", error.message)
+            return error_page(error)
+
+    def _launch(id_token: str, state: str) -> Response:
+        launch = tool.verify_launch(id_token, state)
+        titles = case_titles()
+        if launch.message_type == DEEP_LINKING_REQUEST:
+            if not launch.instructor:
+                raise LtiError(403, "Only instructors can choose what to add to the course.")
+            link = tool.start_deep_link(launch)
+            return picker_page(link, titles, launch.target_link_uri)
+        case_id = launch.case_id()
+        if not case_id:
+            raise LtiError(400, "The launch names no case: set the custom parameter case=<case id> on "
+                           "this activity (or add ?case=<case id> to its target link URI). Known "
+                           f"cases: {', '.join(sorted(titles)) or 'none'}.")
+        if case_id not in titles:
+            raise LtiError(404, f"No case {case_id!r} here. Known cases: "
+                           f"{', '.join(sorted(titles)) or 'none'}.")
+        session = tool.session_token(launch, case_id) if launch.user else ""
+        query = {"case": case_id, **({"lti": session} if session else {})}
+        chat = "../embed/?" + urlencode(query)
+        dashboard_link = ""
+        if launch.instructor and launch.user:
+            ticket = tool.instructor_ticket(launch, case_id)
+            dashboard = "../instructor?" + urlencode({"case": case_id, "lti_ticket": ticket})
+            dashboard_link = (f'<a href="{html.escape(dashboard)}" target="_blank" rel="noopener" '
+                              'id="casebot-instructor">Instructor dashboard for this case ↗</a>')
+        title = html.escape(titles[case_id])
+        body = (f'<div class="bar"><span>casebot · {title}</span>{dashboard_link}</div>'
+                f'<iframe class="chat" src="{html.escape(chat)}" title="casebot: ask about the case" '
+                'allow="clipboard-write"></iframe>')
+        return page(f"casebot: {titles[case_id]}", body, kind="launch")
+
+    @router.post("/deep-link", summary="Return the chosen case to the platform (deep linking)",
+                 response_model=None)
+    async def deep_link(request: Request) -> Response:
+        form = await request.form()
+        link_id, case_id = str(form.get("dl", "") or ""), str(form.get("case", "") or "").strip()
+        launch_url = str(form.get("launch_url", "") or "")
+        try:
+            return await run_in_threadpool(_deep_link, link_id, case_id, launch_url)
+        except LtiError as error:
+            return error_page(error)
+
+    def _deep_link(link_id: str, case_id: str, launch_url: str) -> Response:
+        titles = case_titles()
+        if case_id not in titles:
+            raise LtiError(400, f"No case {case_id!r} here. Known cases: {', '.join(sorted(titles))}.")
+        link = records.take_deep_link(tool.engine, link_id)
+        if link is None:
+            raise LtiError(400, "This choice was already sent, or took too long: open the tool "
+                           "selection again from the course.")
+        token = tool.deep_link_response(link, case_id, titles[case_id], launch_url)
+        body = (f'<main><p>Adding “{html.escape(titles[case_id])}” to the course…</p>'
+                f'<form id="casebot-return" method="post" action="{html.escape(link.return_url)}">'
+                f'<input type="hidden" name="JWT" value="{html.escape(token)}">'
+                '<noscript><button type="submit">Continue</button></noscript></form>'
+                "<script>document.getElementById('casebot-return').submit();</script></main>")
+        return page("casebot: returning to the course", body)
+
+    return router
+
+
+def picker_page(link: records.DeepLink, titles: dict[str, str], target_link_uri: str) -> HTMLResponse:
+    """The deep-linking picker: one button per case, posting the choice back to the tool."""
+    origin = records.url_origin(target_link_uri)
+    root = urlsplit(target_link_uri).path.rsplit("/lti/", 1)[0] if "/lti/" in target_link_uri else ""
+    launch_url = f"{origin}{root}/lti/launch"
+    rows = []
+    for case_id, title in sorted(titles.items(), key=lambda item: item[1].lower()):
+        rows.append(
+            '<form class="case" method="post" action="deep-link">'
+            f'<div><strong>{html.escape(title)}</strong><br><small>{html.escape(case_id)}</small></div>'
+            f'<input type="hidden" name="dl" value="{html.escape(link.id)}">'
+            f'<input type="hidden" name="case" value="{html.escape(case_id)}">'
+            f'<input type="hidden" name="launch_url" value="{html.escape(launch_url)}">'
+            f'<button type="submit" aria-label="Add {html.escape(title)}">Add to course</button></form>')
+    cases = "".join(rows) or "<p>No case is ingested yet: run <code>casebot ingest PATH</code>.</p>"
+    body = ("<main><h1>Add “Ask the case” to your course</h1><p>Choose the case students will ask "
+            "about. Each answer cites the case's paragraphs.</p>" + cases + "</main>")
+    return page("casebot: choose a case", body)
+
+
+def user_of_request(tool: LtiTool, request: Any) -> LtiUser | None:
+    """The LTI user of a request (Starlette's or Gradio's): `?lti=` in its URL, else in its
+    same-origin Referer (Gradio's API calls come from the launched chat page)."""
+    user = tool.user_from_query(dict(request.query_params))
+    if user is None:
+        referer = request.headers.get("referer", "")
+        user = tool.user_from_query(urlsplit(referer).query) if referer else None
+    return user
+
+
+class FrameAncestorsMiddleware:
+    """Adds the registered platforms' origins to the CSP frame-ancestors of every HTML page."""
+
+    def __init__(self, app: ASGIApp, origins: Callable[[], tuple[str, ...]]) -> None:
+        self.app = app
+        self.origins = origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                if content_type.startswith(b"text/html"):
+                    # Off the event loop: the origins come from the database (cached briefly).
+                    message["headers"] = await run_in_threadpool(self._extend, headers)
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
+
+    def _extend(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        try:
+            extra = self.origins()
+        except Exception:  # the database being down must not take the pages with it
+            log.warning("could not read the LTI platforms for frame-ancestors", exc_info=True)
+            return headers
+        out = []
+        for name, value in headers:
+            if name.lower() == b"content-security-policy" and value.startswith(b"frame-ancestors"):
+                present = set(value.decode("latin-1").split())
+                added = [o for o in extra if o not in present]
+                value = b" ".join([value, *(o.encode("latin-1") for o in added)])
+            out.append((name, value))
+        return out
+
+
+def mount_lti(app: FastAPI, settings: Settings, case_titles: CaseTitles) -> LtiTool:
+    """Add the /lti routes to `app` (before any catch-all mount) and return the tool."""
+    tool = build_tool(settings)
+    app.state.lti = tool
+    app.include_router(lti_router(tool, case_titles))
+    return tool
+
+
+def lti_user(request: Request) -> LtiUser | None:
+    """For other parts (records, rate limits): the pseudonymous LTI user of a request, if any."""
+    tool: LtiTool | None = getattr(request.app.state, "lti", None)
+    return user_of_request(tool, request) if tool is not None else None
+
