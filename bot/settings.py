@@ -10,6 +10,11 @@ from typing import Any
 
 BUNDLED_CASES = Path(__file__).resolve().parent.parent / "cases"
 DEFAULT_CASE = "xpeng-volkswagen"
+# What an LLM is shown of the case (bot.answerers.context): whole, retrieved, or whole when it fits.
+LLM_CONTEXTS = ("auto", "whole", "retrieved")
+DEFAULT_LLM_CONTEXT_TOKENS = 12000
+# A smaller budget cannot hold even a short case: almost certainly a typo.
+MIN_LLM_CONTEXT_TOKENS = 256
 
 
 def default_data_dir() -> Path:
@@ -28,6 +33,8 @@ class Settings:
     llm: str = "extractive"
     llm_timeout: float = 30.0
     llm_fallback: str = "extractive"
+    llm_context: str = "auto"
+    llm_context_tokens: int = DEFAULT_LLM_CONTEXT_TOKENS
     openai_base_url: str = ""
     openai_api_key: str = field(default="", repr=False)
     allowed_origins: tuple[str, ...] = ()
@@ -37,6 +44,15 @@ class Settings:
     cases_dir: Path = BUNDLED_CASES
     # Seconds a web chat's history is kept after its last answer (Gradio session state).
     session_ttl: float = 3600.0
+
+    def __post_init__(self) -> None:
+        # Checked here so that flags, variables and library callers all get the same message.
+        if self.llm_context not in LLM_CONTEXTS:
+            raise ValueError(f"Unknown LLM context {self.llm_context!r} (CASEBOT_LLM_CONTEXT, "
+                             f"--llm-context). Valid: {', '.join(LLM_CONTEXTS)}.")
+        if self.llm_context_tokens < MIN_LLM_CONTEXT_TOKENS:
+            raise ValueError(f"CASEBOT_LLM_CONTEXT_TOKENS (--llm-context-tokens) must be at least "
+                             f"{MIN_LLM_CONTEXT_TOKENS}, got {self.llm_context_tokens}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -57,6 +73,11 @@ class Settings:
             values["llm_timeout"] = _positive_float("CASEBOT_LLM_TIMEOUT", env["CASEBOT_LLM_TIMEOUT"])
         if env.get("CASEBOT_SESSION_TTL"):
             values["session_ttl"] = _positive_float("CASEBOT_SESSION_TTL", env["CASEBOT_SESSION_TTL"])
+        if env.get("CASEBOT_LLM_CONTEXT", "").strip():
+            values["llm_context"] = env["CASEBOT_LLM_CONTEXT"].strip().lower()
+        if env.get("CASEBOT_LLM_CONTEXT_TOKENS", "").strip():
+            values["llm_context_tokens"] = _whole_number("CASEBOT_LLM_CONTEXT_TOKENS",
+                                                         env["CASEBOT_LLM_CONTEXT_TOKENS"])
         if env.get("CASEBOT_ALLOWED_ORIGINS"):
             values["allowed_origins"] = parse_origins(env["CASEBOT_ALLOWED_ORIGINS"])
         settings = cls(**values)
@@ -76,3 +97,10 @@ def _positive_float(name: str, raw: str) -> float:
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {raw!r}")
     return value
+
+
+def _whole_number(name: str, raw: str) -> int:
+    try:
+        return int(raw.strip().replace("_", "").replace(",", ""))
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of tokens, got {raw!r}") from None
