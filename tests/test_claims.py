@@ -33,6 +33,8 @@ def values(text: str) -> list[list[float]]:
     ("12% of sales", [[0.12, 12.0]]),
     ("a third of its staff", [[0.333333, 33.333333]]),
     ("two thirds", [[0.666667, 66.666667]]),
+    ("a fifth of the market", [[0.2, 20.0]]),
+    ("one quarter", [[0.25, 25.0]]),
     ("the twenty-sixth of March, 2019", [[26.0], [2019.0]]),
     ("a ninety-year-old firm", [[90.0]]),
 ])
@@ -42,7 +44,7 @@ def test_quantities_in_figures_and_words(text: str, expected: list[list[float]])
 
 @pytest.mark.parametrize("text", [
     "One of the largest banks", "the one that failed", "First, it grew.", "Second, the board agreed.",
-    "the third quarter results",
+    "the third quarter results", "a second time",
 ])
 def test_words_that_are_not_counts(text: str) -> None:
     assert quantities(text) == []

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from bot.lang.numbers import (
     COUNTS,
+    FRACTIONS,
     MONTHS,
     ONE_NOT_A_COUNT_AFTER,
     ONE_NOT_A_COUNT_BEFORE,
@@ -92,6 +93,9 @@ def quantities(text: str) -> list[Quantity]:
             while i < len(words) and words[i] in SCALES:
                 value *= SCALES[words[i]]
                 i += 1
+        elif word in ("a", "one") and i + 1 < len(words) and words[i + 1] in FRACTIONS:
+            value = 1 / FRACTIONS[words[i + 1]]  # "a third", "one fifth"
+            i += 2
         elif _is_number_word(word) or (word in ("a", "an") and i + 1 < len(words)
                                        and (words[i + 1] in SCALES or words[i + 1] == "dozen")):
             total, current = 0.0, 0.0
@@ -130,8 +134,7 @@ def quantities(text: str) -> list[Quantity]:
                     (i < len(words) and words[i] in ONE_NOT_A_COUNT_AFTER)
                     or (start > 0 and words[start - 1] in ONE_NOT_A_COUNT_BEFORE)):
                 continue  # "one of the ...", "the one": not a count
-        elif word in COUNTS and ((word != "third" and word != "quarter") or (
-                start > 0 and words[start - 1] in ("a", "one"))):
+        elif word in COUNTS and word not in FRACTIONS:
             value = COUNTS[word]
             i += 1
         elif word in ORDINALS:

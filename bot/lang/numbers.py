@@ -19,7 +19,9 @@ SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_
 # Abbreviated scales written after figures ("$700m", "$1.2bn").
 SCALE_SUFFIXES = {"k": 1_000, "m": 1_000_000, "mn": 1_000_000, "bn": 1_000_000_000, "b": 1_000_000_000}
 # Words that are a number by themselves.
-COUNTS = {"dozen": 12, "half": 0.5, "quarter": 0.25, "third": 1 / 3}
+COUNTS = {"dozen": 12, "half": 0.5}
+# Ordinals that are fractions after "a" or "one" ("a third", "one fifth"); "a second" is time.
+FRACTIONS = {"third": 3, "quarter": 4, "fourth": 4, "fifth": 5, "sixth": 6, "eighth": 8, "tenth": 10}
 # Ordinals are numbers only in dates ("the twenty-sixth of July"); elsewhere "first" and "second"
 # enumerate points and claim no value.
 ORDINALS = {
@@ -35,5 +37,5 @@ PERCENT_WORDS = ("percent", "per cent", "percentage points")
 ONE_NOT_A_COUNT_AFTER = frozenset("of another".split())
 ONE_NOT_A_COUNT_BEFORE = frozenset("the no any every each this that which no-one someone".split())
 # Words that only state a number: a claim's numbers are compared by value, not as words.
-NUMBER_WORDS = frozenset([*UNITS, *TENS, *SCALES, *COUNTS, *ORDINALS, "percent", "cent", "dozens",
+NUMBER_WORDS = frozenset([*UNITS, *TENS, *SCALES, *COUNTS, *FRACTIONS, *ORDINALS, "percent", "cent", "dozens",
                           "hundreds", "thousands", "millions", "billions"])
