@@ -24,6 +24,7 @@ import numpy as np
 from bot.answerers.claims import (
     opening_pronoun,
     resolve_opening_pronoun,
+    strip_connective,
     swapped_roles,
     unsupported_quantities,
 )
@@ -180,7 +181,8 @@ class SupportChecker:
         missing = tuple(s for s in specifics(claim) if not s[0].isdigit() and not self._mentions(s, keys)) \
             + tuple(unsupported_quantities(claim, (self._texts[p] for p in numbers), counts))
         # Number words are checked by value above, not as words.
-        words = {_key(t): t for t in tokens(claim)
+        # A leading connective ("In return, ...") links sentences and claims nothing.
+        words = {_key(t): t for t in tokens(strip_connective(claim))
                  if t not in STOPWORDS and t.removesuffix("'s") not in STOPWORDS and t not in NUMBER_WORDS}
         # Names are checked above (each must be shown); the overlap measures what the claim says
         # about them, so a claim naming a subject its source leaves implicit is not penalised.
@@ -189,7 +191,11 @@ class SupportChecker:
                 words.pop(_key(part), None)
         terms = set(words)
         novel = [words[t] for t in terms - keys]
-        near = NEAR_WEIGHT * self._near(novel, numbers) if novel and not missing else 0
+        # Words close in meaning are looked for only when they could change the outcome.
+        matched = len(terms & keys)
+        could_help = bool(terms) and matched / len(terms) < self.min_overlap and (
+            matched + NEAR_WEIGHT * len(novel)) / len(terms) >= self.partial_overlap
+        near = NEAR_WEIGHT * self._near(novel, numbers) if novel and not missing and could_help else 0
         overlap = (len(terms & keys) + near) / len(terms) if terms else 0.0
         similarity = self._similarity(claim, numbers) if terms and not missing else 0.0
         supported = bool(terms) and not missing and self._enough(overlap, similarity)

@@ -400,3 +400,19 @@ def resolve_opening_pronoun(sentence: str, previous: str, stopwords: frozenset[s
         subject = subject[0].lower() + subject[1:]
     text = sentence.strip()
     return text[:match.start("pronoun")] + subject + text[match.end("pronoun"):]
+
+
+# Connectives -------------------------------------------------------------------------------------
+
+# Phrases that link a sentence to the one before ("In return, ...") and claim nothing themselves.
+_CONNECTIVE = re.compile(
+    r"^(?:in (?:return|turn|exchange|addition|short|particular|practice|fact)|as a (?:result|consequence)"
+    r"|on the other hand|at the same time|for (?:example|instance)|however|moreover|furthermore"
+    r"|meanwhile|consequently|therefore|thus|still|yet|instead|then|finally|overall|also|besides"
+    r"|likewise|similarly|in the end|after all)\b,?\s*", re.IGNORECASE)
+
+
+def strip_connective(sentence: str) -> str:
+    """The sentence without a leading connective ("In return, it received ..." -> "it received ...")."""
+    stripped = _CONNECTIVE.sub("", sentence.strip(), count=1)
+    return stripped[:1].upper() + stripped[1:] if stripped else sentence
