@@ -79,6 +79,7 @@ KEY = _key
     ("The plan, once doubted by regulators, was now praised by analysts.",
      "The plan, once doubted by analysts, was now praised by regulators."),
     ("Mira had the licence Tomas urgently wanted.", "Tomas had the licence Mira urgently wanted."),
+    ("Aldi Farms took a 5% share in Nordbank.", "Nordbank would buy a 5% share in Aldi Farms."),
 ])
 def test_reversed_roles_are_found(claim: str, source: str) -> None:
     assert swapped_roles(claim, source, STOPWORDS, KEY)
@@ -92,6 +93,7 @@ def test_reversed_roles_are_found(claim: str, source: str) -> None:
     ("Corvo would use Nordbank's ledger to build two apps.",
      "Corvo would use Nordbank's ledger and its platform to build two apps for Korea."),
     ("The analysts had praised the plan.", "The plan was praised by analysts."),
+    ("Nordbank took a 5% share in Aldi Farms.", "Nordbank would buy a 5% share in Aldi Farms."),
 ])
 def test_same_roles_are_not_reversed(claim: str, source: str) -> None:
     assert swapped_roles(claim, source, STOPWORDS, KEY) == []

@@ -337,7 +337,32 @@ def swapped_roles(claim: str, source: str, stopwords: frozenset[str],
                     doers_c & {w for w, r in told.roles[other].items() if r == DOER}:
                 reversed_words += sorted(doers_c)
                 break
+    reversed_words += _exchanged_complements(claim, source, key)
     return list(dict.fromkeys(reversed_words))
+
+
+_COMPLEMENT = re.compile(r"\b([A-Za-z][\w-]*)\s+(in|of|to|from|for|with|by|into|on|at|over|against)\s+"
+                         r"(?:the\s+)?([A-Z][\w-]*(?:\s+[A-Z][\w-]*)*)")
+
+
+def _exchanged_complements(claim: str, source: str, key: Callable[[str], str]) -> list[str]:
+    """Names that moved into another name's place after the same word and preposition: "a stake
+    in A" where the source has "a stake in B", while A and B are both in both sentences."""
+
+    def complements(text: str) -> dict[tuple[str, str], str]:
+        found: dict[str, list[tuple[str, str]]] = {}
+        for word, preposition, name in _COMPLEMENT.findall(text):
+            found.setdefault(key(word.lower()), []).append((preposition.lower(), key(name.lower())))
+        # A word with two name complements ("hubs in A", "hubs of B") says nothing about which.
+        return {(word, slots[0][0]): slots[0][1] for word, slots in found.items() if len(slots) == 1}
+
+    def names(text: str) -> set[str]:
+        return {key(n.lower()) for n in re.findall(r"\b[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*", text)}
+
+    said, told = complements(claim), complements(source)
+    in_claim, in_source = names(claim), names(source)
+    return [name for slot, name in said.items()
+            if slot in told and told[slot] != name and name in in_source and told[slot] in in_claim]
 
 
 # Pronouns ----------------------------------------------------------------------------------------
