@@ -58,6 +58,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         "llm": getattr(args, "llm", None),
         "llm_fallback": getattr(args, "llm_fallback", None),
         "llm_timeout": getattr(args, "llm_timeout", None),
+        "llm_context": getattr(args, "llm_context", None),
+        "llm_context_tokens": getattr(args, "llm_context_tokens", None),
         "top_k": getattr(args, "k", None),
         "default_case": getattr(args, "default_case", None),
         "database_url": getattr(args, "database_url", None),
@@ -229,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--llm-fallback", choices=("extractive", "none"),
                         help="if the LLM fails: answer extractively (default) or fail "
                         "(env CASEBOT_LLM_FALLBACK)")
+    common.add_argument("--llm-context", choices=("auto", "whole", "retrieved"),
+                        help="what an LLM is shown: the whole case, the retrieved paragraphs, or auto "
+                             "(whole when it fits the budget; env CASEBOT_LLM_CONTEXT; default auto)")
+    common.add_argument("--llm-context-tokens", type=int, metavar="N",
+                        help="token budget for auto: the whole case is sent when it fits "
+                             "(env CASEBOT_LLM_CONTEXT_TOKENS; default 12000)")
     common.add_argument("-k", type=int, metavar="N",
                         help="paragraphs to retrieve per question (default 5); a paragraph they cannot "
                              "be read without (\"Second, it ...\") or that states the amount or date "

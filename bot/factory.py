@@ -20,6 +20,7 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
+    from bot.answerers.llamacpp import LlamaCppChat
     from bot.answerers.support import Encoder
     from vectorstore.store import CaseLibrary
 
@@ -44,16 +45,23 @@ def make_answerer(settings: Settings, encode: Encoder | None = None) -> Answerer
         raise BackendError(f"Backend {name!r} needs {'a model name' if kind == 'openai' else 'a .gguf path'}"
                            f" after the colon. Valid: {', '.join(BACKENDS)}.")
     fallback = _fallback(settings)
+    from bot.answerers.context import ContextPolicy
     from bot.answerers.llm import LLMAnswerer
 
     if kind == "openai":
+        # No OpenAI tokenizer ships offline: the policy counts with its stated estimate.
         return LLMAnswerer(f"openai:{argument}", _openai_model(argument, settings),
                            timeout=settings.llm_timeout, fallback=fallback, encode=encode,
-                           where=settings.openai_base_url or "api.openai.com")
+                           where=settings.openai_base_url or "api.openai.com",
+                           context=ContextPolicy(settings.llm_context, settings.llm_context_tokens))
     # A small local model rewrites follow-ups badly and slowly: it answers with the history instead.
-    return LLMAnswerer(f"llamacpp:{argument}", _llamacpp_model(argument, settings),
+    local = _llamacpp_model(argument, settings)
+    # Its own tokenizer counts, and the case must leave room in its window for the rest.
+    budget = max(256, min(settings.llm_context_tokens, local.n_ctx - local.max_tokens - 1024))
+    return LLMAnswerer(f"llamacpp:{argument}", local,
                        timeout=settings.llm_timeout, fallback=fallback, encode=encode,
-                       where=Path(argument).name, condense=False)
+                       where=Path(argument).name, condense=False,
+                       context=ContextPolicy(settings.llm_context, budget, local.count_tokens))
 
 
 def _fallback(settings: Settings) -> Answerer | None:
@@ -76,7 +84,7 @@ def _openai_model(model: str, settings: Settings) -> BaseChatModel:
                              settings.llm_timeout)
 
 
-def _llamacpp_model(path: str, settings: Settings) -> BaseChatModel:
+def _llamacpp_model(path: str, settings: Settings) -> LlamaCppChat:
     from bot.answerers.llamacpp import LlamaCppChat, llama_cpp_available
 
     if not Path(path).expanduser().is_file():

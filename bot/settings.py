@@ -11,6 +11,11 @@ from typing import Any
 
 BUNDLED_CASES = Path(__file__).resolve().parent.parent / "cases"
 DEFAULT_CASE = "xpeng-volkswagen"
+# What an LLM is shown of the case (bot.answerers.context): whole, retrieved, or whole when it fits.
+LLM_CONTEXTS = ("auto", "whole", "retrieved")
+DEFAULT_LLM_CONTEXT_TOKENS = 12000
+# A smaller budget cannot hold even a short case: almost certainly a typo.
+MIN_LLM_CONTEXT_TOKENS = 256
 
 
 def default_data_dir() -> Path:
@@ -29,6 +34,8 @@ class Settings:
     llm: str = "extractive"
     llm_timeout: float = 30.0
     llm_fallback: str = "extractive"
+    llm_context: str = "auto"
+    llm_context_tokens: int = DEFAULT_LLM_CONTEXT_TOKENS
     openai_base_url: str = ""
     openai_api_key: str = field(default="", repr=False)
     allowed_origins: tuple[str, ...] = ()
@@ -53,6 +60,15 @@ class Settings:
     log_questions: bool = True
     log_retention_days: float = 180.0
     instructor_token: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        # Checked here so that flags, variables and library callers all get the same message.
+        if self.llm_context not in LLM_CONTEXTS:
+            raise ValueError(f"Unknown LLM context {self.llm_context!r} (CASEBOT_LLM_CONTEXT, "
+                             f"--llm-context). Valid: {', '.join(LLM_CONTEXTS)}.")
+        if self.llm_context_tokens < MIN_LLM_CONTEXT_TOKENS:
+            raise ValueError(f"CASEBOT_LLM_CONTEXT_TOKENS (--llm-context-tokens) must be at least "
+                             f"{MIN_LLM_CONTEXT_TOKENS}, got {self.llm_context_tokens}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -90,6 +106,11 @@ class Settings:
         if env.get("CASEBOT_LOG_RETENTION_DAYS", "").strip():
             values["log_retention_days"] = parse_days("CASEBOT_LOG_RETENTION_DAYS",
                                                       env["CASEBOT_LOG_RETENTION_DAYS"])
+        if env.get("CASEBOT_LLM_CONTEXT", "").strip():
+            values["llm_context"] = env["CASEBOT_LLM_CONTEXT"].strip().lower()
+        if env.get("CASEBOT_LLM_CONTEXT_TOKENS", "").strip():
+            values["llm_context_tokens"] = _positive_int("CASEBOT_LLM_CONTEXT_TOKENS",
+                                                         env["CASEBOT_LLM_CONTEXT_TOKENS"])
         if env.get("CASEBOT_ALLOWED_ORIGINS"):
             values["allowed_origins"] = parse_origins(env["CASEBOT_ALLOWED_ORIGINS"])
         settings = cls(**values)

@@ -57,11 +57,20 @@ def ask(bot: CaseBot, question: str, history: Sequence[Turn] = ()) -> tuple[list
     return pieces, final
 
 
-def check_contract(answer: Answer) -> None:
-    """Every marker has a citation and every citation a marker, all of them retrieved paragraphs."""
+def sent_paragraphs(fake: FakeOpenAI) -> set[int]:
+    """The paragraphs the last answer request showed the model (the markers in its prompt)."""
+    prompt = fake.requests[-1].message_text()
+    return set(cited_numbers(prompt.split("<paragraphs>", 1)[1].split("</paragraphs>", 1)[0]))
+
+
+def check_contract(answer: Answer, fake: FakeOpenAI | None = None) -> None:
+    """Every marker has a citation and every citation a marker, all of them paragraphs the model
+    was shown (the retrieved ones when no request was recorded)."""
     numbers = [c.paragraph for c in answer.citations]
     assert cited_numbers(answer.answer) == numbers
-    assert set(numbers) <= {r.paragraph for r in answer.retrieved}
+    shown = sent_paragraphs(fake) if fake is not None and fake.requests else {
+        r.paragraph for r in answer.retrieved}
+    assert set(numbers) <= shown
     assert answer.abstained == (not numbers)
 
 
@@ -111,7 +120,7 @@ def test_well_cited_answer_is_streamed_and_kept(library: Any, fake: FakeOpenAI) 
     assert answer.citations[0].text.startswith("On July 26, 2023")
     assert (answer.backend, answer.abstained, answer.unsupported, answer.notice) == (
         f"openai:{MODEL}", False, (), "")
-    check_contract(answer)
+    check_contract(answer, fake)
     (request,) = fake.requests
     assert request.streamed and request.body["model"] == MODEL and request.path == "/v1/chat/completions"
 
@@ -126,7 +135,7 @@ def test_citation_of_a_paragraph_not_retrieved_is_removed(library: Any, fake: Fa
     # The supported sentence is re-attributed to the retrieved paragraph that says it.
     assert answer.answer == "Volkswagen would invest $700 million for a nearly 5% stake in XPeng [¶12]."
     assert answer.unsupported == ("The agreement was signed in Berlin by Elon Musk.",)
-    check_contract(answer)
+    check_contract(answer, fake)
 
 
 @pytest.mark.server
@@ -138,7 +147,7 @@ def test_answer_without_citations_keeps_only_supported_sentences(library: Any, f
     assert answer.answer == "Volkswagen invested $700 million in XPeng [¶12]."
     assert answer.unsupported == ("Analysts expected XPeng shares to triple by 2025.",)
     assert not answer.abstained
-    check_contract(answer)
+    check_contract(answer, fake)
 
 
 @pytest.mark.server
@@ -149,7 +158,7 @@ def test_valid_citation_with_unsupported_content_is_dropped(library: Any, fake: 
     _, answer = ask(llm_bot(library, fake.base_url), HOW_MUCH)
     assert [c.paragraph for c in answer.citations] == [12]
     assert answer.unsupported == ("Volkswagen also paid $2 billion for a stake in Tesla.",)
-    check_contract(answer)
+    check_contract(answer, fake)
 
 
 @pytest.mark.server
@@ -160,7 +169,7 @@ def test_answer_with_no_supported_sentence_becomes_an_abstention(library: Any, f
     assert answer.abstained and answer.citations == ()
     assert answer.answer.startswith("The case doesn't say")
     assert len(answer.unsupported) == 2 and answer.backend == f"openai:{MODEL}"
-    check_contract(answer)
+    check_contract(answer, fake)
 
 
 @pytest.mark.server
@@ -172,7 +181,7 @@ def test_echoed_question_labels_and_repeats_are_cleaned(library: Any, fake: Fake
     _, answer = ask(llm_bot(library, fake.base_url), HOW_MUCH)
     assert answer.answer == "Volkswagen would invest $700 million [¶12]."
     assert answer.unsupported == (f"The student's question: {HOW_MUCH}", "The student's response:")
-    check_contract(answer)
+    check_contract(answer, fake)
 
 
 @pytest.mark.server
@@ -253,9 +262,10 @@ def test_prompt_sent_holds_the_numbered_paragraphs_and_the_history(library: Any,
     prompt = final.message_text()
     case = library.load(CASE_ID)
     assert answer.retrieved
-    for retrieved in answer.retrieved:
-        section, text = case.paragraphs[retrieved.paragraph]
-        assert f"[¶{retrieved.paragraph}] ({section}) {text}" in prompt
+    # The bundled case fits the default budget: the model is shown all of it, under its headings.
+    for number, (section, text) in case.paragraphs.items():
+        assert f"[¶{number}] {text}" in prompt
+        assert not section or f"## {section}" in prompt
     assert f"Student: {HISTORY[0].content}" in prompt and f"casebot: {HISTORY[1].content}" in prompt
     assert "<question>\nWhen was that announced?\n</question>" in prompt
     assert "When did Volkswagen announce its investment in XPeng?" in prompt  # the condensed question

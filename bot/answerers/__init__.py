@@ -1,0 +1,1 @@
+"""Answerers: turn a question's evidence into an answer (extractive or generated)."""

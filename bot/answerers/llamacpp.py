@@ -62,6 +62,11 @@ class LlamaCppChat(BaseChatModel):
                                 seed=self.seed, verbose=False)
         return self._llama
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes in this model's own tokenizer (loads the model on first use)."""
+        with self._lock:
+            return len(self.load().tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any
                 ) -> Iterator[ChatGenerationChunk]:

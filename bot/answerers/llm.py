@@ -1,8 +1,10 @@
-"""The LLM answerer: generated answers, streamed, grounded in the retrieved paragraphs.
+"""The LLM answerer: generated answers, streamed, grounded in the case paragraphs it is shown.
 
+What the model is shown is the context policy's choice (`bot.answerers.context`): the whole case
+when it fits the token budget, else the retrieved paragraphs with the neighbours they lean on.
 One LCEL chain per question: (condense the follow-up with the history) -> prompt from `prompts/`
 -> chat model -> text, streamed piece by piece. When the text is complete, citation enforcement
-(`bot.answerers.support`) keeps only sentences the retrieved paragraphs support, with valid markers, and the
+(`bot.answerers.support`) keeps only sentences the paragraphs sent support, with valid markers, and the
 final Answer carries that text: it is authoritative and may differ from what was streamed.
 
 Injection attempts are declined before the model is called. When the model fails (server down,
@@ -25,11 +27,13 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from bot.answer import Answer, Evidence
+from bot.answerers.context import ContextPolicy
+from bot.answerers.context import format_paragraphs as format_context
 from bot.answerers.extractive import decline_message, not_in_case_message
 from bot.answerers.support import Encoder, enforce
 from bot.errors import LLMError
 from bot.rag.chain import Answerer
-from bot.rag.citations import build_citations, marker
+from bot.rag.citations import build_citations
 from bot.rag.guard import looks_like_injection, quotes_prompt
 from prompts import render
 
@@ -53,12 +57,9 @@ def data_text(text: str) -> str:
 
 
 def format_paragraphs(evidence: Evidence) -> str:
-    """The retrieved paragraphs in reading order, each led by its `[¶n]` marker and section."""
-    lines = []
-    for hit in sorted(evidence.hits, key=lambda h: h.paragraph):
-        section = f"({data_text(hit.section)}) " if hit.section else ""
-        lines.append(f"{marker(hit.paragraph)} {section}{data_text(hit.text)}")
-    return "\n\n".join(lines)
+    """The paragraphs sent (the evidence's hits) in reading order, each led by its `[¶n]` marker,
+    under their section headings."""
+    return format_context(evidence.hits)
 
 
 def format_history(evidence: Evidence, turns: int = HISTORY_TURNS) -> str:
@@ -178,8 +179,10 @@ class LLMAnswerer:
 
     def __init__(self, name: str, model: BaseChatModel, *, timeout: float,
                  fallback: Answerer | None, encode: Encoder | None = None, where: str = "",
-                 condense: bool = True) -> None:
+                 condense: bool = True, context: ContextPolicy | None = None) -> None:
         self.name = name
+        # Whole case or retrieved paragraphs (bot.answerers.context); auto with the default budget.
+        self.context = context or ContextPolicy()
         self.model = model
         self.timeout = timeout
         self.fallback = fallback
@@ -215,6 +218,9 @@ class LLMAnswerer:
             yield Answer(not_in_case_message(title, []), True, (), evidence.case.case_id, self.name)
             return
         started = time.monotonic()
+        # From here on the evidence's hits are the paragraphs the model is shown: the only ones
+        # its answer may cite.
+        evidence = self.context.build(evidence).evidence
         raw = ""
         sent = 0  # characters of `raw` already streamed
         leaked = False

@@ -1,12 +1,16 @@
-"""Citation enforcement for generated answers: keep only sentences the retrieved paragraphs support.
+"""Citation enforcement for generated answers: keep only sentences the paragraphs sent support.
 
 A language model may cite paragraphs it was never shown, cite the wrong one, or state things the
 case never says. Each sentence of a generated answer is checked against the paragraphs it cites
-(or, when it cites none that were retrieved, against every retrieved paragraph): every number and
-name in it must occur in the paragraph, and its content words must overlap the paragraph's, or
-overlap partly and mean nearly the same as one of the paragraph's sentences (cosine similarity of
-the bundled sentence embeddings). Sentences that pass keep (or gain) their markers; the others are
-set aside as unsupported.
+(or, when it cites none that were sent, against every paragraph sent): every name in it must have
+been shown, every number (in figures or words: "four", "$0.7 billion", "a third") must be a value
+the paragraphs state, and its content words must overlap the paragraph's (a word close in meaning
+to one of the paragraph's counts half), or overlap partly and mean nearly the same as one of the
+paragraph's sentences (cosine similarity of the bundled sentence embeddings). A sentence that
+passes is still unsupported when it reverses who did what to whom relative to its closest source
+sentence (`bot.answerers.claims.swapped_roles`). A sentence opening with a pronoun ("It would
+invest ...") is checked with the pronoun replaced by the subject of the answer's previous sentence.
+Sentences that pass keep (or gain) their markers; the others are set aside as unsupported.
 """
 
 from __future__ import annotations
@@ -18,6 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.answer import Evidence
+from bot.answerers.claims import (
+    opening_pronoun,
+    resolve_opening_pronoun,
+    strip_connective,
+    swapped_roles,
+    unsupported_quantities,
+)
+from bot.lang.numbers import NUMBER_WORDS
 from bot.rag.citations import MARKER, cited_numbers, enforce_markers
 from vectorstore.text import STOPWORDS, sentences, stem, tokens
 
@@ -38,6 +50,11 @@ _CAPITALISED = re.compile(r"\b[A-Z][A-Za-z'’-]*[A-Za-z]")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
 _LABEL = re.compile(r"^(?:the\s+)?(?:answer|response|reply)\s*:\s*", re.IGNORECASE)
 _LEADING_MARKERS = re.compile(r"^\s*((?:" + MARKER.pattern + r"\s*)+)")
+# A claim's word that its source lacks still counts as the source's when it is this close in
+# meaning to one of the source's words ("buyers" and "buying", "cash" and "financially").
+# Such a word is weaker evidence than the word itself: it counts half.
+NEAR_WORD = 0.6
+NEAR_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -140,9 +157,18 @@ class SupportChecker:
         self._shown = {_key(t) for t in tokens(" ".join([case.info.title,
                                                          *(h.text for h in evidence.hits)]))}
         self._keys: dict[int, set[str]] = {}
+        self._word_index: dict[str, int] | None = None
+        self._texts: dict[int, str] = {}
         self._rows: dict[int, list[int]] = {}
+        sections: dict[str, list[int]] = {}
+        for number, (section, _) in case.paragraphs.items():
+            sections.setdefault(section, []).append(number)
+        # A claim citing every paragraph of a section may count them ("the three takeaways").
+        self._sections = [set(numbers) for numbers in sections.values() if len(numbers) > 1]
         for number, hit in evidence.sources.items():
-            self._keys[number] = {_key(t) for t in tokens(hit.text)}
+            self._texts[number] = hit.text
+            # The paragraph is shown under its section heading: the heading's words are its words.
+            self._keys[number] = {_key(t) for t in tokens(f"{hit.text} {hit.section}")}
             self._rows[number] = [i for i, meta in enumerate(case.metadatas)
                                   if int(meta["paragraph"]) == number]
 
@@ -150,12 +176,45 @@ class SupportChecker:
         """How well the given paragraphs, taken together, support `claim` (a sentence without markers)."""
         numbers = [p for p in dict.fromkeys(paragraphs) if p in self._keys]
         keys = set().union(*(self._keys[p] for p in numbers)) if numbers else set()
-        missing = tuple(s for s in specifics(claim) if not self._mentions(s, keys))
-        terms = set(key_terms(claim))
-        overlap = len(terms & keys) / len(terms) if terms else 0.0
+        # Numbers are compared by value ("$0.7 billion" is "$700 million", "four" is 4).
+        counts = [len(section) for section in self._sections if section <= set(numbers)]
+        missing = tuple(s for s in specifics(claim) if not s[0].isdigit() and not self._mentions(s, keys)) \
+            + tuple(unsupported_quantities(claim, (self._texts[p] for p in numbers), counts))
+        # Number words are checked by value above, not as words.
+        # A leading connective ("In return, ...") links sentences and claims nothing.
+        words = {_key(t): t for t in tokens(strip_connective(claim))
+                 if t not in STOPWORDS and t.removesuffix("'s") not in STOPWORDS and t not in NUMBER_WORDS}
+        # Names are checked above (each must be shown); the overlap measures what the claim says
+        # about them, so a claim naming a subject its source leaves implicit is not penalised.
+        for name in specifics(claim):
+            for part in tokens(name):
+                words.pop(_key(part), None)
+        terms = set(words)
+        novel = [words[t] for t in terms - keys]
+        # Words close in meaning are looked for only when they could change the outcome.
+        matched = len(terms & keys)
+        could_help = bool(terms) and matched / len(terms) < self.min_overlap and (
+            matched + NEAR_WEIGHT * len(novel)) / len(terms) >= self.partial_overlap
+        near = NEAR_WEIGHT * self._near(novel, numbers) if novel and not missing and could_help else 0
+        overlap = (len(terms & keys) + near) / len(terms) if terms else 0.0
         similarity = self._similarity(claim, numbers) if terms and not missing else 0.0
         supported = bool(terms) and not missing and self._enough(overlap, similarity)
+        if supported:
+            # Every word may be in the source and the claim still reverse who did what to whom.
+            reversed_words = self.reversed_roles(claim, numbers)
+            if reversed_words:
+                missing, supported = tuple(f"role of {w!r} reversed" for w in reversed_words), False
         return Support(numbers[0] if numbers else 0, overlap, similarity, missing, supported)
+
+    def reversed_roles(self, claim: str, paragraphs: Iterable[int]) -> list[str]:
+        """Words whose role the claim reverses relative to its closest sentence in `paragraphs`."""
+        case = self.evidence.case
+        terms = set(key_terms(claim))
+        candidates = [case.texts[row] for p in paragraphs for row in case.sentences_of(p)]
+        if not terms or not candidates:
+            return []
+        closest = max(candidates, key=lambda text: len(terms & set(key_terms(text))))
+        return swapped_roles(claim, closest, STOPWORDS, _key)
 
     def best(self, claim: str) -> Support:
         """The retrieved paragraph that supports `claim` best (supported ones first)."""
@@ -177,6 +236,21 @@ class SupportChecker:
         parts = [_key(t) for t in tokens(specific)]
         return all(part in keys or part in self._shown for part in parts)
 
+    def _near(self, words: list[str], paragraphs: list[int]) -> int:
+        """How many of `words` are close in meaning to a word of the paragraphs (0 without an encoder)."""
+        case = self.evidence.case
+        if self.encode is None or not case.words:
+            return 0
+        if self._word_index is None:
+            self._word_index = {word: i for i, word in enumerate(case.words)}
+        rows = sorted({self._word_index[t] for p in paragraphs for t in tokens(self._texts[p])
+                       if t in self._word_index})
+        if not rows:
+            return 0
+        vectors = case.word_vectors(self.evidence.embeddings)[rows]
+        return sum(1 for word in words if word.isalpha()
+                   and float(np.max(vectors @ self.encode(word))) >= NEAR_WORD)
+
     def _similarity(self, claim: str, paragraphs: list[int]) -> float:
         rows = [row for p in paragraphs for row in self._rows.get(p, [])]
         if self.encode is None or not rows:
@@ -192,9 +266,14 @@ def enforce(raw: str, evidence: Evidence, encode: Encoder | None = None) -> Enfo
     kept: list[str] = []
     unsupported: list[str] = []
     said_absent = False
+    previous = ""
     for sentence in dict.fromkeys(split_claims(raw)):  # small models loop: repeats count once
         sentence = _LABEL.sub("", sentence)
         claim = strip_markers(sentence)
+        # "It would invest ..." is checked as "<the previous sentence's subject> would invest ...".
+        checked = resolve_opening_pronoun(claim, previous, STOPWORDS) \
+            if previous and opening_pronoun(claim) else claim
+        previous = claim
         if not claim or not key_terms(claim):
             continue  # bare markers or filler ("Sure!")
         if claim.endswith("?"):
@@ -205,12 +284,13 @@ def enforce(raw: str, evidence: Evidence, encode: Encoder | None = None) -> Enfo
             said_absent = True
             continue
         if valid:
-            if checker.check(claim, valid).supported:
+            if checker.check(checked, valid).supported or (
+                    checked != claim and checker.check(claim, valid).supported):
                 kept.append(enforce_markers(sentence, allowed))
             else:
                 unsupported.append(claim)
             continue
-        best = checker.best(claim)
+        best = checker.best(checked)
         if best.supported:
             kept.append(_attach(claim, f"[¶{best.paragraph}]"))
         else:
