@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import sys
 import time
 from collections.abc import Sequence
@@ -86,13 +87,21 @@ def ingest_articles(library: Any, articles: Sequence[SquadArticle], work_dir: Pa
                   f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
+class _Unpickler(pickle.Unpickler):
+    """Reads this module's own cache, whether it was written under `python -m` or by import."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if name in ("Example", "Candidates"):
+            return {"Example": Example, "Candidates": Candidates}[name]
+        return super().find_class(module, name)
+
+
 def collect_cached(library: Any, articles: Sequence[SquadArticle], work_dir: Path,
                    max_questions: int | None = None, seed: int = SEED, progress: bool = True
                    ) -> list[Example]:
     """collect() over every article, kept in `work_dir` (a local cache of this machine's own
     runs, keyed by the articles, the sample and the source of the feature code)."""
     import hashlib
-    import pickle
 
     from bot.answerers import scorer
 
@@ -105,7 +114,7 @@ def collect_cached(library: Any, articles: Sequence[SquadArticle], work_dir: Pat
     path = work_dir / f"examples-{key.hexdigest()[:16]}.pickle"
     if path.exists():
         with path.open("rb") as handle:
-            cached: list[Example] = pickle.load(handle)
+            cached: list[Example] = _Unpickler(handle).load()
         return cached
     examples = collect(library, articles, max_questions=max_questions, seed=seed, progress=progress)
     with path.open("wb") as handle:
@@ -466,4 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as the imported module, so what it caches names its classes by their module.
+    from bot.answerers.training import main as _main
+
+    sys.exit(_main())
