@@ -87,9 +87,11 @@ def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
             raise ValueError(f"--session-ttl must be positive, got {args.session_ttl:g}")
         overrides["session_ttl"] = args.session_ttl
     from bot.records.commands import records_overrides
+    from bot.records.database import check_url
 
     settings = replace(settings, **overrides, **records_overrides(args))
     parse_rate_limit(settings.rate_limit)
+    check_url(settings.database_url)
     return replace(settings, allowed_origins=check_origins(settings.allowed_origins))
 
 

@@ -253,3 +253,29 @@ def test_a_recorder_without_store_is_off() -> None:
     recorder = Recorder(None)
     assert not recorder.enabled and recorder.purge_expired() == 0
     recorder.close()
+
+
+def test_serve_refuses_an_unusable_database_url_before_loading_anything(tmp_path: Path) -> None:
+    import subprocess
+
+    from conftest import CASEBOT, cli_env
+
+    done = subprocess.run([CASEBOT, "serve", "--database-url", "nosuchdb://x/y"], capture_output=True,
+                          text=True, timeout=60, env=cli_env(tmp_path))
+    assert done.returncode == 2 and "not a usable database URL" in done.stderr
+    done = subprocess.run([CASEBOT, "serve", "--log-retention-days", "0"], capture_output=True,
+                          text=True, timeout=60, env=cli_env(tmp_path))
+    assert done.returncode == 2 and "positive" in done.stderr
+
+
+def test_questions_command_help_and_empty_export(tmp_path: Path) -> None:
+    import subprocess
+
+    from conftest import CASEBOT, cli_env
+
+    out = tmp_path / "empty.jsonl"
+    done = subprocess.run([CASEBOT, "questions", "export", "--output", str(out)], capture_output=True,
+                          text=True, timeout=60, env=cli_env(tmp_path / "data"))
+    assert done.returncode == 0, done.stderr
+    assert out.read_text() == "" and "exported 0 questions" in done.stderr
+    assert (tmp_path / "data" / "records.sqlite3").exists()

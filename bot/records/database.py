@@ -135,6 +135,23 @@ def describe_url(url: str) -> str:
         return "(unparsable database URL)"
 
 
+def check_url(url: str) -> None:
+    """ValueError when `url` is not a database URL casebot can use here (bad form, unknown
+    database, or its driver not installed); nothing is connected to."""
+    if not url:
+        return
+    try:
+        dialect = make_url(url).get_dialect()
+    except Exception as error:
+        raise ValueError(f"CASEBOT_DATABASE_URL is not a usable database URL "
+                         f"({describe_url(url)}): {error}") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        hint = " (pip install 'casebot[postgresql]')" if dialect.name == "postgresql" else ""
+        raise ValueError(f"The driver for {describe_url(url)} is not installed{hint}: {error}") from None
+
+
 def open_engine(url: str) -> Engine:
     """An Engine for `url` (SQLite files get their folder, WAL and a busy timeout)."""
     try:
