@@ -279,3 +279,19 @@ def test_questions_command_help_and_empty_export(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert out.read_text() == "" and "exported 0 questions" in done.stderr
     assert (tmp_path / "data" / "records.sqlite3").exists()
+
+
+def test_lti_user_ids_are_kept_only_as_a_keyed_hash_shared_by_replicas(store: RecordStore) -> None:
+    first, second = Recorder(store), Recorder(RecordStore(store.engine))
+    try:
+        a = first.record(_answer(), "q", (), "lti", user_id="platform-user-42")
+        b = second.record(_answer(), "q", (), "lti", user_id="platform-user-42")
+        assert first.writer is not None and first.writer.flush()
+        assert second.writer is not None and second.writer.flush()
+    finally:
+        first.close()
+        second.close()
+    hashes = {r.record.id: r.record.user_hash for r in store.answers()}
+    assert hashes[a.answer_id] == hashes[b.answer_id]  # same key on both replicas
+    assert hashes[a.answer_id] and "platform-user-42" not in hashes[a.answer_id]
+    assert len(hashes[a.answer_id] or "") == 64

@@ -117,7 +117,16 @@ class FeedbackRow(Base):
     rated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-RECORD_TABLES: tuple[Table, ...] = (AnswerRow.__table__, FeedbackRow.__table__)  # type: ignore[assignment]
+class SecretRow(Base):
+    """Random keys shared by every replica through the database (e.g. the LTI user-id hash key)."""
+
+    __tablename__ = "casebot_secrets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+
+
+RECORD_TABLES: tuple[Table, ...] = (AnswerRow.__table__, FeedbackRow.__table__,  # type: ignore[assignment]
+                                    SecretRow.__table__)
 # Upgrades from version N to N + 1, run in order inside the schema lock; none yet.
 UPGRADES: dict[int, Callable[[Any], None]] = {}
 
