@@ -295,3 +295,22 @@ def test_lti_user_ids_are_kept_only_as_a_keyed_hash_shared_by_replicas(store: Re
     assert hashes[a.answer_id] == hashes[b.answer_id]  # same key on both replicas
     assert hashes[a.answer_id] and "platform-user-42" not in hashes[a.answer_id]
     assert len(hashes[a.answer_id] or "") == 64
+
+
+def test_retention_purges_at_start_and_then_periodically(tmp_path: Path) -> None:
+    store = RecordStore(open_engine(default_database_url(tmp_path))).create()
+    store.add_answers([_record(days_ago=40), _record(days_ago=1)])
+    recorder = Recorder(store, retention_days=30)
+    try:
+        recorder.start_retention(interval_s=0.05)
+        deadline = time.monotonic() + 10
+        while store.count() != 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert store.count() == 1
+        # A record that ages past the retention later goes at the next periodic purge.
+        store.add_answer(_record(days_ago=31))
+        while store.count() != 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert store.count() == 1
+    finally:
+        recorder.close()
