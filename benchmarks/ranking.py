@@ -38,16 +38,16 @@ def _normal(text: str) -> str:
 def gold_ranks(bot: object, answerer: object, path: Path, case_id: str) -> list[int]:
     """The rank (0 = first) of the first sentence holding a must_include string, per question;
     NOT_RETRIEVED when no retrieved sentence holds one."""
-    from bot.chain import CaseBot
-    from bot.extractive import ExtractiveAnswerer
-    from bot.questions import load_questions
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.evaluation.questions import load_questions
+    from bot.rag.chain import CaseBot
 
     assert isinstance(bot, CaseBot) and isinstance(answerer, ExtractiveAnswerer)
     ranks = []
     for question in load_questions(path):
         if not question.answerable or not question.must_include:
             continue
-        scored = answerer.score(bot.evidence(question.question, question.history, case_id))
+        scored = answerer.score(bot.answer(question.question, question.history, case_id))
         wanted = [_normal(m) for m in question.must_include]
         ranks.append(next((i for i, s in enumerate(scored) if any(w in _normal(s.text) for w in wanted)),
                           NOT_RETRIEVED))
@@ -79,8 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         ("TOKENIZERS_PARALLELISM", "false")):
         os.environ.setdefault(name, value)
 
-    from bot.chain import CaseBot
-    from bot.extractive import ExtractiveAnswerer
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
     from ingest.loaders import case_id_for
     from ingest.pipeline import ingest_paths
     from vectorstore.embeddings import SentenceEmbeddings

@@ -54,8 +54,7 @@ def record_costs(url: str, runs: int) -> list[tuple[str, list[float]]]:
     """(label, samples) for the queued and the synchronous write on the database at `url`."""
     from datetime import UTC, datetime
 
-    from bot.answer import Answer, Citation
-    from bot.conversation import Turn
+    from bot.answer import Answer, Citation, Turn
     from bot.records.database import open_engine
     from bot.records.store import AnswerRecord, Recorder, RecordStore, new_answer_id
 
@@ -80,8 +79,8 @@ def record_costs(url: str, runs: int) -> list[tuple[str, list[float]]]:
 
 def answer_costs(runs: int, data_dir: Path) -> list[tuple[str, list[float]]]:
     """The real answer latency over the bundled case without and with recording."""
-    from bot.chain import CaseBot
-    from bot.extractive import ExtractiveAnswerer
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
     from bot.records.database import default_database_url, open_engine
     from bot.records.store import Recorder, RecordStore
     from bot.settings import BUNDLED_CASES

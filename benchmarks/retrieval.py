@@ -13,7 +13,7 @@ Systems, each run on the same questions (default: the bundled case's questions.j
     every paragraph it returns, like the baselines.
 (d) casebot's answers: the same retrieval, citing what the default answerer actually cites.
 
-Metrics come from bot.metrics (recall@k, MRR, citation precision), computed over the answerable
+Metrics come from bot.evaluation.metrics (recall@k, MRR, citation precision), computed over the answerable
 questions with expected paragraphs. Run: `.venv/bin/python benchmarks/retrieval.py`.
 """
 
@@ -29,8 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from bot.metrics import Outcome, aggregate, mean, score_question  # noqa: E402
-from bot.questions import Question, load_questions  # noqa: E402
+from bot.evaluation.metrics import Outcome, aggregate, mean, score_question  # noqa: E402
+from bot.evaluation.questions import Question, load_questions  # noqa: E402
 
 COLUMNS = ("recall@1", "recall@3", "recall@5", "mrr", "citation_precision")
 TUTORIAL_CHUNK, TUTORIAL_OVERLAP, TUTORIAL_K = 1000, 200, 4
@@ -87,9 +87,9 @@ def bm25_ranker(paragraphs: Sequence[tuple[int, str]], k: int) -> Ranker:
 
 def casebot_rankers(library: object, case_id: str, k: int) -> tuple[Ranker, Ranker]:
     """(c) casebot's hybrid retrieval citing its top-k, and (d) casebot's answers' own citations."""
-    from bot.backends import make_answerer
-    from bot.chain import CaseBot
-    from bot.evaluate import ask_question, outcome_of
+    from bot.evaluation.runner import ask_question, outcome_of
+    from bot.factory import make_answerer
+    from bot.rag.chain import CaseBot
     from bot.settings import Settings
     from vectorstore.store import CaseLibrary
 
@@ -97,7 +97,7 @@ def casebot_rankers(library: object, case_id: str, k: int) -> tuple[Ranker, Rank
     bot = CaseBot(library, make_answerer(Settings.from_env({})), k=k)
 
     def retrieval(question: Question) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        evidence = bot.evidence(question.question, question.history, case_id)
+        evidence = bot.answer(question.question, question.history, case_id)
         top = tuple(hit.paragraph for hit in evidence.hits)
         return top, top
 
@@ -109,7 +109,7 @@ def casebot_rankers(library: object, case_id: str, k: int) -> tuple[Ranker, Rank
 
 
 def evaluate(rank: Ranker, questions: Sequence[Question]) -> dict[str, float | None]:
-    """recall@k, MRR and citation precision of one system, scored by bot.metrics."""
+    """recall@k, MRR and citation precision of one system, scored by bot.evaluation.metrics."""
     scores, cited_counts = [], []
     for question in questions:
         retrieved, cited = rank(question)
@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = list(rows)
     source = args.questions or args.case_file.parent / "questions.jsonl"
     print(f"{len(questions)} questions from {source}; metrics over the {len(scored)} with expected "
-          f"paragraphs (definitions: bot.metrics).\n"
+          f"paragraphs (definitions: bot.evaluation.metrics).\n"
           f"(a) 1000/200-character chunks, MiniLM, Chroma, top-{TUTORIAL_K} chunks citing every paragraph "
           f"they overlap; (b) BM25 over paragraphs, top-{args.k}; (c) casebot retrieval, top-{args.k} "
           f"and the paragraphs they go on from or into; "

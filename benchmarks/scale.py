@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 # Importing benchmarks.latency also keeps the libraries offline and quiet (environment variables).
-from benchmarks.latency import Row, kib_to_mb, measure_casebot, percentile, render  # noqa: E402
+from benchmarks.latency import Row, kib_to_mb, measure_casebot, render  # noqa: E402
+from bot.evaluation.metrics import percentile  # noqa: E402
 
 REINGEST_TARGET_S = 10.0
 P95_TARGET_MS = 200.0
@@ -126,8 +127,8 @@ def latencies(data_dir: Path, companies: Sequence[tuple[str, str]], runs: int
     """
     import resource
 
-    from bot.chain import CaseBot
-    from bot.extractive import ExtractiveAnswerer
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
     from vectorstore.embeddings import SentenceEmbeddings
     from vectorstore.store import CaseLibrary, open_client
 
@@ -193,12 +194,12 @@ def run(cases: int, paragraphs: int, runs: int, workdir: Path) -> list[Row]:
             store = workdir / f"data-{step}"
             keep_only(data_dir, store, {case for case, _ in questions[:step]})
         plain, api, rss = latencies(store, questions[:step], runs)
-        p95 = percentile(api, 0.95)
+        p95 = percentile(api, 95)
         target = f"< {P95_TARGET_MS:.0f} ms" if step == max(LATENCY_STEPS) else ""
         rows.append(Row(f"warm ask at {step} cases: p50 / p95 (CaseBot.ask)",
-                        f"{percentile(plain, 0.5):.0f} / {percentile(plain, 0.95):.0f} ms"))
+                        f"{percentile(plain, 50):.0f} / {percentile(plain, 95):.0f} ms"))
         rows.append(Row(f"warm ask at {step} cases: p50 / p95 (API path)",
-                        f"{percentile(api, 0.5):.0f} / {p95:.0f} ms", target,
+                        f"{percentile(api, 50):.0f} / {p95:.0f} ms", target,
                         p95 < P95_TARGET_MS if target else None))
         rows.append(Row(f"peak RSS after answering at {step} cases", f"{rss:.0f} MiB",
                         "model + every case loaded"))

@@ -1,9 +1,25 @@
-"""The answer object of the contract (DESIGN.md): what `ask --json`, the API and eval return."""
+"""The contract types: a conversation turn, the evidence an answerer receives, and the answer object
+of DESIGN.md (what `ask --json`, the API and eval return)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from vectorstore.embeddings import SentenceEmbeddings
+    from vectorstore.hybrid import ScoredParagraph
+    from vectorstore.store import LoadedCase
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation."""
+
+    role: str
+    content: str
 
 
 @dataclass(frozen=True)
@@ -59,3 +75,21 @@ class Answer:
         if self.answer_id:
             data["answer_id"] = self.answer_id
         return data
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything an answerer may use to answer one question."""
+
+    question: str
+    query: str
+    history: tuple[Turn, ...]
+    case: LoadedCase
+    hits: tuple[ScoredParagraph, ...]
+    query_vector: np.ndarray
+    embeddings: SentenceEmbeddings
+
+    @property
+    def sources(self) -> dict[int, ScoredParagraph]:
+        """Retrieved paragraphs by number: the only ones an answer may cite."""
+        return {hit.paragraph: hit for hit in self.hits}

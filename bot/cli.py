@@ -9,61 +9,22 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.settings import DEFAULT_CASE, Settings
+from bot.errors import UsageError, describe
+from bot.settings import DEFAULT_CASE, Settings, quiet_libraries
 
 if TYPE_CHECKING:
     from bot.answer import Answer
-    from bot.chain import CaseBot
+    from bot.rag.chain import CaseBot
     from vectorstore.store import CaseLibrary
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_USAGE = 0, 2
 log = logging.getLogger("casebot")
-
-
-class CliError(Exception):
-    """An error to print as one line, with the exit code to leave with."""
-
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _quiet_libraries() -> None:
-    """Keep third-party chatter (progress bars, telemetry) off the terminal and the network."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    logging.getLogger("chromadb").setLevel(logging.ERROR)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def open_library(settings: Settings) -> CaseLibrary:
-    """The case library the settings point at (embedded store or Chroma server)."""
-    from vectorstore.embeddings import SentenceEmbeddings
-    from vectorstore.store import CaseLibrary, open_client
-
-    client = open_client(settings.data_dir, settings.chroma_url or None)
-    return CaseLibrary(client, SentenceEmbeddings())
-
-
-def make_bot(settings: Settings, library: CaseLibrary | None = None) -> CaseBot:
-    """A CaseBot with the configured answerer over the configured library."""
-    from bot.backends import make_answerer
-    from bot.chain import CaseBot
-
-    library = library or open_library(settings)
-    answerer = make_answerer(settings, encode=library.embeddings.encode_query)
-    return CaseBot(library, answerer, k=settings.top_k)
 
 
 def ingest(paths: Sequence[Path], library: CaseLibrary, progress: bool = True) -> bool:
@@ -98,31 +59,33 @@ def _settings(args: argparse.Namespace) -> Settings:
         "llm_fallback": getattr(args, "llm_fallback", None),
         "llm_timeout": getattr(args, "llm_timeout", None),
         "top_k": getattr(args, "k", None),
+        "default_case": getattr(args, "default_case", None),
     }
     for flag, value in (("--llm-timeout", overrides["llm_timeout"]), ("-k", overrides["top_k"])):
         if value is not None and value <= 0:
-            raise CliError(f"{flag} must be positive, got {value:g}")
+            raise UsageError(f"{flag} must be positive, got {value:g}")
     try:
         return Settings.from_env(**overrides)
     except ValueError as error:
-        raise CliError(str(error)) from error
+        raise UsageError(str(error)) from error
 
 
 def _read_history(path: Path | None) -> tuple:
-    from bot.conversation import HistoryError, parse_history
+    from bot.errors import HistoryError
+    from bot.rag.conversation import parse_history
 
     if path is None:
         return ()
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CliError(f"History file {path} does not exist.") from None
+        raise UsageError(f"History file {path} does not exist.") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CliError(f"History file {path} is not valid JSON: {error}") from None
+        raise UsageError(f"History file {path} is not valid JSON: {error}") from None
     try:
         return parse_history(raw)
     except HistoryError as error:
-        raise CliError(f"History file {path}: {error}") from None
+        raise UsageError(f"History file {path}: {error}") from None
 
 
 def format_answer(answer: Answer, width: int = 88) -> str:
@@ -140,19 +103,24 @@ def format_answer(answer: Answer, width: int = 88) -> str:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from bot import factory
+
     settings = _settings(args)
     paths = args.paths or [settings.cases_dir]
-    ok = ingest(paths, open_library(settings), progress=not args.quiet)
+    ok = ingest(paths, factory.open_library(settings), progress=not args.quiet)
     # Files that cannot be read are bad input; a failing store raises StoreError (exit 1).
     return EXIT_OK if ok else EXIT_USAGE
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from bot import factory
     from bot.answer import Answer
+    from bot.rag.chain import check_question
 
     settings = _settings(args)
+    check_question(args.question)  # an empty question is the user's mistake, whatever the index
     history = _read_history(args.history)
-    bot = make_bot(settings)
+    bot = factory.make_bot(settings)
     case = args.case or bot.default_case()
     if args.json:
         answer = bot.ask(args.question, history, case)
@@ -174,21 +142,22 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def _served_bot(args: argparse.Namespace) -> tuple[Settings, CaseBot]:
     """Settings with the server flags checked (before the model loads), and a warm CaseBot over
     an index holding at least the bundled case."""
-    from bot.server import serve_settings
+    from bot import factory
+    from bot.web.server import serve_settings
 
     try:
         settings = serve_settings(args, _settings(args))
     except ValueError as error:
-        raise CliError(str(error)) from None
-    library = open_library(settings)
+        raise UsageError(str(error)) from None
+    library = factory.open_library(settings)
     ensure_bundled_case(settings, library)
-    bot = make_bot(settings, library)
+    bot = factory.make_bot(settings, library)
     bot.warm_up()
     return settings, bot
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from bot.server import serve
+    from bot.web.server import serve
 
     settings, bot = _served_bot(args)
     serve(bot, settings, args.host, args.port, verbose=args.verbose,
@@ -197,14 +166,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.evaluate import run_command
+    from bot import factory
+    from bot.evaluation.runner import run_command
 
     settings = _settings(args)
-    return run_command(args, settings, lambda: make_bot(settings))
+    return run_command(args, settings, lambda: factory.make_bot(settings))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bot.server import run_command
+    from bot.web.server import run_command
 
     settings, bot = _served_bot(args)
     return run_command(args, settings, bot)
@@ -217,11 +187,13 @@ def cmd_questions(args: argparse.Namespace) -> int:
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
+    from bot import factory
+
     settings = _settings(args)
-    library = open_library(settings)
+    library = factory.open_library(settings)
     if args.action == "remove":
         if not args.case_id:
-            raise CliError("Say which case to remove: casebot cases remove ID")
+            raise UsageError("Say which case to remove: casebot cases remove ID")
         library.remove_case(args.case_id)
         print(f"removed {args.case_id}", file=sys.stderr)
         return EXIT_OK
@@ -254,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="paragraphs to retrieve per question (default 5); a paragraph they cannot "
                              "be read without (\"Second, it ...\") or that states the amount or date "
                              "asked for comes on top")
+    common.add_argument("--default-case", metavar="ID",
+                        help="the case asked about when none is named (env CASEBOT_DEFAULT_CASE; "
+                        f"default: {DEFAULT_CASE} when ingested, else the only case)")
     common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
     parser = argparse.ArgumentParser(
@@ -288,8 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     p.set_defaults(func=cmd_chat)
 
-    from bot import evaluate, server
+    from bot.evaluation import runner as evaluate
     from bot.records import commands as records
+    from bot.web import server
 
     records.add_records_flags(p)
 
@@ -318,35 +294,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `casebot` command; returns the exit code."""
-    from bot.backends import BackendError, LLMError
-    from bot.chain import QuestionError
-    from ingest.loaders import LoadError
-    from vectorstore.store import CaseNotFoundError, StoreError
-
-    _quiet_libraries()
+    quiet_libraries()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except CliError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.code
-    except LLMError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
-    except (QuestionError, LoadError, BackendError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except CaseNotFoundError as error:
-        print(f"error: {error} Run `casebot ingest PATH` to add a case.", file=sys.stderr)
-        return EXIT_USAGE
-    except StoreError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("interrupted; the index keeps its last complete version", file=sys.stderr)
         return 130
+    except Exception as error:
+        problem = describe(error)
+        if problem is None:
+            raise
+        advice = f" {problem.advice}" if problem.advice else ""
+        print(f"error: {problem.message}{advice}", file=sys.stderr)
+        return problem.exit_code
 
 
 if __name__ == "__main__":

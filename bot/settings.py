@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -32,7 +33,17 @@ class Settings:
     openai_api_key: str = field(default="", repr=False)
     allowed_origins: tuple[str, ...] = ()
     rate_limit: str = "30/minute"
-    api_token: str = ""
+    # A ceiling per IP address on top of the per-client limit (a classroom shares one NAT address).
+    rate_limit_ip: str = "600/minute"
+    # Where rate-limit counters live: memory:// (per process) or redis://host:port (shared).
+    rate_limit_storage: str = field(default="memory://", repr=False)
+    api_token: str = field(default="", repr=False)
+    # The case asked about when a request names none ("" = the bundled case, else the only case).
+    default_case: str = ""
+    # How many cases stay loaded in memory (least recently used ones are dropped).
+    case_cache: int = 32
+    # Seconds the JSON API waits for an answer before giving up with 504.
+    answer_timeout: float = 120.0
     top_k: int = 5
     cases_dir: Path = BUNDLED_CASES
     # Seconds a web chat's history is kept after its last answer (Gradio session state).
@@ -55,13 +66,21 @@ class Settings:
         for key, var in (("chroma_url", "CASEBOT_CHROMA_URL"), ("llm", "CASEBOT_LLM"),
                          ("llm_fallback", "CASEBOT_LLM_FALLBACK"),
                          ("openai_base_url", "OPENAI_BASE_URL"), ("openai_api_key", "OPENAI_API_KEY"),
-                         ("rate_limit", "CASEBOT_RATE_LIMIT"), ("api_token", "CASEBOT_API_TOKEN")):
+                         ("rate_limit", "CASEBOT_RATE_LIMIT"), ("api_token", "CASEBOT_API_TOKEN"),
+                         ("rate_limit_ip", "CASEBOT_RATE_LIMIT_IP"),
+                         ("rate_limit_storage", "CASEBOT_RATE_LIMIT_STORAGE"),
+                         ("default_case", "CASEBOT_DEFAULT_CASE")):
             if env.get(var, "").strip():
                 values[key] = env[var].strip()
         if env.get("CASEBOT_LLM_TIMEOUT"):
             values["llm_timeout"] = _positive_float("CASEBOT_LLM_TIMEOUT", env["CASEBOT_LLM_TIMEOUT"])
         if env.get("CASEBOT_SESSION_TTL"):
             values["session_ttl"] = _positive_float("CASEBOT_SESSION_TTL", env["CASEBOT_SESSION_TTL"])
+        if env.get("CASEBOT_ANSWER_TIMEOUT"):
+            values["answer_timeout"] = _positive_float("CASEBOT_ANSWER_TIMEOUT",
+                                                       env["CASEBOT_ANSWER_TIMEOUT"])
+        if env.get("CASEBOT_CASE_CACHE"):
+            values["case_cache"] = _positive_int("CASEBOT_CASE_CACHE", env["CASEBOT_CASE_CACHE"])
         if env.get("CASEBOT_DATABASE_URL", "").strip():
             values["database_url"] = env["CASEBOT_DATABASE_URL"].strip()
         if env.get("CASEBOT_INSTRUCTOR_TOKEN", "").strip():
@@ -75,6 +94,20 @@ class Settings:
             values["allowed_origins"] = parse_origins(env["CASEBOT_ALLOWED_ORIGINS"])
         settings = cls(**values)
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def quiet_libraries() -> None:
+    """Keep third-party libraries offline and quiet: no analytics or telemetry calls, no hub
+    downloads, no progress bars on the terminal. Entry points call it before importing them."""
+    # Forced, not defaulted: casebot never calls out unless the user configures a server.
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger("chromadb").setLevel(logging.ERROR)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def parse_origins(raw: str) -> tuple[str, ...]:
@@ -108,6 +141,16 @@ def _positive_float(name: str, raw: str) -> float:
         value = float(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {raw!r}")
     return value

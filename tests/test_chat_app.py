@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from conftest import CASE_FILE, CASE_ID, free_port
 
-from bot.chain import CaseBot
+from bot.rag.chain import CaseBot
 from bot.settings import Settings
 from ingest.loaders import load_text
 from ingest.paragraphs import parse_case
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+pytestmark = [pytest.mark.server, pytest.mark.model]
 
 INVEST = "How much did Volkswagen invest in XPeng?"
 FOLLOW_UP = "When was that announced?"
@@ -47,7 +47,7 @@ def transcript(chat: list[dict[str, Any]]) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def base_url(casebot: CaseBot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The chat app served on a free local port for the duration of this module."""
-    from bot.app import build_chat
+    from bot.web.chat import build_chat
 
     settings = Settings.from_env({}, data_dir=tmp_path_factory.mktemp("chat-data"))
     demo = build_chat(casebot, settings)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -13,44 +12,23 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CASE_ID, CASEBOT, cli_env, free_port
-from test_server_api import running_server, stop
+from conftest import CASE_ID, CASEBOT, cli_env, free_port, running_server, start_chroma, stop
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+pytestmark = [pytest.mark.server, pytest.mark.model]
 
-CHROMA = str(Path(sys.executable).with_name("chroma"))
 QUESTION = "How much did Volkswagen invest in XPeng?"
 QUICK_S = 15.0  # "quickly": well under any client timeout, far from a hang
-
-
-def _wait_for_chroma(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"chroma run exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/api/v2/heartbeat", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"the Chroma server at {url} did not answer within {timeout:g} s")
 
 
 @pytest.fixture
 def chroma(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A running Chroma server (URL, process); always stopped at the end."""
     port = free_port()
-    with (tmp_path / "chroma.log").open("wb") as log:
-        process = subprocess.Popen([CHROMA, "run", "--path", str(tmp_path / "chroma-db"), "--host",
-                                    "127.0.0.1", "--port", str(port)], stdout=log,
-                                   stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_for_chroma(url, process)
-            yield url, process
-        finally:
-            stop(process)
+    process = start_chroma(tmp_path / "chroma-db", port, tmp_path / "chroma.log")
+    try:
+        yield f"http://127.0.0.1:{port}", process
+    finally:
+        stop(process)
 
 
 def test_two_casebot_processes_share_one_chroma_server(
@@ -87,7 +65,8 @@ def test_two_casebot_processes_share_one_chroma_server(
             assert response.status_code == 503, response.text
             assert "not reachable" in response.json()["error"]
             health = httpx.get(f"{base}/healthz", timeout=30)
-            assert health.status_code == 503 and health.json()["status"] == "unavailable"
+            # Publicly only "error": store details (hosts, versions) go to the server's log.
+            assert health.status_code == 503 and health.json() == {"status": "error"}
 
     started = time.monotonic()
     asked = subprocess.run([CASEBOT, "ask", "--json", QUESTION], env=cli_env(local, **env),

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from conftest import CASE_ID, CASEBOT, cli_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.model
 
 ANSWER_KEYS = {"answer", "abstained", "citations", "case", "backend", "latency_ms"}
 OPTIONAL_KEYS = {"unsupported", "notice"}

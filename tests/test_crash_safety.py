@@ -22,11 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CASEBOT, cli_env, free_port
-from test_chroma_server import CHROMA, _wait_for_chroma
-from test_server_api import stop
+from conftest import CASEBOT, cli_env, free_port, start_chroma, stop
 
-pytestmark = [pytest.mark.slow, pytest.mark.server]
+pytestmark = [pytest.mark.model, pytest.mark.server]
 
 CASE = "crash-case"
 PARAGRAPHS = 100
@@ -87,8 +85,8 @@ class Ingest:
 
 def loaded_version(library_env: dict[str, str], embeddings: Any) -> tuple[set[int], bool]:
     """The versions the case's paragraphs come from (in a fresh library), and whether it answers."""
-    from bot.chain import CaseBot
-    from bot.extractive import ExtractiveAnswerer
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
     from vectorstore.store import CaseLibrary, open_client
 
     url = library_env.get("CASEBOT_CHROMA_URL")
@@ -153,20 +151,12 @@ def chroma_path(tmp_path: Path) -> Path:
     return tmp_path / "chroma-db"
 
 
-def _start_chroma(path: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as handle:
-        process = subprocess.Popen([CHROMA, "run", "--path", str(path), "--host", "127.0.0.1", "--port",
-                                    str(port)], stdout=handle, stderr=subprocess.STDOUT)
-    _wait_for_chroma(f"http://127.0.0.1:{port}", process)
-    return process
-
-
 @pytest.fixture
 def chroma(chroma_path: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A Chroma server that the test may kill and restart; stopped at the end."""
     port = free_port()
     state: dict[str, Any] = {"port": port, "url": f"http://127.0.0.1:{port}",
-                             "process": _start_chroma(chroma_path, port, tmp_path / "chroma.log")}
+                             "process": start_chroma(chroma_path, port, tmp_path / "chroma.log")}
     try:
         yield state
     finally:
@@ -187,7 +177,7 @@ def test_chroma_server_killed_mid_ingest(case_file: Path, tmp_path: Path, chroma
     message = ingest.stderr.decode(errors="replace")
     assert code != 0 and "error:" in message and "Traceback" not in message, message[-2000:]
     assert time.monotonic() - started < 60
-    chroma["process"] = _start_chroma(chroma_path, chroma["port"], tmp_path / "chroma.log")
+    chroma["process"] = start_chroma(chroma_path, chroma["port"], tmp_path / "chroma.log")
     assert loaded_version(env, embeddings) == ({1}, True)
     retry = Ingest(case_file, env)
     assert retry.finish() == 0, retry.stderr.decode(errors="replace")[-2000:]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import CASEBOT, cli_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.model
 
 QUESTIONS: list[dict[str, Any]] = [
     {"id": "q01", "question": "How much did Volkswagen invest in XPeng?", "answerable": True,
@@ -111,7 +111,7 @@ def test_a_run_writes_results_summary_and_report(runs: Runs) -> None:
 
     report = (out / "report.html").read_text(encoding="utf-8")
     assert 'id="metrics"' in report and "<script>alert" not in report
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in report
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in report  # Jinja2 autoescape's spelling
     # The terminal table is on stdout; no progress bar with --quiet.
     assert "recall@5" in run_a.stdout and "passed" in run_a.stdout
     assert "Evaluating" not in run_a.stderr

@@ -24,7 +24,7 @@ from ingest.pipeline import ingest_file, ingest_paths
 from vectorstore.embeddings import SentenceEmbeddings
 from vectorstore.store import CaseLibrary, CaseNotFoundError, StoreError, open_client
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.model
 
 OLD_FACT = "Volkswagen would invest $700 million for a nearly 5% stake in XPeng."
 NEW_FACT = "Volkswagen would invest $1.2 billion for a stake of about 10% in XPeng."
@@ -229,8 +229,8 @@ def test_changed_case_replaces_old_paragraphs(store_dir: Path, case_copy: Path,
 
 def test_changed_case_answers_the_new_text(store_dir: Path, case_copy: Path,
                                            counting: CountingEmbeddings) -> None:
-    from bot.chain import CaseBot
-    from bot.extractive import ExtractiveAnswerer
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
 
     library = CaseLibrary(open_client(store_dir), counting)
     ingest_file(case_copy, library)
@@ -286,8 +286,8 @@ def test_failed_embedding_keeps_previous_version(store_dir: Path, case_copy: Pat
 
 def test_failed_write_midway_keeps_previous_version(store_dir: Path, case_copy: Path,
                                                     embeddings: SentenceEmbeddings) -> None:
-    from bot.chain import CaseBot
-    from bot.extractive import ExtractiveAnswerer
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
 
     client = open_client(store_dir)
     library = CaseLibrary(client, CountingEmbeddings(embeddings))

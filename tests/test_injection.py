@@ -28,12 +28,11 @@ from conftest import CASE_FILE, CASE_ID
 from fake_openai import FakeOpenAI, Reply
 
 import prompts
-from bot.answer import Answer
-from bot.backends import make_answerer
-from bot.chain import CaseBot
-from bot.conversation import Turn
-from bot.extractive import ExtractiveAnswerer, decline_message
-from bot.guard import carries_instructions, looks_like_injection
+from bot.answer import Answer, Turn
+from bot.answerers.extractive import ExtractiveAnswerer, decline_message
+from bot.factory import make_answerer
+from bot.rag.chain import CaseBot
+from bot.rag.guard import carries_instructions, looks_like_injection
 from bot.settings import Settings
 
 CANARY = re.search(r"CASEBOT-CANARY-\w+", prompts.template("system")).group(0)  # type: ignore[union-attr]

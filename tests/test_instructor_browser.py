@@ -15,11 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ARTIFACTS, CASE_ID, require_chromium
-from test_records_server import replicas
+from conftest import ARTIFACTS, CASE_ID, replicas, require_chromium
 
 # A server start, a dozen answers and two browsers on a 2-core machine: more than the default 300 s.
-pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.model, pytest.mark.timeout(900)]
 
 TOKEN = "dashboard-token-for-tests"
 BOX = "Ask about the case…"

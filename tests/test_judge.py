@@ -11,9 +11,9 @@ from conftest import CASEBOT, cli_env
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from bot.judge import Verdict, judge_answer, parse_verdict
-from bot.metrics import Outcome, score_question, summarize
-from bot.questions import Question
+from bot.evaluation.judge import Verdict, judge_answer, parse_verdict
+from bot.evaluation.metrics import Outcome, score_question, summarize
+from bot.evaluation.questions import Question
 
 QUESTION = Question(id="q1", question="How much did Volkswagen invest in XPeng?",
                     reference_answer="$700 million.", expected_paragraphs=(12,),
@@ -68,7 +68,7 @@ def test_unjudged_runs_have_no_judge_metrics() -> None:
     assert summary["counts"]["judge_faithfulness"] == 0
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_judge_without_an_llm_backend_is_a_usage_error(ingested_data_dir: Path, tmp_path: Path) -> None:
     result = subprocess.run([CASEBOT, "eval", "--judge", "--output", str(tmp_path / "run")],
                             env=cli_env(ingested_data_dir), capture_output=True, text=True, timeout=300)

@@ -147,7 +147,7 @@ def _run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=300)
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_several_cases_through_the_cli(tmp_path: Path) -> None:
     folder = tmp_path / "cases"
     folder.mkdir()

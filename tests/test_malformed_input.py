@@ -19,13 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import CASE_ID, CASEBOT, cli_env
+from conftest import CASE_ID, CASEBOT, cli_env, running_server
 from test_loaders import minimal_pdf, write_docx
-from test_server_api import running_server
 
-from bot.app import respond
+from bot.web.chat import respond
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+pytestmark = [pytest.mark.server, pytest.mark.model]
 
 QUESTION = "How much did Volkswagen invest in XPeng?"
 LONG = "Why " + "really " * 400  # 2,404 characters

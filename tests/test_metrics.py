@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import random
+
 import pytest
 
-from bot.metrics import (
+from bot.evaluation.metrics import (
     DEFINITIONS,
     METRICS,
     Outcome,
     aggregate,
     citation_precision,
     citation_recall,
+    format_value,
     mean,
     missing_strings,
     must_include_hits,
@@ -22,7 +26,7 @@ from bot.metrics import (
     summarize,
     token_f1,
 )
-from bot.questions import Question
+from bot.evaluation.questions import Question
 
 FACT = Question("q1", "How much did Volkswagen invest?", reference_answer="Volkswagen invested $700 million.",
                 expected_paragraphs=(12, 16), must_include=("$700 million", "5%"), category="fact")
@@ -109,6 +113,49 @@ def test_percentile_interpolates_linearly() -> None:
     assert percentile(values, 95) == pytest.approx(38.5)  # rank 2.85 between 30 and 40
     assert percentile([7.0], 95) == 7.0
     assert percentile([], 50) is None
+
+
+def _hand_written_percentile(values: list[float], p: float) -> float:
+    """The interpolation the module computed by hand before statistics.quantiles, as the reference."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+_RANDOM = random.Random(11)
+PERCENTILE_LISTS = [
+    [10.0, 20.0, 30.0, 40.0],
+    [3.0, 1.0, 2.0],
+    [5.0, 5.0],
+    [120.0, 340.0, 80.0, 900.0, 95.0],
+    [0.1 * i * i for i in range(1, 38)],
+    [_RANDOM.lognormvariate(5, 1) for _ in range(80)],
+    [float(_RANDOM.randint(1, 40_000)) for _ in range(61)],
+]
+
+
+@pytest.mark.parametrize("values", PERCENTILE_LISTS, ids=lambda v: f"{len(v)}-values")
+def test_percentile_gives_the_numbers_the_hand_written_version_gave(values: list[float]) -> None:
+    for p in (1, 5, 25, 50, 75, 90, 95, 97.5, 99):
+        # The two formulas round differently in the last bits (relative error below 1e-13).
+        assert percentile(values, p) == pytest.approx(_hand_written_percentile(values, p), rel=1e-12), p
+    assert percentile(values, 0) == min(values)
+    assert percentile(values, 100) == max(values)
+
+
+def test_percentile_is_exact_where_the_interpolation_is() -> None:
+    assert percentile([10.0, 20.0, 30.0, 40.0], 95) == 38.5
+    assert percentile([80.0, 120.0, 340.0, 900.0], 50) == 230.0
+    assert percentile([1.0, 2.0], 25) == 1.25
+
+
+def test_format_value_writes_fractions_and_milliseconds() -> None:
+    assert format_value("recall@5", 0.83921) == "0.839"
+    assert format_value("pass_rate", 1) == "1.000"
+    assert format_value("latency_p95_ms", 12314.4) == "12,314 ms"
+    assert format_value("latency_ms", 120.0) == "120 ms"
+    assert format_value("mrr", None) == "n/a"
 
 
 def test_mean_skips_undefined_values() -> None:

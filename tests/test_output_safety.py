@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CASEBOT, cli_env, require_chromium
-from test_server_api import running_server
+from conftest import CASEBOT, cli_env, require_chromium, running_server
 
-pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.model]
 
 CASE = "northwind"
 BOX = "Ask about the case…"

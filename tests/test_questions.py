@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.conversation import Turn
-from bot.questions import CATEGORIES, Question, QuestionSetError, load_questions
+from bot.answer import Turn
+from bot.errors import QuestionSetError
+from bot.evaluation.questions import CATEGORIES, Question, load_questions
 from bot.settings import BUNDLED_CASES
 
 FOLLOW_UP = {"id": "q07", "question": "When was that announced?",

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer import Answer, Citation
-from bot.conversation import Turn
+from bot.answer import Answer, Citation, Turn
+from bot.errors import DatabaseError, FeedbackError, UnknownAnswerError
 from bot.records.database import (
-    DatabaseError,
     SchemaVersion,
     default_database_url,
     ensure_schema,
@@ -24,10 +23,8 @@ from bot.records.database import (
 from bot.records.export import csv_lines, export_row, jsonl_lines
 from bot.records.store import (
     AnswerRecord,
-    FeedbackError,
     Recorder,
     RecordStore,
-    UnknownAnswerError,
     new_answer_id,
     open_recorder,
 )
@@ -171,7 +168,7 @@ def test_a_database_that_is_down_never_loses_the_answer(caplog: pytest.LogCaptur
 
 
 def test_export_rows_are_a_question_set_that_loads_as_unlabelled(tmp_path: Path) -> None:
-    from bot.questions import load_questions
+    from bot.evaluation.questions import load_questions
 
     store = RecordStore(open_engine(default_database_url(tmp_path))).create()
     follow_up = _record("And when?", history=(Turn("user", "How much?"), Turn("assistant", "$700m")))
@@ -203,8 +200,8 @@ def test_export_rows_are_a_question_set_that_loads_as_unlabelled(tmp_path: Path)
 
 
 def test_unlabelled_questions_count_in_answer_metrics_not_in_pass_rate() -> None:
-    from bot.metrics import Outcome, score_question, summarize
-    from bot.questions import Question
+    from bot.evaluation.metrics import Outcome, score_question, summarize
+    from bot.evaluation.questions import Question
 
     labelled = Question("q1", "How much?", must_include=("$700 million",))
     unlabelled = Question("s1", "Who?", answerable=None, category="student")

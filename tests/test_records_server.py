@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CASE_ID, CASEBOT, cli_env, free_port
-from test_server_api import running_server, stop
+from conftest import CASE_ID, CASEBOT, cli_env, replicas, running_server
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+pytestmark = [pytest.mark.server, pytest.mark.model]
 
 TOKEN = "instructor-token-for-tests"
 QUESTIONS = ("How much did Volkswagen invest in XPeng?", "Who won the 2022 football World Cup?")
@@ -32,44 +29,6 @@ def _ask(base: str, question: str, history: list[dict[str, str]] | None = None) 
 def _export(base: str, **params: str) -> httpx.Response:
     return httpx.get(f"{base}/api/v1/instructor/questions", params={"case": CASE_ID, **params},
                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
-
-
-@contextmanager
-def replicas(count: int, data_dir: Path, *args: str, env: dict[str, str], log_dir: Path,
-             timeout: float = 600.0) -> Iterator[list[str]]:
-    """`count` `casebot serve` processes started together (they load the model in parallel);
-    yields their base URLs and stops them all."""
-    processes: list[tuple[str, subprocess.Popen[bytes], Path]] = []
-    try:
-        for _ in range(count):
-            port = free_port()
-            log = log_dir / f"replica-{port}.log"
-            with log.open("wb") as handle:
-                process = subprocess.Popen([CASEBOT, "serve", "--port", str(port), *args],
-                                           env=cli_env(data_dir, **env), stdout=handle,
-                                           stderr=subprocess.STDOUT)
-            processes.append((f"http://127.0.0.1:{port}", process, log))
-        deadline = time.monotonic() + timeout
-        waiting = list(processes)
-        while waiting:
-            base, process, log = waiting[0]
-            if process.poll() is not None:
-                raise AssertionError(f"replica exited with {process.returncode}:\n"
-                                     + log.read_text(errors="replace")[-4000:])
-            if time.monotonic() > deadline:
-                raise AssertionError("replica did not become healthy:\n"
-                                     + log.read_text(errors="replace")[-4000:])
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    waiting.pop(0)
-                    continue
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        yield [base for base, _, _ in processes]
-    finally:
-        for _, process, _ in processes:
-            stop(process)
 
 
 @pytest.fixture(scope="module")

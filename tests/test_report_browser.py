@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from conftest import ARTIFACTS
 
-from bot.conversation import Turn
-from bot.evaluate import build_summary, write_run
-from bot.questions import Question
+from bot.answer import Turn
+from bot.evaluation.questions import Question
+from bot.evaluation.runner import build_summary, write_run
 
 pytestmark = pytest.mark.browser
 

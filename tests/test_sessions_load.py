@@ -18,10 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import CASE_ID
-from test_server_api import running_server
+from conftest import CASE_ID, running_server
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+pytestmark = [pytest.mark.server, pytest.mark.model]
 
 SESSIONS = 20
 TURNS = 5

@@ -40,6 +40,9 @@ _NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z]+|^[A-Z][a-z]*[A-Z][A-Za-z]*")
 CASE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 
 ProgressCallback = Callable[[int], None]
+DEFAULT_CASE_CACHE = 32
+# How long an ingest waits for another ingest of the same case (embedding a long case takes minutes).
+LOCK_TIMEOUT_S = 1800.0
 
 
 class StoreError(RuntimeError):
@@ -240,10 +243,17 @@ class LoadedCase:
 class CaseLibrary:
     """All cases in one Chroma database, with the embedding model that wrote them."""
 
-    def __init__(self, client: ClientAPI, embeddings: SentenceEmbeddings) -> None:
+    def __init__(self, client: ClientAPI, embeddings: SentenceEmbeddings,
+                 cache_size: int = DEFAULT_CASE_CACHE, lock_dir: Path | None = None) -> None:
+        from cachetools import LRUCache
+
         self.client = client
+        self.lock_dir = lock_dir
+        self._case_locks: dict[str, threading.RLock] = {}
         self.embeddings = embeddings
-        self._loaded: dict[str, LoadedCase] = {}
+        # Loaded cases (texts, vectors, word vectors: megabytes each) by id, least recently used
+        # dropped first, so memory stays bounded however many cases are asked about.
+        self._loaded: LRUCache[str, LoadedCase] = LRUCache(maxsize=cache_size)
         self._lock = threading.Lock()
         # The newest complete collection of each case, as last listed, and when (monotonic clock).
         self._listing: tuple[float, dict[str, tuple[float, Collection]]] | None = None
@@ -298,6 +308,11 @@ class CaseLibrary:
             raise CaseNotFoundError(case_id, sorted(found))
         return self._info(found[case_id][1])
 
+    def loaded_ids(self) -> list[str]:
+        """The ids of the cases held in memory, least recently used first."""
+        with self._lock:
+            return list(self._loaded.keys())
+
     def load(self, case_id: str, refresh: bool = False) -> LoadedCase:
         """The case in memory, loaded once per stored version."""
         with self._lock:
@@ -350,8 +365,13 @@ class CaseLibrary:
     def write_case(self, case_id: str, title: str, records: Sequence[Record], source: str = "",
                    progress: Callable[[int, int], None] | None = None) -> WriteReport:
         """Store a case's records as its new version; embeds only text not stored before."""
-        if not CASE_ID.match(case_id):
-            raise ValueError(f"Invalid case id {case_id!r}: use lower-case letters, digits and -._")
+        with self.case_lock(case_id):
+            return self._write_case(case_id, title, records, source, progress)
+
+    def _write_case(self, case_id: str, title: str, records: Sequence[Record], source: str,
+                    progress: Callable[[int, int], None] | None) -> WriteReport:
+        # Another process may have written this case while we waited for the lock.
+        self._invalidate()
         print_ = fingerprint(records, title)
         paragraphs = len({r.paragraph for r in records})
         current = self._complete().get(case_id)
@@ -426,5 +446,20 @@ class CaseLibrary:
 
     def remove_case(self, case_id: str) -> None:
         """Delete every stored version of a case."""
-        self.info(case_id)
-        self._drop_old_versions(case_id, keep=None)
+        self.info(case_id)  # unknown (or invalid) ids: CaseNotFoundError before any lock file
+        with self.case_lock(case_id):
+            self._drop_old_versions(case_id, keep=None)
+
+    def case_lock(self, case_id: str) -> Any:
+        """A lock held while a case is written or removed, so two ingests of one case (in any
+        processes sharing the lock folder) run one after the other instead of deleting each
+        other's collection. Without a lock folder it only serialises this process."""
+        from filelock import FileLock
+
+        if not CASE_ID.match(case_id):
+            raise ValueError(f"Invalid case id {case_id!r}: use lower-case letters, digits and -._")
+        if self.lock_dir is None:
+            with self._lock:
+                return self._case_locks.setdefault(case_id, threading.RLock())
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.lock_dir / f"{case_id}.lock"), timeout=LOCK_TIMEOUT_S)

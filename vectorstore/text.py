@@ -39,16 +39,6 @@ _CONTINUATION = re.compile(
 )
 
 
-ORDINALS = ("first", "second", "third", "fourth", "fifth")
-# A name: a capitalised word that does not open a sentence.
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z]+\b")
-
-
-def names_in(text: str) -> list[str]:
-    """The capitalised words of `text` that do not open a sentence ("XPeng", "Tesla")."""
-    return _NAME.findall(text)
-
-
 def continues_previous(sentence: str) -> bool:
     """Whether a sentence only makes sense after the one before it."""
     return bool(_CONTINUATION.match(sentence.lstrip()))

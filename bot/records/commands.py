@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.errors import UsageError
 from bot.settings import Settings, parse_days, parse_on_off
 
 if TYPE_CHECKING:
@@ -86,20 +87,15 @@ def _store(settings: Settings) -> RecordStore:
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Run `casebot questions ACTION`; returns the exit code (CliError for bad usage)."""
-    from bot.cli import CliError
-    from bot.records.database import DatabaseError
+    """Run `casebot questions ACTION`; returns the exit code (UsageError for bad usage)."""
     from bot.records.export import export_lines
 
     if getattr(args, "database_url", None):
         settings = replace(settings, database_url=args.database_url.strip())
-    try:
-        store = _store(settings)
-    except DatabaseError as error:
-        raise CliError(str(error), code=1) from None
+    store = _store(settings)
     if args.action == "purge":
         if args.older_than < 0:
-            raise CliError(f"--older-than must be 0 or more days, got {args.older_than:g}")
+            raise UsageError(f"--older-than must be 0 or more days, got {args.older_than:g}")
         removed = store.purge(args.older_than)
         print(f"purged {removed} record{'s' if removed != 1 else ''} older than {args.older_than:g} "
               "days", file=sys.stderr)
@@ -108,7 +104,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     to_stdout = str(output) == "-"
     fmt = "jsonl" if to_stdout else output.suffix.lower().lstrip(".")
     if fmt not in ("jsonl", "csv"):
-        raise CliError(f"--output must end in .jsonl or .csv, got {output}")
+        raise UsageError(f"--output must end in .jsonl or .csv, got {output}")
     rows = store.answers(args.case or None, abstained=True if args.abstained else None,
                          rating=args.rating)
     if to_stdout:

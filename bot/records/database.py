@@ -38,16 +38,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from bot.errors import DatabaseError
+
 log = logging.getLogger("casebot.records")
 
 SCHEMA_VERSION = 1
 COMPONENT = "records"
 # An arbitrary constant naming casebot's schema lock among PostgreSQL advisory locks.
 _ADVISORY_LOCK_KEY = 0x6361_7365_626F_74
-
-
-class DatabaseError(RuntimeError):
-    """The records database cannot be opened or is of a newer schema than this casebot knows."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):

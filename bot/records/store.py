@@ -24,11 +24,10 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.answer import Answer
-from bot.conversation import Turn
+from bot.answer import Answer, Turn
+from bot.errors import DatabaseError, FeedbackError, UnknownAnswerError
 from bot.records.database import (
     AnswerRow,
-    DatabaseError,
     FeedbackRow,
     SecretRow,
     default_database_url,
@@ -43,14 +42,6 @@ CHANNELS = ("chat", "embed", "api", "lti")
 RATINGS = ("up", "down")
 MAX_COMMENT_CHARS = 2000
 Rating = Literal["up", "down"]
-
-
-class FeedbackError(ValueError):
-    """Feedback that cannot be kept: a bad rating or comment."""
-
-
-class UnknownAnswerError(LookupError):
-    """Feedback for an answer id the records do not hold (or records are off)."""
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,10 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.errors import FeedbackError, UnknownAnswerError
 from bot.records.export import FORMATS, export_lines
 from bot.records.insight import CaseInsight, Encoder, QuestionGroup, case_insight
-from bot.records.store import (
-    MAX_COMMENT_CHARS,
-    FeedbackError,
-    Recorder,
-    UnknownAnswerError,
-)
+from bot.records.store import MAX_COMMENT_CHARS, Recorder
 
 log = logging.getLogger("casebot.instructor")
 

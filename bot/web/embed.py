@@ -1,7 +1,7 @@
 """The embeddable chat's answer rendering: [¶n] markers become links to their source paragraph,
 shown under the answer; a small script scrolls to and highlights the paragraph on click.
 
-Case text is escaped exactly as in bot.render, so it can never become markup; the only HTML is the
+Case text is escaped exactly as in bot.web.render, so it can never become markup; the only HTML is the
 fixed anchor markup produced here.
 """
 
@@ -10,14 +10,17 @@ from __future__ import annotations
 import uuid
 
 from bot.answer import Answer
-from bot.render import answer_markdown
+from bot.web.render import answer_markdown
 
-EMBED_CSS = """
-.gradio-container { padding: 0 8px !important; max-width: none !important; }
-footer { display: none !important; }
+# Citation links, on both the chat at / and the embed page.
+CITE_CSS = """
 a.casebot-cite { font-weight: 600; text-decoration: none; white-space: nowrap; }
 .casebot-flash { outline: 2px solid var(--color-accent); border-radius: 4px; }
 """
+EMBED_CSS = """
+.gradio-container { padding: 0 8px !important; max-width: none !important; }
+footer { display: none !important; }
+""" + CITE_CSS
 
 # Links to "#casebot-…" stay inside the chat (Gradio would open links in a new tab otherwise).
 EMBED_HEAD = """

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.citations import MARKER, cited_numbers, enforce_markers
-from bot.evidence import Evidence
+from bot.answer import Evidence
+from bot.rag.citations import MARKER, cited_numbers, enforce_markers
 from vectorstore.text import STOPWORDS, sentences, stem, tokens
 
 Encoder = Callable[[str], np.ndarray]

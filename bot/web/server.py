@@ -1,36 +1,34 @@
 """`casebot serve`: one ASGI app (FastAPI + uvicorn) with the Gradio chat at `/`, the embeddable
 chat at `/embed?case=ID`, the JSON API under `/api/v1`, `/healthz`, and OpenAPI docs at `/docs`.
 
-State: each browser session's chat history lives in Gradio session state; the API is stateless (the
-client sends the history). The only other per-process state is the rate limiter's window and the
-in-memory copy of each case, so replicas behind a load balancer share nothing but the Chroma index.
+State: each browser session's chat history lives in Gradio session state (per process: replicas
+need sticky routing); the API is stateless (the client sends the history). The in-memory copy of
+each case is a per-process cache. Rate-limit counters are per process with `memory://` and shared
+by every replica with `CASEBOT_RATE_LIMIT_STORAGE=redis://…`.
 """
 
 from __future__ import annotations
 
 import argparse
 import html
-import json
 import logging
 import os
 import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from bot.security import (
+from bot.settings import DEFAULT_CASE, Settings, quiet_libraries
+from bot.web.security import (
     GuardMiddleware,
-    RateLimiter,
     check_origins,
     frame_ancestors,
     parse_rate_limit,
 )
-from bot.settings import DEFAULT_CASE, Settings
 
 if TYPE_CHECKING:
-    import gradio as gr
     from fastapi import FastAPI
 
-    from bot.chain import CaseBot
+    from bot.rag.chain import CaseBot
     from bot.records.store import Recorder
 
 log = logging.getLogger("casebot.server")
@@ -57,6 +55,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate-limit", metavar="N/PERIOD",
                         help="questions per client, e.g. 30/minute, or off (env CASEBOT_RATE_LIMIT; "
                         "default 30/minute)")
+    parser.add_argument("--rate-limit-ip", metavar="N/PERIOD",
+                        help="questions per IP address, a ceiling over all its clients, or off "
+                        "(env CASEBOT_RATE_LIMIT_IP; default 600/minute)")
+    parser.add_argument("--rate-limit-storage", metavar="URL",
+                        help="where rate-limit counters live: memory:// (this process) or "
+                        "redis://HOST:PORT (shared by replicas) (env CASEBOT_RATE_LIMIT_STORAGE)")
+    parser.add_argument("--answer-timeout", type=float, metavar="SECONDS",
+                        help="the API answers 504 after this long (env CASEBOT_ANSWER_TIMEOUT; "
+                        "default 120)")
     parser.add_argument("--api-token", metavar="TOKEN",
                         help="require 'Authorization: Bearer TOKEN' on /api/v1 (env CASEBOT_API_TOKEN, "
                         "preferred: flags are visible to other users of the machine)")
@@ -73,7 +80,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     """`settings` with the serve flags on top; ValueError for invalid origins or rate limits."""
+    from bot.records.commands import records_overrides
+    from bot.records.database import check_url
     from bot.settings import parse_origins
+    from bot.web.ratelimit import check_storage_url
 
     overrides: dict[str, Any] = {}
     if getattr(args, "allowed_origins", None) is not None:
@@ -82,50 +92,30 @@ def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
         overrides["rate_limit"] = args.rate_limit.strip()
     if getattr(args, "api_token", None) is not None:
         overrides["api_token"] = args.api_token.strip()
+    if getattr(args, "rate_limit_ip", None) is not None:
+        overrides["rate_limit_ip"] = args.rate_limit_ip.strip()
+    if getattr(args, "rate_limit_storage", None) is not None:
+        overrides["rate_limit_storage"] = args.rate_limit_storage.strip()
+    if getattr(args, "answer_timeout", None) is not None:
+        if args.answer_timeout <= 0:
+            raise ValueError(f"--answer-timeout must be positive, got {args.answer_timeout:g}")
+        overrides["answer_timeout"] = args.answer_timeout
     if getattr(args, "session_ttl", None) is not None:
         if args.session_ttl <= 0:
             raise ValueError(f"--session-ttl must be positive, got {args.session_ttl:g}")
         overrides["session_ttl"] = args.session_ttl
-    from bot.records.commands import records_overrides
-    from bot.records.database import check_url
-
     settings = replace(settings, **overrides, **records_overrides(args))
     parse_rate_limit(settings.rate_limit)
+    parse_rate_limit(settings.rate_limit_ip)
+    check_storage_url(settings.rate_limit_storage)
     check_url(settings.database_url)
     return replace(settings, allowed_origins=check_origins(settings.allowed_origins))
-
-
-def _ask_indices(blocks: gr.Blocks) -> set[int]:
-    """Indices of the Gradio events that answer a question (these count for the rate limit)."""
-    return {index for index, fn in blocks.fns.items() if getattr(fn, "api_name", None) == ASK_API_NAME}
-
-
-def _question_test(mounts: dict[str, set[int]]) -> Any:
-    """Which POST requests ask a question: the JSON API's and the Gradio chats' `ask` events."""
-
-    def is_question(path: str, body: bytes) -> bool:
-        if path in ("/api/v1/ask", "/api/v1/ask/stream"):
-            return True
-        for prefix, indices in mounts.items():
-            named = (f"{prefix}/gradio_api/call/{ASK_API_NAME}", f"{prefix}/gradio_api/run/{ASK_API_NAME}")
-            if path in named:
-                return True
-            if path == f"{prefix}/gradio_api/queue/join":
-                try:
-                    payload = json.loads(body or b"{}")
-                except ValueError:
-                    return False
-                return isinstance(payload, dict) and payload.get("fn_index") in indices
-        return False
-
-    return is_question
 
 
 def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = None) -> FastAPI:
     """The whole server as one FastAPI app (settings already validated by serve_settings);
     `recorder` keeps the answered questions (default: as the settings say)."""
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    quiet_libraries()
     import gradio as gr
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -133,15 +123,19 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from bot.api import api_router, list_cases
-    from bot.app import CSS, build_chat
-    from bot.embed import EMBED_CSS, EMBED_HEAD
     from bot.records.store import open_recorder
+    from bot.web.api import api_router, list_cases
+    from bot.web.chat import CSS, build_chat
+    from bot.web.docs import add_offline_docs
+    from bot.web.embed import CITE_CSS, EMBED_CSS, EMBED_HEAD
     from bot.web.instructor import records_router
+    from bot.web.ratelimit import QuestionLimiter
 
     origins = check_origins(settings.allowed_origins)
-    limit = parse_rate_limit(settings.rate_limit)
-    app = FastAPI(title="casebot", version="1", docs_url="/docs", redoc_url=None,
+    # One limiter for every entry point that answers a question (chat, embed, API).
+    limiter = QuestionLimiter.from_settings(settings.rate_limit, settings.rate_limit_ip,
+                                            settings.rate_limit_storage)
+    app = FastAPI(title="casebot", version="1", docs_url=None, redoc_url=None,
                   description="Answers questions about a business case with citations to its "
                   "numbered paragraphs. Errors are `{\"error\": \"...\"}`.")
 
@@ -166,8 +160,9 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
         try:
             cases = list_cases(bot)
         except Exception as error:
-            message = getattr(error, "detail", None) or str(error)
-            return JSONResponse({"status": "unavailable", "error": message}, status_code=503)
+            # Store errors name hosts, paths and versions: they go to the log, not to anyone.
+            log.error("health check failed: %s", getattr(error, "detail", None) or error)
+            return JSONResponse({"status": "error"}, status_code=503)
         return JSONResponse({"status": "ok", "cases": len(cases), "backend": bot.answerer.name,
                              "store": "server" if settings.chroma_url else "embedded"})
 
@@ -178,6 +173,7 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
         """Gradio's web-component loader, served here so embedding needs no CDN."""
         return FileResponse(gradio_js, media_type="text/javascript")
 
+    add_offline_docs(app)
     if recorder is None:
         recorder = open_recorder(settings)
         recorder.start_retention()
@@ -185,7 +181,8 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     app.include_router(records_router(recorder, settings.instructor_token,
                                       lambda: [c.case_id for c in bot.library.cases()],
                                       bot.library.embeddings))
-    app.include_router(api_router(bot, recorder=recorder))
+    app.include_router(api_router(bot, timeout=settings.answer_timeout, limiter=limiter,
+                                  recorder=recorder))
 
     def embed_page(request: Request) -> RedirectResponse:
         """`/embed?case=ID` -> the mounted embed app at `/embed/?case=ID` (relative, proxy-safe)."""
@@ -195,18 +192,15 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     # A plain Starlette route: FastAPI could not resolve the lazily imported Request annotation.
     app.add_route("/embed", embed_page, methods=["GET", "HEAD"], include_in_schema=False)
 
-    chat = build_chat(bot, settings, recorder=recorder)
-    embed = build_chat(bot, settings, embed=True, recorder=recorder)
-    mounts = {"/embed": _ask_indices(embed), "": _ask_indices(chat)}
+    chat = build_chat(bot, settings, limiter=limiter, recorder=recorder)
+    embed = build_chat(bot, settings, embed=True, limiter=limiter, recorder=recorder)
     common: dict[str, Any] = {"footer_links": [], "show_error": False, "ssr_mode": False,
                               "mcp_server": False, "enable_monitoring": False}
     # Order matters: /embed before the catch-all mount at /.
     gr.mount_gradio_app(app, embed, path="/embed", css=CSS + EMBED_CSS, head=EMBED_HEAD, **common)
-    gr.mount_gradio_app(app, chat, path="/", css=CSS, **common)
+    gr.mount_gradio_app(app, chat, path="/", css=CSS + CITE_CSS, head=EMBED_HEAD, **common)
 
-    app.add_middleware(GuardMiddleware, limiter=RateLimiter(limit) if limit else None,
-                       api_token=settings.api_token, csp=frame_ancestors(origins),
-                       is_question=_question_test(mounts))
+    app.add_middleware(GuardMiddleware, api_token=settings.api_token, csp=frame_ancestors(origins))
     # Added last, so outermost: error responses carry CORS headers too. Its presence also stops
     # Gradio from echoing any Origin back (Gradio defers to a parent app's CORSMiddleware).
     app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_credentials=False,
@@ -249,12 +243,12 @@ def snippets(base_url: str, case: str = DEFAULT_CASE) -> str:
 
 def run_command(args: argparse.Namespace, settings: Settings, bot: CaseBot) -> int:
     """Serve until interrupted; returns the exit code."""
-    from bot.cli import CliError
+    from bot.errors import UsageError
 
     try:
         settings = serve_settings(args, settings)
     except ValueError as error:
-        raise CliError(str(error)) from None
+        raise UsageError(str(error)) from None
     public = getattr(args, "public_url", None) or os.environ.get("CASEBOT_PUBLIC_URL", "")
     serve(bot, settings, args.host, args.port, public_url=public, verbose=args.verbose)
     return 0
@@ -275,10 +269,13 @@ def serve(bot: CaseBot, settings: Settings, host: str, port: int, *, public_url:
     except LookupError:
         case = DEFAULT_CASE
     limit = parse_rate_limit(settings.rate_limit)
+    ip_limit = parse_rate_limit(settings.rate_limit_ip)
     print(f"casebot serving on {url}  (chat /, embed /embed?case={case}, API /api/v1, docs /docs)",
           file=sys.stderr)
     print(f"allowed origins: {', '.join(settings.allowed_origins) or 'same origin only'}; rate limit: "
-          f"{settings.rate_limit if limit else 'off'}; API token: "
+          f"{settings.rate_limit if limit else 'off'} per client, "
+          f"{settings.rate_limit_ip if ip_limit else 'off'} per IP address "
+          f"({settings.rate_limit_storage.split('://', 1)[0]}); API token: "
           f"{'required' if settings.api_token else 'not required'}\n", file=sys.stderr)
     if show_snippets:
         print(snippets(public_url or url.rstrip("/"), case), file=sys.stderr, flush=True)

@@ -10,6 +10,7 @@ from bot.answer import Answer
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~:])")
 _MARKER = re.compile(r"\\\[¶(\d+)\\\]")
+_RAW_MARKER = re.compile(r"\[¶\d+\]")
 
 
 def escape_markdown(text: str) -> str:
@@ -44,10 +45,20 @@ def answer_markdown(answer: Answer, cite: Callable[[int], str] = bold_marker,
         parts.append(f"*{escape_markdown(answer.notice)}*")
     if answer.citations:
         parts.append("**Sources**")
+        said = _folded(_RAW_MARKER.sub(" ", answer.answer))
         for citation in answer.citations:
             heading = f"**{citation.label}**"
             if citation.section:
                 heading += f" · *{escape_markdown(citation.section)}*"
             prefix = anchor(citation.paragraph) if anchor is not None else ""
+            if _folded(citation.text) in said:
+                # The answer already quotes the whole paragraph: name it, do not repeat it.
+                parts.append(f"> {prefix}{heading} · quoted in full above")
+                continue
             parts.append(f"> {prefix}{heading}  \n> {escape_markdown(citation.text)}")
     return "\n\n".join(parts)
+
+
+def _folded(text: str) -> str:
+    """Text compared loosely: case and runs of whitespace ignored."""
+    return " ".join(text.split()).lower()

@@ -1,5 +1,8 @@
-"""Request guards for `casebot serve`: per-client rate limit, body size limit, bearer token for the
-JSON API, and the security headers of the HTML pages (CSP frame-ancestors for embedding).
+"""Request guards for `casebot serve`: body size limit, bearer token for the JSON API, JSON bodies
+without a JSON Content-Type, and the security headers of the HTML pages (CSP frame-ancestors).
+
+The question rate limit is not here: it is counted where a question is answered
+(bot.web.ratelimit), since Gradio serves one function under many URLs.
 
 Everything is one small pure-ASGI middleware so that it also covers the mounted Gradio apps; CORS
 itself is Starlette's CORSMiddleware, configured from the same origin list.
@@ -9,11 +12,7 @@ from __future__ import annotations
 
 import hmac
 import json
-import math
 import re
-import threading
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,51 +68,14 @@ def frame_ancestors(origins: tuple[str, ...]) -> str:
     return " ".join(["frame-ancestors", "'self'", *origins])
 
 
-class RateLimiter:
-    """A sliding-window log per client key, in process memory and thread-safe."""
-
-    def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit = limit
-        self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-        self._calls = 0
-
-    def hit(self, key: str) -> float:
-        """Count one request; 0 when allowed, else the seconds until the client may retry."""
-        now = self._clock()
-        horizon = now - self.limit.seconds
-        with self._lock:
-            self._calls += 1
-            if self._calls % 1024 == 0:
-                self._forget(horizon)
-            stamps = self._hits.setdefault(key, deque())
-            while stamps and stamps[0] <= horizon:
-                stamps.popleft()
-            if len(stamps) >= self.limit.requests:
-                return max(stamps[0] - horizon, 0.001)
-            stamps.append(now)
-            return 0.0
-
-    def _forget(self, horizon: float) -> None:
-        """Drop clients with no request inside the window, so memory stays bounded."""
-        for key in [k for k, s in self._hits.items() if not s or s[-1] <= horizon]:
-            del self._hits[key]
-
-
-QuestionTest = Callable[[str, bytes], bool]
-
-
 class GuardMiddleware:
-    """Body limit (413), bearer token on /api/v1 (401), rate limit on questions (429), headers."""
+    """Body limit (413), bearer token on /api/v1 (401), JSON bodies on /api/v1 (415), headers."""
 
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter | None, api_token: str,
-                 csp: str, is_question: QuestionTest, max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, *, api_token: str, csp: str,
+                 max_body: int = MAX_BODY_BYTES) -> None:
         self.app = app
-        self.limiter = limiter
         self.api_token = api_token.encode()
         self.csp = csp.encode("latin-1")
-        self.is_question = is_question
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -144,14 +106,17 @@ class GuardMiddleware:
             except _Disconnected:
                 return
             receive = _replay(body, receive)
-        if self.limiter is not None and method == "POST" and self.is_question(path, body):
-            wait = self.limiter.hit(client_key(scope))
-            if wait:
-                retry = str(math.ceil(wait)).encode()
-                await _json_error(send, 429, f"Too many questions: at most {self.limiter.limit.requests} "
-                                  f"per {_period(self.limiter.limit.seconds)}. Try again in "
-                                  f"{retry.decode()} s.", [(b"retry-after", retry)])
-                return
+        if method == "POST" and path.startswith("/api/") and body.strip():
+            content_type = headers.get("content-type", b"").split(b";")[0].strip().lower()
+            if not (content_type == b"application/json" or content_type.endswith(b"+json")):
+                # `curl -d '{...}'` says form-urlencoded: a body that is JSON is taken as JSON.
+                if not _is_json(body):
+                    await _json_error(send, 415, "The request body must be JSON: send "
+                                      "'Content-Type: application/json' and a JSON object.")
+                    return
+                scope = {**scope, "headers": [
+                    *((k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-type"),
+                    (b"content-type", b"application/json")]}
         await self.app(scope, receive, send)
 
     def _authorized(self, header: bytes) -> bool:
@@ -185,17 +150,12 @@ class GuardMiddleware:
         return wrapped
 
 
-def client_key(scope: Scope) -> str:
-    """The client's address (uvicorn has already applied trusted X-Forwarded-For headers)."""
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
-
-
-def _period(seconds: float) -> str:
-    for name, span in sorted(_PERIODS.items(), key=lambda item: -item[1]):
-        if seconds == span:
-            return name
-    return f"{seconds:g} seconds"
+def _is_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
 
 
 class _TooLarge(Exception):

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from vectorstore.text import ORDINALS, content_terms, names_in, tokens
+from bot.answer import Turn
+from bot.errors import HistoryError
+from bot.lang.english import ORDINALS, names_in
+from vectorstore.text import content_terms, tokens
 
 MAX_HISTORY_TURNS = 50
 MAX_TURN_CHARS = 20_000
@@ -23,18 +25,6 @@ _REFERRING = frozenset(
 )
 _ELLIPSIS_OPENERS = ("and ", "what about", "how about", "but ", "also", "so ", "why?", "when?",
                      "how?", "who?", "where?")
-
-
-class HistoryError(ValueError):
-    """A conversation history that does not have the expected shape."""
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One message of a conversation."""
-
-    role: str
-    content: str
 
 
 def parse_history(raw: Any) -> tuple[Turn, ...]:

@@ -25,14 +25,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, METRICS, Outcome, score_question, summarize
-from bot.questions import Question, load_questions
+from bot.errors import UsageError
+from bot.evaluation.metrics import (
+    HIGHER_IS_BETTER,
+    LOWER_IS_BETTER,
+    METRICS,
+    Outcome,
+    format_value,
+    score_question,
+    summarize,
+)
+from bot.evaluation.questions import Question, load_questions
 
 if TYPE_CHECKING:
-    from bot.chain import CaseBot
+    from bot.rag.chain import CaseBot
     from bot.settings import Settings
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_BELOW_THRESHOLD = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILURE, EXIT_BELOW_THRESHOLD = 0, 1, 3
 RESULTS, SUMMARY, REPORT = "results.jsonl", "summary.json", "report.html"
 WARM_UP_QUESTION = "What is this case about?"
 PERCENT_METRICS = frozenset(name for name in METRICS if not name.endswith("_ms"))
@@ -44,10 +53,6 @@ DESCRIPTION = (
     "accuracy, false abstentions, latency p50/p95. `--compare A B` shows what changed between two "
     "runs. Exit codes: 0 ok, 1 failure, 2 usage error, 3 a --min/--max threshold was not met."
 )
-
-
-class EvalUsageError(ValueError):
-    """Flags that do not make sense together, or a threshold naming an unknown metric."""
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -78,22 +83,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 # --- thresholds ---------------------------------------------------------------------------------
 
 def parse_thresholds(specs: Sequence[str], allowed: Sequence[str], flag: str) -> dict[str, float]:
-    """`METRIC=VALUE` strings as a dict; EvalUsageError naming the valid metrics otherwise."""
+    """`METRIC=VALUE` strings as a dict; UsageError naming the valid metrics otherwise."""
     thresholds: dict[str, float] = {}
     for spec in specs:
         name, sep, raw = spec.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise EvalUsageError(f"{flag} {spec!r}: write METRIC=VALUE, e.g. {flag} {allowed[0]}=0.8")
+            raise UsageError(f"{flag} {spec!r}: write METRIC=VALUE, e.g. {flag} {allowed[0]}=0.8")
         if name not in allowed:
             other = "--max" if flag == "--min" else "--min"
             hint = f" ({name} belongs with {other})" if name in METRICS else ""
-            raise EvalUsageError(f"{flag}: unknown metric {name!r}{hint}. Valid metrics for {flag}: "
+            raise UsageError(f"{flag}: unknown metric {name!r}{hint}. Valid metrics for {flag}: "
                                  f"{', '.join(allowed)}")
         try:
             thresholds[name] = float(raw)
         except ValueError:
-            raise EvalUsageError(f"{flag} {spec!r}: {raw!r} is not a number") from None
+            raise UsageError(f"{flag} {spec!r}: {raw!r} is not a number") from None
     return thresholds
 
 
@@ -170,7 +175,7 @@ def judge_rows(model: Any, title: str, questions: Sequence[Question], rows: list
     """Add the LLM judge's verdict to every row (`judge`: faithful, correct, note)."""
     from tqdm import tqdm
 
-    from bot.judge import judge_answer
+    from bot.evaluation.judge import judge_answer
 
     pairs = list(zip(questions, rows, strict=True))
     for question, row in tqdm(pairs, desc="Judging", unit="q", file=sys.stderr, disable=not progress):
@@ -210,7 +215,7 @@ def write_atomically(files: dict[Path, str]) -> None:
 def write_run(output: Path, rows: Sequence[dict[str, Any]], summary: dict[str, Any],
               questions: Sequence[Question]) -> None:
     """results.jsonl, summary.json and report.html in `output`, each complete or not at all."""
-    from bot.report import render_report
+    from bot.evaluation.report import render_report
 
     results = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     write_atomically({
@@ -221,13 +226,6 @@ def write_run(output: Path, rows: Sequence[dict[str, Any]], summary: dict[str, A
 
 
 # --- terminal output ----------------------------------------------------------------------------
-
-def format_value(name: str, value: float | None) -> str:
-    """A metric value for people: fractions with three decimals, latencies in ms."""
-    if value is None:
-        return "n/a"
-    return f"{value:.3f}" if name in PERCENT_METRICS else f"{value:,.0f} ms"
-
 
 def format_table(summary: dict[str, Any]) -> str:
     """The metrics and per-category pass counts as a plain-text table."""
@@ -255,12 +253,12 @@ def _read_run(folder: Path) -> dict[str, Any]:
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise EvalUsageError(f"{folder} holds no {SUMMARY}: pass the --output folder of an earlier "
+        raise UsageError(f"{folder} holds no {SUMMARY}: pass the --output folder of an earlier "
                              f"`casebot eval` run") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise EvalUsageError(f"{path} cannot be read: {error}") from None
+        raise UsageError(f"{path} cannot be read: {error}") from None
     if not isinstance(summary, dict) or not isinstance(summary.get("metrics"), dict):
-        raise EvalUsageError(f"{path} is not a casebot eval summary")
+        raise UsageError(f"{path} is not a casebot eval summary")
     return summary
 
 
@@ -313,22 +311,22 @@ def _run(args: argparse.Namespace, settings: Settings, make_bot: Callable[[], Ca
          minimums: dict[str, float], maximums: dict[str, float]) -> int:
     if args.compare:
         if args.questions is not None or args.output is not None:
-            raise EvalUsageError("--compare takes two run folders and no QUESTIONS or --output")
+            raise UsageError("--compare takes two run folders and no QUESTIONS or --output")
         run_a, run_b = args.compare
         summary_a, summary_b = _read_run(run_a), _read_run(run_b)
         print(compare_runs(summary_a, summary_b, str(run_a), str(run_b)))
         return _finish(summary_b["metrics"], minimums, maximums)
     if args.output is None:
-        raise EvalUsageError("say where to write the run: --output DIR (or compare runs with "
+        raise UsageError("say where to write the run: --output DIR (or compare runs with "
                              "--compare RUN_A RUN_B)")
     if args.output.exists() and not args.output.is_dir():
-        raise EvalUsageError(f"--output {args.output} is a file, not a folder")
+        raise UsageError(f"--output {args.output} is a file, not a folder")
 
     questions = load_questions(args.questions) if args.questions is not None else None
     bot = make_bot()
     judge = getattr(bot.answerer, "model", None) if args.judge else None
     if args.judge and judge is None:
-        raise EvalUsageError("--judge needs an LLM backend: add --llm openai:<model> (or set CASEBOT_LLM)")
+        raise UsageError("--judge needs an LLM backend: add --llm openai:<model> (or set CASEBOT_LLM)")
     case = args.case or bot.default_case()
     bot.library.info(case)  # an unknown case fails now, not after the first question
     # One untimed question first: loading the model and the case is start-up work a running
@@ -337,7 +335,7 @@ def _run(args: argparse.Namespace, settings: Settings, make_bot: Callable[[], Ca
     if questions is None:
         path = settings.cases_dir / case / "questions.jsonl"
         if not path.is_file():
-            raise EvalUsageError(f"case '{case}' has no question set at {path}; pass a QUESTIONS "
+            raise UsageError(f"case '{case}' has no question set at {path}; pass a QUESTIONS "
                                  f"file (.jsonl or .csv)")
         args.questions = path
         questions = load_questions(path)
@@ -372,12 +370,6 @@ def _run(args: argparse.Namespace, settings: Settings, make_bot: Callable[[], Ca
 
 def run_command(args: argparse.Namespace, settings: Settings, make_bot: Callable[[], CaseBot]) -> int:
     """Carry out `casebot eval` (a run, or --compare); returns the exit code."""
-    from bot.cli import CliError
-    from bot.questions import QuestionSetError
-
-    try:
-        minimums = parse_thresholds(args.min, HIGHER_IS_BETTER, "--min")
-        maximums = parse_thresholds(args.max, LOWER_IS_BETTER, "--max")
-        return _run(args, settings, make_bot, minimums, maximums)
-    except (EvalUsageError, QuestionSetError) as error:
-        raise CliError(str(error), EXIT_USAGE) from error
+    minimums = parse_thresholds(args.min, HIGHER_IS_BETTER, "--min")
+    maximums = parse_thresholds(args.max, LOWER_IS_BETTER, "--max")
+    return _run(args, settings, make_bot, minimums, maximums)

@@ -9,18 +9,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
-import anyio
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.answer import Answer, Citation
-from bot.chain import MAX_QUESTION_CHARS, CaseBot, QuestionError, check_question
-from bot.conversation import HistoryError, Turn, parse_history
+from bot.answer import Answer, Citation, Turn
+from bot.errors import describe
+from bot.rag.chain import MAX_QUESTION_CHARS, CaseBot, check_question
+from bot.rag.conversation import parse_history
 from bot.records.store import Recorder
-from vectorstore.store import CaseNotFoundError, StoreError
+from bot.web.ratelimit import Client, QuestionLimiter, RateLimited, RateLimitStoreError
+from bot.web.workers import Workers, WorkersBusy
 
 log = logging.getLogger("casebot.api")
 ANSWER_TIMEOUT_S = 120.0
@@ -80,40 +82,45 @@ class ApiError(HTTPException):
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text} for code, text in (
         (400, "invalid JSON"), (401, "missing or wrong bearer token"), (404, "unknown case"),
-        (413, "body too large"), (422, "bad question or history"), (429, "rate limit exceeded"),
-        (503, "vector store unreachable"))
+        (405, "wrong method"), (413, "body too large"), (415, "body is not JSON"),
+        (422, "bad question or history, or no case named when several exist"),
+        (429, "rate limit exceeded"), (502, "the language model's server answered badly"),
+        (503, "vector store or language model unreachable, or every worker busy"),
+        (504, "no answer in time"))
 }
+
+
+@contextmanager
+def _as_api_errors() -> Iterator[None]:
+    """Turn casebot's errors into ApiError with the status and message `describe` gives them."""
+    try:
+        yield
+    except Exception as error:
+        problem = describe(error)
+        if problem is None:
+            raise
+        if problem.advice:
+            log.warning("%s (%s)", problem.message, problem.advice)
+        raise ApiError(problem.status, problem.message) from None
 
 
 def _inputs(bot: CaseBot, request: AskRequest) -> tuple[str, tuple[Turn, ...], str]:
     """Validated question, history and case id; ApiError (404/422/503) otherwise."""
-    try:
+    with _as_api_errors():
         question = check_question(request.question)
         history = parse_history([t.model_dump() for t in request.history or []])
         case = request.case or bot.default_case()
         bot.library.info(case)
-    except (QuestionError, HistoryError) as error:
-        raise ApiError(422, str(error)) from None
-    except CaseNotFoundError as error:
-        raise ApiError(404, str(error)) from None
-    except StoreError as error:
-        raise ApiError(503, f"The case index is not reachable: {error}") from None
     return question, history, case
 
 
 def _ask(bot: CaseBot, request: AskRequest, recorder: Recorder | None = None) -> dict[str, Any]:
     question, history, case = _inputs(bot, request)
-    try:
+    with _as_api_errors():
         answer = bot.ask(question, history, case)
-        if recorder is not None:
-            answer = recorder.record(answer, question, history, "api")
-        return answer.to_dict()
-    except QuestionError as error:
-        raise ApiError(422, str(error)) from None
-    except CaseNotFoundError as error:
-        raise ApiError(404, str(error)) from None
-    except StoreError as error:
-        raise ApiError(503, f"The case index is not reachable: {error}") from None
+    if recorder is not None:
+        answer = recorder.record(answer, question, history, "api")
+    return answer.to_dict()
 
 
 def sse(event: str, data: Any) -> str:
@@ -131,33 +138,54 @@ def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str,
                 yield sse("answer", piece.to_dict())
             else:
                 yield sse("token", {"text": piece})
-    except (QuestionError, CaseNotFoundError) as error:
-        yield sse("error", {"error": str(error)})
-    except StoreError as error:
-        yield sse("error", {"error": f"The case index is not reachable: {error}"})
-    except Exception:
-        log.exception("streaming an answer failed")
-        yield sse("error", {"error": "internal error"})
+    except Exception as error:
+        problem = describe(error)
+        if problem is None:
+            log.exception("streaming an answer failed")
+        yield sse("error", {"error": problem.message, "status": problem.status} if problem
+                  else {"error": "internal error", "status": 500})
 
 
 def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
+               limiter: QuestionLimiter | None = None, workers: Workers | None = None,
                recorder: Recorder | None = None) -> APIRouter:
-    """The /api/v1 routes answering with `bot` (answers kept by `recorder` when given)."""
+    """The /api/v1 routes answering with `bot`; `limiter` counts each question asked; answers
+    are kept by `recorder` when given."""
     router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERRORS)
+    pool = workers or Workers()
 
     async def in_thread(fn: Any, *args: Any) -> Any:
-        # A hung store must not hang the client: give up waiting (the thread finishes on its own).
+        # A hung store or model must not hang the client, nor grow threads: the pool is bounded.
         try:
-            with anyio.fail_after(timeout):
-                return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
+            return await pool.run(timeout, fn, *args)
         except TimeoutError:
-            raise ApiError(503, f"No answer within {timeout:g} s; the case index or the "
+            raise ApiError(504, f"No answer within {timeout:g} s; the case index or the "
                            "answer backend is not responding.") from None
+        except WorkersBusy:
+            raise ApiError(503, "The server is busy answering other questions; try again in a "
+                           "moment.", headers={"Retry-After": "10"}) from None
+
+    def count_question(http: Request) -> None:
+        if limiter is None:
+            return
+        scheme, _, token = http.headers.get("authorization", "").partition(" ")
+        client = Client(ip=http.client.host if http.client else "unknown",
+                        token=token.strip() if scheme.lower() == "bearer" else "")
+        try:
+            limiter.check(client)
+        except RateLimited as limited:
+            raise ApiError(429, str(limited), headers={"Retry-After": str(limited.retry_after)}) \
+                from None
+        except RateLimitStoreError as error:
+            log.error("%s", error)
+            raise ApiError(503, "The rate-limit store is not reachable; try again in a moment.") \
+                from None
 
     @router.post("/ask", response_model=AnswerOut, response_model_exclude_none=True,
                  summary="Answer one question with citations")
-    async def ask(request: AskRequest) -> Any:
+    async def ask(request: AskRequest, http: Request) -> Any:
         """The answer object of the contract: answer, abstained, citations, case, backend."""
+        count_question(http)
         return await in_thread(_ask, bot, request, recorder)
 
     @router.post("/ask/stream", summary="Answer one question as server-sent events",
@@ -165,8 +193,9 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
                  responses={200: {"content": {"text/event-stream": {}}, "description":
                             "`token` events `{\"text\": ...}`, then one `answer` event with the "
                             "answer object (or one `error` event `{\"error\": ...}`)"}})
-    async def ask_stream(request: AskRequest) -> StreamingResponse:
+    async def ask_stream(request: AskRequest, http: Request) -> StreamingResponse:
         """Text pieces as `token` events, then the final `answer` event."""
+        count_question(http)
         question, history, case = await in_thread(_inputs, bot, request)
         return StreamingResponse(_events(bot, question, history, case, recorder),
                                  media_type="text/event-stream",
@@ -179,7 +208,11 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
 
     @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                       include_in_schema=False)
-    async def unknown(path: str) -> None:
+    async def unknown(path: str, http: Request) -> None:
+        allowed = {"ask": "POST", "ask/stream": "POST", "cases": "GET"}.get(path.strip("/"))
+        if allowed is not None and http.method != allowed:
+            raise ApiError(405, f"/api/v1/{path.strip('/')} answers {allowed} only. See /docs.",
+                           headers={"Allow": f"{allowed}, OPTIONS"})
         raise ApiError(404, f"No API endpoint /api/v1/{path}. See /docs.")
 
     return router
@@ -187,8 +220,6 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
 
 def list_cases(bot: CaseBot) -> list[dict[str, Any]]:
     """The ingested cases as JSON objects; ApiError 503 when the store is unreachable."""
-    try:
+    with _as_api_errors():
         return [{"id": c.case_id, "title": c.title, "paragraphs": c.paragraphs}
                 for c in bot.library.cases()]
-    except StoreError as error:
-        raise ApiError(503, f"The case index is not reachable: {error}") from None

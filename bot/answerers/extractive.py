@@ -16,12 +16,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from bot.answer import Answer
-from bot.citations import build_citations, marker
-from bot.evidence import Evidence
-from bot.guard import looks_like_injection
+from bot.answer import Answer, Evidence
+from bot.lang.english import ORDINALS, names_in
+from bot.rag.citations import build_citations, marker
+from bot.rag.guard import looks_like_injection
 from vectorstore.store import NEAR_WORD_SIMILARITY, LoadedCase
-from vectorstore.text import ORDINALS, STOPWORDS, content_terms, names_in, stem, tokens
+from vectorstore.text import STOPWORDS, content_terms, stem, tokens
 
 NAME = "extractive"
 MAX_SENTENCES = 3

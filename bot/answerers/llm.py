@@ -2,7 +2,7 @@
 
 One LCEL chain per question: (condense the follow-up with the history) -> prompt from `prompts/`
 -> chat model -> text, streamed piece by piece. When the text is complete, citation enforcement
-(`bot.support`) keeps only sentences the retrieved paragraphs support, with valid markers, and the
+(`bot.answerers.support`) keeps only sentences the retrieved paragraphs support, with valid markers, and the
 final Answer carries that text: it is authoritative and may differ from what was streamed.
 
 Injection attempts are declined before the model is called. When the model fails (server down,
@@ -19,20 +19,18 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from bot.answer import Answer
-from bot.backends import LLMError
-from bot.chain import Answerer
-from bot.citations import build_citations, marker
-from bot.evidence import Evidence
-from bot.extractive import decline_message, not_in_case_message
-from bot.guard import looks_like_injection, quotes_prompt
-from bot.support import Encoder, enforce
+from bot.answer import Answer, Evidence
+from bot.answerers.extractive import decline_message, not_in_case_message
+from bot.answerers.support import Encoder, enforce
+from bot.errors import LLMError
+from bot.rag.chain import Answerer
+from bot.rag.citations import build_citations, marker
+from bot.rag.guard import looks_like_injection, quotes_prompt
 from prompts import render
 
 log = logging.getLogger(__name__)
@@ -103,29 +101,60 @@ def condense_messages(evidence: Evidence) -> list[BaseMessage]:
                                 question=data_text(evidence.question)))]
 
 
-def describe_failure(error: BaseException, timeout: float, where: str = "") -> str:
-    """One line saying what went wrong with the model, for people rather than tracebacks."""
-    place = f" at {where}" if where else ""
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and the errors behind it, outermost first."""
     seen: list[BaseException] = []
     current: BaseException | None = error
     while current is not None and current not in seen:
         seen.append(current)
         current = current.__cause__ or current.__context__
-    for exc in seen:
-        if isinstance(exc, openai.APITimeoutError | TimeoutError):
+    return seen
+
+
+def _openai() -> Any:
+    """The openai package, or None: it comes with the `openai` extra, and llamacpp runs without it."""
+    try:
+        import openai
+    except ImportError:
+        return None
+    return openai
+
+
+def _timed_out(exc: BaseException, openai: Any) -> bool:
+    return isinstance(exc, TimeoutError) or bool(openai and isinstance(exc, openai.APITimeoutError))
+
+
+def describe_failure(error: BaseException, timeout: float, where: str = "") -> str:
+    """One line saying what went wrong with the model, for people rather than tracebacks."""
+    place = f" at {where}" if where else ""
+    openai = _openai()
+    for exc in _causes(error):
+        if _timed_out(exc, openai):
             return f"no answer within {timeout:g} s (CASEBOT_LLM_TIMEOUT)"
-        if isinstance(exc, openai.APIStatusError):
+        if openai and isinstance(exc, openai.APIStatusError):
             body = exc.body if isinstance(exc.body, dict) else {}
             inner = body.get("error") if isinstance(body.get("error"), dict) else body
             detail = _short(str(inner.get("message") or "")) if isinstance(inner, dict) else ""
             return f"the server{place} answered HTTP {exc.status_code}" + (f" ({detail})" if detail else "")
-        if isinstance(exc, openai.APIConnectionError):
+        if openai and isinstance(exc, openai.APIConnectionError):
             return f"could not connect to the server{place}"
         if isinstance(exc, MalformedOutputError):
             return str(exc)
-        if isinstance(exc, json.JSONDecodeError | openai.APIResponseValidationError | KeyError):
+        if isinstance(exc, json.JSONDecodeError | KeyError) or (
+                openai and isinstance(exc, openai.APIResponseValidationError)):
             return f"the server{place} sent malformed output"
     return f"{type(error).__name__}: {_short(str(error))}"
+
+
+def failure_status(error: BaseException) -> int:
+    """The HTTP status for a failed model call: 504 timed out, 503 unreachable, else 502."""
+    openai = _openai()
+    for exc in _causes(error):
+        if _timed_out(exc, openai):
+            return 504
+        if openai and isinstance(exc, openai.APIConnectionError):
+            return 503
+    return 502
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -247,7 +276,7 @@ class LLMAnswerer:
         if self.fallback is None:
             raise LLMError(f"The language model {self.name} failed: {reason}. Set "
                            "CASEBOT_LLM_FALLBACK=extractive to answer with the case's own sentences "
-                           "when it fails.") from error
+                           "when it fails.", status=failure_status(error)) from error
         answer = final_answer(self.fallback, evidence)
         return replace(answer, notice=f"The language model ({self.name}) failed: {reason}. "
                                       f"The {self.fallback.name} answerer answered instead.")

@@ -11,18 +11,14 @@ from typing import Any, Protocol
 
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
-from bot.answer import Answer, Retrieved
-from bot.conversation import Turn, resolve_question
-from bot.evidence import Evidence
-from bot.guard import carries_instructions
+from bot.answer import Answer, Evidence, Retrieved, Turn
+from bot.errors import CaseChoiceError, QuestionError
+from bot.rag.conversation import resolve_question
+from bot.rag.guard import carries_instructions
 from vectorstore.hybrid import DEFAULT_K, HybridRetriever, ScoredParagraph
 from vectorstore.store import CaseLibrary
 
 MAX_QUESTION_CHARS = 2000
-
-
-class QuestionError(ValueError):
-    """A question that cannot be asked: empty, too long, or not text."""
 
 
 class Answerer(Protocol):
@@ -52,8 +48,10 @@ def check_question(question: Any) -> str:
 class CaseBot:
     """Answers questions about the ingested cases through one LCEL chain."""
 
-    def __init__(self, library: CaseLibrary, answerer: Answerer, k: int = DEFAULT_K) -> None:
+    def __init__(self, library: CaseLibrary, answerer: Answerer, k: int = DEFAULT_K,
+                 default: str = "") -> None:
         self.library = library
+        self.default = default
         self.answerer = answerer
         self.k = k
         self._chain = RunnableLambda(self._evidence) | RunnableGenerator(self._answer)
@@ -127,10 +125,24 @@ class CaseBot:
         loaded.word_vectors(self.library.embeddings)
 
     def default_case(self) -> str:
-        """The only case, or the first one by id when there are several."""
-        cases = self.library.cases()
-        if not cases:
-            from vectorstore.store import CaseNotFoundError
+        """The one rule for the case of a question that names none: the configured default
+        (CASEBOT_DEFAULT_CASE), else the bundled case when ingested, else the only case.
 
+        CaseNotFoundError when the default is not ingested or there is no case; CaseChoiceError
+        when several cases are ingested and none of these rules picks one.
+        """
+        from bot.settings import DEFAULT_CASE
+        from vectorstore.store import CaseNotFoundError
+
+        known = [c.case_id for c in self.library.cases()]
+        if self.default:
+            if self.default not in known:
+                raise CaseNotFoundError(self.default, known)
+            return self.default
+        if DEFAULT_CASE in known:
+            return DEFAULT_CASE
+        if len(known) == 1:
+            return known[0]
+        if not known:
             raise CaseNotFoundError("(none)", [])
-        return cases[0].case_id
+        raise CaseChoiceError(known)

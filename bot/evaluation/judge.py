@@ -17,7 +17,7 @@ from prompts import render
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from bot.questions import Question
+    from bot.evaluation.questions import Question
 
 _OBJECT = re.compile(r"\{.*?\}", re.S)
 

@@ -1,4 +1,6 @@
-"""The one factory of answerers: `extractive` (default), `openai:<model>`, `llamacpp:<path.gguf>`.
+"""The one place that wires casebot together: the store, the answerer backend and the CaseBot.
+
+Answerers: `extractive` (default), `openai:<model>`, `llamacpp:<path.gguf>`.
 
 LLM backends are imported only when named, so the default path never loads LangChain's OpenAI
 client or llama.cpp.
@@ -6,28 +8,23 @@ client or llama.cpp.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.chain import Answerer
-from bot.extractive import ExtractiveAnswerer
+from bot.answerers.extractive import ExtractiveAnswerer
+from bot.errors import BackendError
+from bot.rag.chain import Answerer, CaseBot
 from bot.settings import Settings
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from bot.support import Encoder
+    from bot.answerers.support import Encoder
+    from vectorstore.store import CaseLibrary
 
 BACKENDS = ("extractive", "openai:<model>", "llamacpp:<path.gguf>")
 FALLBACKS = ("extractive", "none")
-
-
-class BackendError(ValueError):
-    """An answerer name that does not name a known backend, or one that cannot start."""
-
-
-class LLMError(BackendError):
-    """The language model failed and no fallback answerer is configured."""
 
 
 def make_answerer(settings: Settings, encode: Encoder | None = None) -> Answerer:
@@ -47,7 +44,7 @@ def make_answerer(settings: Settings, encode: Encoder | None = None) -> Answerer
         raise BackendError(f"Backend {name!r} needs {'a model name' if kind == 'openai' else 'a .gguf path'}"
                            f" after the colon. Valid: {', '.join(BACKENDS)}.")
     fallback = _fallback(settings)
-    from bot.llm import LLMAnswerer
+    from bot.answerers.llm import LLMAnswerer
 
     if kind == "openai":
         return LLMAnswerer(f"openai:{argument}", _openai_model(argument, settings),
@@ -71,14 +68,16 @@ def _openai_model(model: str, settings: Settings) -> BaseChatModel:
     if not settings.openai_base_url and not settings.openai_api_key:
         raise BackendError(f"openai:{model} needs OPENAI_API_KEY (for OpenAI) or OPENAI_BASE_URL (for an "
                            "OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1 for Ollama).")
-    from bot.llm import openai_chat_model
+    if importlib.util.find_spec("langchain_openai") is None:
+        raise BackendError(f"openai:{model} needs the OpenAI client: pip install 'casebot[openai]'.")
+    from bot.answerers.llm import openai_chat_model
 
     return openai_chat_model(model, settings.openai_base_url, settings.openai_api_key,
                              settings.llm_timeout)
 
 
 def _llamacpp_model(path: str, settings: Settings) -> BaseChatModel:
-    from bot.llamacpp import LlamaCppChat, llama_cpp_available
+    from bot.answerers.llamacpp import LlamaCppChat, llama_cpp_available
 
     if not Path(path).expanduser().is_file():
         raise BackendError(f"llamacpp:{path}: no such model file. Give the path of a .gguf file.")
@@ -86,3 +85,22 @@ def _llamacpp_model(path: str, settings: Settings) -> BaseChatModel:
         raise BackendError("llamacpp needs llama-cpp-python: pip install 'casebot[llamacpp]' "
                            "(it compiles for several minutes).")
     return LlamaCppChat(model_path=str(Path(path).expanduser()), timeout=settings.llm_timeout)
+
+
+def open_library(settings: Settings) -> CaseLibrary:
+    """The case library the settings point at (embedded store or Chroma server)."""
+    from vectorstore.embeddings import SentenceEmbeddings
+    from vectorstore.store import CaseLibrary, open_client
+
+    client = open_client(settings.data_dir, settings.chroma_url or None)
+    # Ingest locks live beside the data even when the index is a Chroma server: writers of one
+    # case on this machine wait for each other.
+    return CaseLibrary(client, SentenceEmbeddings(), cache_size=settings.case_cache,
+                       lock_dir=settings.data_dir / "locks")
+
+
+def make_bot(settings: Settings, library: CaseLibrary | None = None) -> CaseBot:
+    """A CaseBot with the configured answerer over the configured library."""
+    library = library or open_library(settings)
+    answerer = make_answerer(settings, encode=library.embeddings.encode_query)
+    return CaseBot(library, answerer, k=settings.top_k, default=settings.default_case)

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.conversation import HistoryError, Turn, parse_history
+from bot.answer import Turn
+from bot.errors import HistoryError, QuestionSetError
+from bot.rag.conversation import parse_history
 
 FIELDS = ("id", "question", "history", "answerable", "reference_answer", "expected_paragraphs",
           "must_include", "category")
@@ -37,23 +39,8 @@ RECORD_FIELDS = ("asked_at", "answer", "abstained", "cited_paragraphs", "rating"
 UNLABELLED_CATEGORY = "student"
 UNCATEGORIZED = "uncategorized"
 SUPPORTED_SUFFIXES = (".jsonl", ".csv")
-MAX_REPORTED_PROBLEMS = 20
 _TRUE = frozenset({"true", "yes", "1", "y"})
 _FALSE = frozenset({"false", "no", "0", "n"})
-
-
-class QuestionSetError(ValueError):
-    """A question file that cannot be used; `problems` lists (line number, message) pairs."""
-
-    def __init__(self, path: Path, problems: list[tuple[int, str]]) -> None:
-        self.path = path
-        self.problems = problems
-        self.line = problems[0][0] if problems else 0
-        shown = [f"{path}:{line}: {message}" if line else f"{path}: {message}"
-                 for line, message in problems[:MAX_REPORTED_PROBLEMS]]
-        if len(problems) > MAX_REPORTED_PROBLEMS:
-            shown.append(f"... and {len(problems) - MAX_REPORTED_PROBLEMS} more problems")
-        super().__init__("\n".join(shown))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,225 @@
+"""The Gradio web chat: streamed answers with their cited paragraphs, one history per session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from bot.answer import Answer, Turn
+from bot.errors import StoreError, describe
+from bot.rag.chain import MAX_QUESTION_CHARS, CaseBot
+from bot.rag.conversation import MAX_HISTORY_TURNS
+from bot.records.store import Recorder
+from bot.settings import Settings, quiet_libraries
+from bot.web.feedback import pseudonymous_session, wire_feedback
+from bot.web.ratelimit import Client, QuestionLimiter, RateLimited, RateLimitStoreError
+from bot.web.render import answer_markdown, escape_markdown
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+CONCURRENCY = 4
+# A session keeps its last turns only (each turn is a question and an answer with its sources):
+# server memory per session stays bounded however long a student chats.
+MAX_SESSION_TURNS = 25
+EXAMPLES = [
+    "How much did Volkswagen invest in XPeng?",
+    "When was the partnership announced?",
+    "Why did Volkswagen need a partner in China?",
+    "What did XPeng gain from the deal?",
+]
+CSS = """
+.casebot-header h1 { margin: 0 0 0.1em 0; font-size: 1.6em; }
+.casebot-header p { margin-top: 0; color: var(--body-text-color-subdued); }
+.casebot-count { text-align: right; font-size: 0.8em; color: var(--body-text-color-subdued);
+                 min-height: 1.2em; }
+.casebot-count.casebot-over { color: var(--error-text-color, #b91c1c); font-weight: 600; }
+@media (max-width: 640px) {
+  .casebot-header h1 { font-size: 1.15em; }
+  .casebot-header p { font-size: 0.8em; margin-bottom: 0; }
+  .gradio-container { padding-top: 4px !important; }
+}
+"""
+# Counts characters in the browser as the student types (no server round trip per key).
+COUNTER_JS = f"""(text) => {{
+  const left = {MAX_QUESTION_CHARS} - (text || "").length;
+  const el = document.querySelector(".casebot-count");
+  if (el) el.classList.toggle("casebot-over", left < 0);
+  return left < 0 ? `${{-left}} characters too many (at most {MAX_QUESTION_CHARS})`
+                  : (left < 200 ? `${{left}} characters left` : "");
+}}"""
+
+
+def _gradio() -> Any:
+    quiet_libraries()
+    import gradio as gr
+
+    return gr
+
+
+def limited_message(limited: RateLimited) -> str:
+    """The friendly in-conversation message for a question over the rate limit."""
+    return (f"You have asked many questions in a short time (at most {limited.limit.requests} per "
+            f"{_period_words(limited)}). Please wait about {limited.retry_after} s, then send "
+            "your question again: it is still in the box.")
+
+
+def _period_words(limited: RateLimited) -> str:
+    from bot.web.ratelimit import describe
+
+    return describe(limited.limit)
+
+
+def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
+            render: Callable[[Answer], str] = answer_markdown,
+            limiter: QuestionLimiter | None = None, client: Client | None = None,
+            recorder: Recorder | None = None, channel: str = "chat",
+            ) -> Iterator[tuple[str, list[dict[str, str]], list[dict[str, str]]]]:
+    """Stream one answer: (cleared textbox, chat messages, new session log) as the answer grows.
+
+    The session log keeps each message twice: as text for the conversation history, and as shown
+    (an answer with its cited paragraphs), so earlier answers keep their sources on screen.
+    """
+    gr = _gradio()
+    history = tuple(Turn(m["role"], m["content"]) for m in log)[-MAX_HISTORY_TURNS:]
+    if limiter is not None:
+        try:
+            limiter.check(client or Client(ip="unknown"))
+        except RateLimited as limited:
+            # Shown in the conversation, not as an error: the question stays in the box and the
+            # session stays as it was (the notice is not part of the history).
+            note = {"role": "assistant", "content": escape_markdown(limited_message(limited))}
+            yield question, [*_messages(log), note], log
+            return
+        except RateLimitStoreError:
+            raise gr.Error("The server cannot check its question limit right now. Try again in a "
+                           "moment.") from None
+    try:
+        stream = bot.stream(question, history, case)
+        asked = {"role": "user", "content": question.strip(), "shown": escape_markdown(question)}
+        shown = [*_messages(log), _message(asked)]
+        text = ""
+        for piece in stream:
+            if isinstance(piece, Answer):
+                if recorder is not None:
+                    piece = recorder.record(piece, question, history, channel,
+                                            pseudonymous_session((client or Client(ip="")).session))
+                answered = {"role": "assistant", "content": piece.answer, "shown": render(piece),
+                            "answer_id": piece.answer_id}
+                new_log = [*log, asked, answered][-2 * MAX_SESSION_TURNS:]
+                yield "", _messages(new_log), new_log
+                return
+            text += piece
+            yield "", [*shown, {"role": "assistant", "content": escape_markdown(text)}], log
+    except Exception as error:
+        problem = describe(error)
+        if problem is None:
+            raise
+        raise gr.Error(problem.message) from None
+
+
+def _message(entry: dict[str, str]) -> dict[str, str]:
+    return {"role": entry["role"], "content": entry["shown"]}
+
+
+def _messages(log: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The chat messages of a session log, as they were shown when answered."""
+    return [_message(entry) for entry in log]
+
+
+def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
+               limiter: QuestionLimiter | None = None, recorder: Recorder | None = None) -> gr.Blocks:
+    """The chat page; `embed=True` drops the header for use inside an iframe. `limiter` counts
+    every question answered here, whichever Gradio route it arrives by; with records on, each
+    answer has thumbs up/down (and an optional comment) kept by `recorder`."""
+    from bot.web.embed import answer_markdown_linked
+
+    gr = _gradio()
+    # One renderer for / and /embed: [¶n] markers link to their source under the answer.
+    render = answer_markdown_linked
+    cases = bot.library.cases()
+    choices = [(f"{c.title} ({c.case_id})", c.case_id) for c in cases]
+    default = _default_case(bot, [c.case_id for c in cases])
+    title = next((c.title for c in cases if c.case_id == default), "casebot")
+
+    rating = recorder is not None and recorder.enabled
+    with gr.Blocks(title="casebot", fill_height=True, fill_width=embed) as demo:
+        if not embed:
+            gr.Markdown(f"# casebot\n{escape_markdown(title)} · answers come from the case and "
+                        "cite its paragraphs.", elem_classes="casebot-header")
+        case = gr.Dropdown(choices=choices, value=default, label="Case", visible=len(cases) > 1,
+                           interactive=True)
+        # No label or clear icon over the messages: "New chat" below clears the conversation.
+        chatbot = gr.Chatbot(show_label=False, height="64vh" if not embed else "60vh",
+                             placeholder="Ask a question about the case.", buttons=["copy"],
+                             feedback_options=("Like", "Dislike") if rating else None,
+                             group_consecutive_messages=False,
+                             # Case text is shown as written: "$$…$$" in it is not maths.
+                             latex_delimiters=[], elem_classes="casebot-chat")
+        # Each session's history lives in server memory: it expires once the session has been
+        # idle for settings.session_ttl seconds (Gradio's default would keep it for ever).
+        session_log = gr.State([], time_to_live=settings.session_ttl)
+        with gr.Row(equal_height=True):
+            # No max_length: the browser would silently cut a long question; the server refuses
+            # it with a message instead, and the counter below warns while typing.
+            question = gr.Textbox(placeholder="Ask about the case…", show_label=False,
+                                  scale=8, autofocus=True, submit_btn=True,
+                                  elem_classes="casebot-question")
+            clear = gr.Button("New chat", scale=1, min_width=90, variant="secondary")
+        counter = gr.Markdown("", elem_classes="casebot-count")
+        if rating:
+            # Shown after a rating: an optional comment on the answer just rated.
+            rated = gr.State(None, time_to_live=settings.session_ttl)
+            with gr.Row(visible=False, elem_classes="casebot-comment") as comment_row:
+                comment = gr.Textbox(placeholder="What was wrong or missing? (optional)",
+                                     show_label=False, scale=8, max_length=2000, submit_btn="Send")
+        gr.Examples(EXAMPLES, inputs=question, label="Try")
+        channel = "embed" if embed else "chat"
+
+        def answer(text: str, log: list[dict[str, str]], case_id: str, request: Any) -> Iterator[Any]:
+            who = _client(request)
+            yield from respond(bot, text, log, case_id, render, limiter, who, recorder, channel)
+
+        answer.__annotations__["request"] = gr.Request
+        question.submit(answer, [question, session_log, case], [question, chatbot, session_log],
+                        api_name="ask", concurrency_limit=CONCURRENCY)
+        question.input(None, question, counter, js=COUNTER_JS, api_visibility="private")
+        clear.click(lambda: ([], []), None, [chatbot, session_log], api_name="clear")
+        if rating and recorder is not None:
+            wire_feedback(gr, recorder, chatbot, session_log, rated, comment_row, comment)
+        case.change(lambda: ([], []), None, [chatbot, session_log], api_visibility="private")
+
+        def pick_case(request: Any) -> Any:
+            # Listed again on every page load: cases ingested while the server runs appear.
+            try:
+                fresh = bot.library.cases()
+            except StoreError:
+                return gr.update()
+            ids = [c.case_id for c in fresh]
+            wanted = request.query_params.get("case", "") if request else ""
+            value = wanted if wanted in ids else _default_case(bot, ids)
+            return gr.update(choices=[(f"{c.title} ({c.case_id})", c.case_id) for c in fresh],
+                             value=value, visible=len(fresh) > 1)
+
+        # Gradio injects the request only when it can resolve the hint; with postponed
+        # annotations and a lazily imported gradio it cannot, so give it the class itself.
+        pick_case.__annotations__["request"] = gr.Request
+
+        demo.load(pick_case, None, case, api_visibility="private")
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
+    return demo
+
+
+def _default_case(bot: CaseBot, ids: list[str]) -> str:
+    """The bot's default case; with several and none set, the first (the student picks)."""
+    try:
+        return bot.default_case()
+    except LookupError:
+        return ids[0] if ids else ""
+
+
+def _client(request: Any) -> Client:
+    """Who asks in the chat: the browser session (Gradio's session hash) and its address."""
+    host = request.client.host if request is not None and request.client else "unknown"
+    session = str(getattr(request, "session_hash", "") or "") if request is not None else ""
+    return Client(ip=host, session=session)

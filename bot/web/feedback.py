@@ -1,0 +1,59 @@
+"""Students' thumbs up/down (and an optional comment) on chat answers, kept in the records."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from bot.errors import FeedbackError, UnknownAnswerError
+from bot.records.store import Recorder
+
+
+def pseudonymous_session(session_hash: str) -> str:
+    """A conversation's id for the records: a hash of Gradio's random session id."""
+    return hashlib.sha256(f"casebot-session:{session_hash}".encode()).hexdigest()[:32]
+
+
+def rate_answer(recorder: Recorder, log: list[dict[str, str]], index: Any, liked: Any,
+                comment: str = "") -> str | None:
+    """Keep a thumbs up/down on the answer at chat message `index`; its answer_id, or None."""
+    if isinstance(index, list | tuple):
+        index = index[0]
+    if not isinstance(index, int) or not 0 <= index < len(log) or liked not in (True, False):
+        return None
+    answer_id = log[index].get("answer_id", "")
+    if not answer_id:
+        return None
+    recorder.feedback(answer_id, "up" if liked else "down", comment)
+    return answer_id
+
+
+def wire_feedback(gr: Any, recorder: Recorder, chatbot: Any, session_log: Any, rated: Any,
+                  comment_row: Any, comment: Any) -> None:
+    """The chat's like event and the comment box that follows a rating."""
+
+    def on_like(log: list[dict[str, str]], data: Any) -> Any:
+        try:
+            answer_id = rate_answer(recorder, log, data.index, data.liked)
+        except (UnknownAnswerError, FeedbackError):
+            answer_id = None
+        except Exception:
+            raise gr.Error("Your rating could not be saved right now.") from None
+        if answer_id is None:
+            return None, gr.update(visible=False)
+        return ({"answer_id": answer_id, "rating": "up" if data.liked else "down"},
+                gr.update(visible=True))
+
+    on_like.__annotations__["data"] = gr.LikeData
+    chatbot.like(on_like, [session_log], [rated, comment_row], api_visibility="private")
+
+    def on_comment(text: str, last: dict[str, str] | None) -> Any:
+        if last and text.strip():
+            try:
+                recorder.feedback(last["answer_id"], last["rating"], text)
+            except (UnknownAnswerError, FeedbackError) as error:
+                raise gr.Error(str(error)) from None
+            gr.Info("Thanks: your comment was sent to the instructor.")
+        return "", gr.update(visible=False)
+
+    comment.submit(on_comment, [comment, rated], [comment, comment_row], api_visibility="private")
