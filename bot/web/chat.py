@@ -171,8 +171,10 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
             # Shown after a rating: an optional comment on the answer just rated.
             rated = gr.State(None, time_to_live=settings.session_ttl)
             with gr.Row(visible=False, elem_classes="casebot-comment") as comment_row:
+                # Labelled, so the box still says what it is for once the student types.
                 comment = gr.Textbox(placeholder="What was wrong or missing? (optional)",
-                                     show_label=False, scale=8, max_length=2000, submit_btn="Send")
+                                     label="Thanks for rating. Add a comment for your instructor?",
+                                     scale=8, max_length=2000, submit_btn="Send")
         gr.Examples(EXAMPLES, inputs=question, label="Try")
         channel = "embed" if embed else "chat"
 
