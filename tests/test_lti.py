@@ -530,3 +530,28 @@ def test_login_on_one_replica_and_launch_on_another(tmp_path: Path, platform: Pl
         assert _launch(second, token, state).status_code == 200
         assert _launch(first, token, state).status_code == 400, "the state is spent on every replica"
         assert first.get("/lti/jwks").json() == second.get("/lti/jwks").json()
+
+
+def test_the_dashboard_link_signs_an_instructor_in_once(tmp_path: Path, platform: Platform) -> None:
+    from bot.records.store import open_recorder
+    from bot.web.instructor import COOKIE, records_router
+
+    settings = Settings.from_env({}, data_dir=tmp_path / "data", instructor_token="t0ken")
+    app = FastAPI()
+    tool = mount_lti(app, settings, lambda: dict(CASES))
+    app.include_router(records_router(open_recorder(settings), settings.instructor_token,
+                                      lambda: list(CASES), None))
+    records.add_platform(tool.engine, **platform.urls)
+    with TestClient(app, base_url=TOOL) as client:
+        state, nonce = _login(client, platform)
+        claims = platform.claims(nonce, sub="teacher-1", lti_roles=[INSTRUCTOR])
+        href = _launch(client, platform.sign(claims), state).text.split(
+            'id="casebot-instructor"', 1)[0].rsplit('href="', 1)[1].split('"', 1)[0]
+        ticket = parse_qs(urlsplit(href.replace("&amp;", "&")).query)["lti_ticket"][0]
+        first = client.get("/instructor", params={"case": "xpeng-volkswagen", "lti_ticket": ticket},
+                           follow_redirects=False)
+        assert first.status_code == 303 and first.headers["location"] == "/instructor?case=xpeng-volkswagen"
+        assert COOKIE in first.cookies
+        client.cookies.clear()
+        again = client.get("/instructor", params={"lti_ticket": ticket}, follow_redirects=False)
+        assert again.status_code == 401 and COOKIE not in again.cookies

@@ -250,3 +250,64 @@ def test_a_recorder_without_store_is_off() -> None:
     recorder = Recorder(None)
     assert not recorder.enabled and recorder.purge_expired() == 0
     recorder.close()
+
+
+def test_serve_refuses_an_unusable_database_url_before_loading_anything(tmp_path: Path) -> None:
+    import subprocess
+
+    from conftest import CASEBOT, cli_env
+
+    done = subprocess.run([CASEBOT, "serve", "--database-url", "nosuchdb://x/y"], capture_output=True,
+                          text=True, timeout=60, env=cli_env(tmp_path))
+    assert done.returncode == 2 and "not a usable database URL" in done.stderr
+    done = subprocess.run([CASEBOT, "serve", "--log-retention-days", "0"], capture_output=True,
+                          text=True, timeout=60, env=cli_env(tmp_path))
+    assert done.returncode == 2 and "positive" in done.stderr
+
+
+def test_questions_command_help_and_empty_export(tmp_path: Path) -> None:
+    import subprocess
+
+    from conftest import CASEBOT, cli_env
+
+    out = tmp_path / "empty.jsonl"
+    done = subprocess.run([CASEBOT, "questions", "export", "--output", str(out)], capture_output=True,
+                          text=True, timeout=60, env=cli_env(tmp_path / "data"))
+    assert done.returncode == 0, done.stderr
+    assert out.read_text() == "" and "exported 0 questions" in done.stderr
+    assert (tmp_path / "data" / "records.sqlite3").exists()
+
+
+def test_lti_user_ids_are_kept_only_as_a_keyed_hash_shared_by_replicas(store: RecordStore) -> None:
+    first, second = Recorder(store), Recorder(RecordStore(store.engine))
+    try:
+        a = first.record(_answer(), "q", (), "lti", user_id="platform-user-42")
+        b = second.record(_answer(), "q", (), "lti", user_id="platform-user-42")
+        assert first.writer is not None and first.writer.flush()
+        assert second.writer is not None and second.writer.flush()
+    finally:
+        first.close()
+        second.close()
+    hashes = {r.record.id: r.record.user_hash for r in store.answers()}
+    assert hashes[a.answer_id] == hashes[b.answer_id]  # same key on both replicas
+    assert hashes[a.answer_id] and "platform-user-42" not in hashes[a.answer_id]
+    assert len(hashes[a.answer_id] or "") == 64
+
+
+def test_retention_purges_at_start_and_then_periodically(tmp_path: Path) -> None:
+    store = RecordStore(open_engine(default_database_url(tmp_path))).create()
+    store.add_answers([_record(days_ago=40), _record(days_ago=1)])
+    recorder = Recorder(store, retention_days=30)
+    try:
+        recorder.start_retention(interval_s=0.05)
+        deadline = time.monotonic() + 10
+        while store.count() != 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert store.count() == 1
+        # A record that ages past the retention later goes at the next periodic purge.
+        store.add_answer(_record(days_ago=31))
+        while store.count() != 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert store.count() == 1
+    finally:
+        recorder.close()

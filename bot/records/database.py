@@ -115,7 +115,16 @@ class FeedbackRow(Base):
     rated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-RECORD_TABLES: tuple[Table, ...] = (AnswerRow.__table__, FeedbackRow.__table__)  # type: ignore[assignment]
+class SecretRow(Base):
+    """Random keys shared by every replica through the database (e.g. the LTI user-id hash key)."""
+
+    __tablename__ = "casebot_secrets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+
+
+RECORD_TABLES: tuple[Table, ...] = (AnswerRow.__table__, FeedbackRow.__table__,  # type: ignore[assignment]
+                                    SecretRow.__table__)
 # Upgrades from version N to N + 1, run in order inside the schema lock; none yet.
 UPGRADES: dict[int, Callable[[Any], None]] = {}
 
@@ -131,6 +140,23 @@ def describe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "(unparsable database URL)"
+
+
+def check_url(url: str) -> None:
+    """ValueError when `url` is not a database URL casebot can use here (bad form, unknown
+    database, or its driver not installed); nothing is connected to."""
+    if not url:
+        return
+    try:
+        dialect = make_url(url).get_dialect()
+    except Exception as error:
+        raise ValueError(f"CASEBOT_DATABASE_URL is not a usable database URL "
+                         f"({describe_url(url)}): {error}") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        hint = " (pip install 'casebot[postgresql]')" if dialect.name == "postgresql" else ""
+        raise ValueError(f"The driver for {describe_url(url)} is not installed{hint}: {error}") from None
 
 
 def open_engine(url: str) -> Engine:

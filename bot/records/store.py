@@ -29,6 +29,7 @@ from bot.errors import DatabaseError, FeedbackError, UnknownAnswerError
 from bot.records.database import (
     AnswerRow,
     FeedbackRow,
+    SecretRow,
     default_database_url,
     ensure_schema,
     open_engine,
@@ -146,6 +147,22 @@ class RecordStore:
     def add_answer(self, record: AnswerRecord) -> None:
         """Keep one answered question."""
         self.add_answers([record])
+
+    def secret(self, name: str) -> str:
+        """A random key kept in the database, made on first use (the same for every replica)."""
+        import secrets
+
+        for _ in range(3):
+            with Session(self.engine) as session:
+                row = session.get(SecretRow, name)
+                if row is not None:
+                    return row.value
+            try:
+                with Session(self.engine) as session, session.begin():
+                    session.add(SecretRow(name=name, value=secrets.token_hex(32)))
+            except IntegrityError:
+                continue  # another replica made it first: read theirs
+        raise RuntimeError(f"could not read or make the secret {name!r}")
 
     def has_answer(self, answer_id: str) -> bool:
         """Whether the records hold this answer."""
@@ -316,7 +333,8 @@ class Recorder:
                  user_key: str = "") -> None:
         self.store = store
         self.retention_days = retention_days
-        self.user_key = user_key
+        # The key of the LTI user-id hash: given, or a random one kept in the database.
+        self._user_key = user_key
         self.writer = RecordWriter(store) if store is not None else None
         self._stop = threading.Event()
         self._purger: threading.Thread | None = None
@@ -340,8 +358,21 @@ class Recorder:
             cited_paragraphs=tuple(c.paragraph for c in answer.citations), backend=answer.backend,
             latency_ms=round(answer.latency_ms, 1), channel=channel,
             session_id=session_id or new_session_id(),
-            user_hash=keyed_user_hash(self.user_key, user_id) if user_id and self.user_key else None))
+            user_hash=self._user_hash(user_id)))
         return replace(answer, answer_id=answer_id)
+
+    def _user_hash(self, user_id: str | None) -> str | None:
+        """The keyed hash of an LTI user id; None without one, or when no key can be had (the id
+        itself is never kept)."""
+        if not user_id or self.store is None:
+            return None
+        if not self._user_key:
+            try:
+                self._user_key = self.store.secret("user-hash-key")
+            except Exception as error:
+                log.error("no key for hashing user ids (%s): the record keeps no user", error)
+                return None
+        return keyed_user_hash(self._user_key, user_id)
 
     def feedback(self, answer_id: str, rating: Any, comment: Any = "") -> None:
         """Keep a student's rating; UnknownAnswerError (also when off), FeedbackError."""
@@ -399,5 +430,4 @@ def open_recorder(settings: Settings) -> Recorder:
         store.create()
     except DatabaseError as error:
         log.error("%s; answers are served and recording is retried on each write", error)
-    return Recorder(store, retention_days=settings.log_retention_days,
-                    user_key=settings.instructor_token or url)
+    return Recorder(store, retention_days=settings.log_retention_days)

@@ -103,8 +103,9 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
             if isinstance(piece, Answer):
                 if recorder is not None:
                     who = client or Client(ip="")
+                    # An LTI user is kept only as a keyed hash (the records hash `user_id`).
                     piece = recorder.record(piece, question, history, channel,
-                                            pseudonymous_session(who.user or who.session))
+                                            pseudonymous_session(who.session), user_id=who.user or None)
                 answered = {"role": "assistant", "content": piece.answer, "shown": render(piece),
                             "answer_id": piece.answer_id}
                 new_log = [*log, asked, answered][-2 * MAX_SESSION_TURNS:]
@@ -174,8 +175,10 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
             # Shown after a rating: an optional comment on the answer just rated.
             rated = gr.State(None, time_to_live=settings.session_ttl)
             with gr.Row(visible=False, elem_classes="casebot-comment") as comment_row:
+                # Labelled, so the box still says what it is for once the student types.
                 comment = gr.Textbox(placeholder="What was wrong or missing? (optional)",
-                                     show_label=False, scale=8, max_length=2000, submit_btn="Send")
+                                     label="Thanks for rating. Add a comment for your instructor?",
+                                     scale=8, max_length=2000, submit_btn="Send")
         gr.Examples(EXAMPLES, inputs=question, label="Try")
         channel = "embed" if embed else "chat"
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Form, HTTPException, Query, Request
@@ -371,8 +372,10 @@ def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[]
             raise _Error(404, "Not Found")
 
     @router.get("/instructor", include_in_schema=False, response_model=None)
-    async def dashboard(request: Request, case: str | None = None) -> Response:
+    async def dashboard(request: Request, case: str | None = None, lti_ticket: str = "") -> Response:
         off()
+        if lti_ticket:
+            return await _redeem(request, lti_ticket)
         if not instructor_session(request, instructor_token):
             return _html(login_page())
         known = await anyio.to_thread.run_sync(_known_cases, recorder, cases)
@@ -388,17 +391,31 @@ def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[]
                                   "</main>"), status=503)
         return _html(dashboard_page(insight, known, selected))
 
+    async def _redeem(request: Request, ticket: str) -> Response:
+        """An instructor arriving from an LTI launch: a single-use ticket stands in for the token."""
+        from bot.web.lti import accept_instructor_ticket
+
+        tool = getattr(request.app.state, "lti", None)
+        grant = await anyio.to_thread.run_sync(accept_instructor_ticket, tool, ticket) if tool else None
+        if grant is None:
+            return _html(login_page("That link from your course portal has been used or has expired: "
+                                    "launch casebot from the course again."), status=401)
+        return _signed_in(request, f"/instructor?case={quote(grant.case_id)}")
+
+    def _signed_in(request: Request, location: str) -> Response:
+        response = RedirectResponse(location, status_code=303)
+        response.set_cookie(COOKIE, session_value(instructor_token), max_age=SESSION_SECONDS,
+                            httponly=True, samesite="lax", secure=request.url.scheme == "https",
+                            path="/")
+        return response
+
     @router.post("/instructor/login", include_in_schema=False, response_model=None)
     async def login(request: Request, token: str = Form("")) -> Response:
         off()
         if not hmac.compare_digest(token.strip().encode(), instructor_token.encode()):
             log.warning("failed instructor sign-in")
             return _html(login_page("That token is not right."), status=401)
-        response = RedirectResponse("/instructor", status_code=303)
-        response.set_cookie(COOKIE, session_value(instructor_token), max_age=SESSION_SECONDS,
-                            httponly=True, samesite="lax", secure=request.url.scheme == "https",
-                            path="/")
-        return response
+        return _signed_in(request, "/instructor")
 
     @router.post("/instructor/logout", include_in_schema=False, response_model=None)
     async def logout(request: Request) -> Response:

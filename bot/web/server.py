@@ -81,6 +81,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     """`settings` with the serve flags on top; ValueError for invalid origins or rate limits."""
     from bot.records.commands import records_overrides
+    from bot.records.database import check_url
     from bot.settings import parse_origins
     from bot.web.ratelimit import check_storage_url
 
@@ -107,6 +108,7 @@ def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     parse_rate_limit(settings.rate_limit)
     parse_rate_limit(settings.rate_limit_ip)
     check_storage_url(settings.rate_limit_storage)
+    check_url(settings.database_url)
     return replace(settings, allowed_origins=check_origins(settings.allowed_origins))
 
 
