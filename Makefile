@@ -10,7 +10,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup chat test test-fast lint test-llm bench train clean
+.PHONY: setup chat test test-fast lint test-llm bench clean
 
 setup: $(STAMP)
 
@@ -46,11 +46,6 @@ test-llm: setup
 
 bench: setup
 	$(BIN)/python benchmarks/latency.py
-
-# The extractive answerer's scorer: SQuAD 2.0 articles from ../shared/data, seeded, minutes on 2 cores.
-# Writes bot/answerers/model/scorer.json and its DATA_CARD.md.
-train: setup
-	$(BIN)/python -m bot.answerers.training
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -57,8 +57,6 @@ class Answer:
     notice: str = ""
     # Set when the records are on; student feedback refers to it.
     answer_id: str = ""
-    # When abstaining: the closest passages, as pointers for the student (never in `citations`).
-    see_also: tuple[Citation, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the contract; optional fields appear only when set."""
@@ -70,8 +68,6 @@ class Answer:
             "backend": self.backend,
             "latency_ms": round(self.latency_ms, 1),
         }
-        if self.abstained or self.see_also:
-            data["see_also"] = [asdict(c) for c in self.see_also]
         if self.unsupported:
             data["unsupported"] = list(self.unsupported)
         if self.notice:

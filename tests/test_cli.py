@@ -20,7 +20,7 @@ from conftest import CASE_ID, CASEBOT, cli_env
 pytestmark = pytest.mark.model
 
 ANSWER_KEYS = {"answer", "abstained", "citations", "case", "backend", "latency_ms"}
-OPTIONAL_KEYS = {"unsupported", "notice", "see_also"}
+OPTIONAL_KEYS = {"unsupported", "notice"}
 CITATION_KEYS = {"id", "label", "paragraph", "section", "text", "score"}
 COMMANDS = ("ingest", "ask", "chat", "eval", "serve", "cases", "lti")
 INVEST = "How much did Volkswagen invest in XPeng?"

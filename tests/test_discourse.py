@@ -1,6 +1,6 @@
 """Reading a case as connected text: sentences that lean on the one before them, paragraphs that
 go on from the previous one, lists ("First, ... Second, ..."), follow-ups that replace part of the
-earlier question.
+earlier question, and closing clauses that add nothing to an answer.
 
 The pure-logic tests run without the model; the rest use the real model and a real Chroma store
 holding the bundled case.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from bot.answer import Turn
+from bot.answerers.extractive import without_filler
 from bot.lang.english import names_in
 from bot.rag.chain import CaseBot
 from bot.rag.conversation import resolve_question
@@ -41,6 +42,24 @@ def test_continues_previous(sentence: str, leans_on_previous: bool) -> None:
 def test_names_in_skips_sentence_openings() -> None:
     assert names_in("Which label did XPeng shed? Tesla was a rival.") == ["XPeng"]
     assert names_in("What did he gain from Volkswagen and XPeng?") == ["Volkswagen", "XPeng"]
+
+
+@pytest.mark.parametrize(("sentence", "terms", "expected"), [
+    ("On July 26, 2023, the two companies made a joint announcement that stunned the automotive world.",
+     set(), "On July 26, 2023, the two companies made a joint announcement."),
+    # Kept: the clause names what the question asks about.
+    ("On July 26, 2023, the two companies made a joint announcement that stunned the automotive world.",
+     {"world"}, None),
+    # Kept: "that" opens a clause with its own subject, which the sentence needs.
+    ("It was a clear signal that the center of gravity was shifting.", set(), None),
+    ("He was admitting that it could not compete.", set(), None),
+    # Kept: longer than a short aside, or naming someone.
+    ("Its EV offerings came with clunky infotainment systems that felt a generation behind the local "
+     "competition.", set(), None),
+    ("XPeng built a platform which Volkswagen wanted.", set(), None),
+])
+def test_without_filler(sentence: str, terms: set[str], expected: str | None) -> None:
+    assert without_filler(sentence, terms) == (expected or sentence)
 
 
 @pytest.mark.parametrize(("previous", "follow_up", "kept", "dropped"), [
@@ -119,9 +138,10 @@ def test_one_item_of_a_list_is_answered_alone(casebot: CaseBot, follow_up: str, 
 
 
 @pytest.mark.model
-def test_a_date_question_is_answered_with_the_date(casebot: CaseBot) -> None:
+def test_filler_is_trimmed_from_answers(casebot: CaseBot) -> None:
     answer = casebot.ask("When did Volkswagen and XPeng announce their partnership?")
     assert "July 26, 2023" in answer.answer
+    assert "stunned" not in answer.answer
 
 
 @pytest.mark.model

@@ -1,14 +1,11 @@
 """The extractive answerer: answers with the case's own sentences, never with new words of fact.
 
-A learned scorer (bot/answerers/scorer.py, trained on SQuAD 2.0 articles by `make train`) gives
-every sentence of the retrieved paragraphs the probability that it states the answer, and the
-question the calibrated probability that the case answers it at all. Below the threshold chosen
-on the development data the answerer abstains and points to the two closest passages; otherwise
-it answers with the best sentence, and the next one when it is nearly as likely, each followed by
-the marker of its paragraph. It reads the case as connected prose: a sentence opening with a
-connective ("But", "However") loses it unless the sentence it leans on is shown, a list is given
-whole when the question asks for several things, and each part of a compound question gets its
-own sentence. The title line is never evidence.
+It scores the sentences of the retrieved paragraphs by meaning (cosine similarity of the sentence
+and of its paragraph to the question), by coverage of the question's terms (weighted by how rare
+they are in the case, with the neighbouring sentences as context) and by whether they hold the
+kind of answer the question asks for (a date, an amount, a name). From that evidence it decides
+whether the case answers at all, then composes one to three sentences, each followed by the
+marker of the paragraph it comes from.
 """
 
 from __future__ import annotations
@@ -16,53 +13,103 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
-from bot.answer import Answer, Citation, Evidence
-from bot.answerers.scorer import (
-    ANSWER_PATTERNS,
-    Candidates,
-    Scorer,
-    candidate_features,
-    evidence_summary,
-    is_title,
-    load_scorer,
-    question_features,
-    question_words,
-    wanted_type,
-)
-from bot.lang.english import ORDINALS
+from bot.answer import Answer, Evidence
+from bot.lang.english import ORDINALS, names_in
 from bot.rag.citations import build_citations, marker
 from bot.rag.guard import looks_like_injection
-from vectorstore.store import LoadedCase
-from vectorstore.text import STOPWORDS, tokens
+from vectorstore.store import NEAR_WORD_SIMILARITY, LoadedCase
+from vectorstore.text import STOPWORDS, content_terms, stem, tokens
 
 NAME = "extractive"
 MAX_SENTENCES = 3
-# The kinds of answer retrieval makes sure to bring a paragraph for (see hybrid_search).
-_STRICT_TYPES = frozenset({"date", "amount", "count"})
-ANSWER_TYPES = ANSWER_PATTERNS
+_MONTHS = "january february march april may june july august september october november december"
+_NUMBER_WORDS = "one two three four five six seven eight nine ten eleven twelve dozen hundred"
+_NUMBER = r"\b(?:\d[\d.,]*|" + "|".join(_NUMBER_WORDS.split()) + r")\b"
+ANSWER_TYPES = {
+    "date": re.compile(r"\b(?:1[89]|20)\d{2}\b|\b(?:" + "|".join(_MONTHS.split()) + r")\b", re.I),
+    # An amount is money or a share ("$700 million", "5%"); a count is how many of something.
+    "amount": re.compile(r"[$€£¥]\s?\d|\b\d[\d.,]*\s?(?:%|percent|million|billion|thousand)\b"
+                         r"|\b(?:half|a third|a quarter)\b", re.I),
+    "count": re.compile(_NUMBER, re.I),
+    "age": re.compile(r"\b[\w-]+-year-old\b|\b[\w-]+\s+(?:years?|months?|weeks?|decades?)\b"
+                      r"|\bdecades?\b|\bcentur(?:y|ies)\b", re.I),
+    "name": re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-zA-Z]+"),
+    "place": re.compile(r"\b(?:in|from|at|near|based in|headquartered in)\s+(?:the\s+)?[A-Z][a-zA-Z]+"),
+}
+# Kinds of answer the case must give outright: without one, the case does not answer.
+_STRICT_TYPES = frozenset({"date", "amount", "count", "age"})
+_TYPE_CUES = [
+    ("age", re.compile(r"\bhow (?:old|long)\b", re.I)),
+    ("date", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month)\b|\bwhich (?:year|date|day|month)\b",
+                        re.I)),
+    ("count", re.compile(r"\bhow many\b|\bwhat number\b", re.I)),
+    ("amount", re.compile(r"\bhow much\b|\bwhat (?:size|fraction|percentage|proportion|"
+                          r"amount|sum|share)\b", re.I)),
+    ("place", re.compile(r"\bwhere\b|\bwhich (?:city|country|region|town|place)\b|\bwhat (?:city|"
+                         r"country|region|town|place)\b", re.I)),
+    ("name", re.compile(r"^\s*who\b|\bwho (?:was|is|were|had|did)\b|\bwhich (?:company|person|firm|"
+                        r"brand)\b|\bnames? of\b|\bcalled\b", re.I)),
+]
+# Words that name no topic of their own: a question using them asks about something else.
+_LIGHT = frozenset("""self kind sort type thing things way ways part whole lot put get got make made
+    take took go went come came find found end ended use used using help helped happen happened
+    according exactly really actually mean means first second main new old say says said call
+    calls called describe described describes realize realized learn learned know knew think
+    thought see saw need needed want wanted consider considered""".split())
+# Cue words of the answer type ("how much", "what size"): not the topic of the question.
+_CUES = frozenset("""much many old long size fraction percentage proportion amount sum number share
+    year date day month city country place time""".split())
+_WH = frozenset("what which who whom where when how".split())  # not "why": it asks for reasons
+_INTRO_WORDS = 15
+_FOCUS_WORDS = 2
+# A sentence telling this many words beyond the question's own counts as fully informative.
+_NEW_TERMS = 8
+_HOW_MANY = re.compile(r"\bhow many\s+(.*)", re.I)
+_COUNT_WINDOW = 5
+# A closing relative clause of at most six words ("... a joint announcement that stunned the
+# automotive world."): "that" or "which" after a word, then a verb rather than a new subject
+# ("that the ...", "that it ..." open a clause the sentence needs).
+_CLOSING_CLAUSE = re.compile(r"(?<=[a-z])\s+(?:that|which)\s+(?!(?:the|a|an|it|its|he|his|she|her|they|"
+                             r"their|this|these|those|we|you|[A-Z]\w*)\b)(\w+(?:\s+[\w'-]+){0,5})([.!?]?)$")
+# A question asking what something is called, and how near a name must stand to that something.
+_NAMING = re.compile(r"\bnames? of\b|\bcalled\b|\bnamed\b|\bwhat is the name\b", re.I)
+_NAME_WINDOW = 3
 _SEVERAL = frozenset("two three four five several both".split())
 _ORDINAL_OPENING = re.compile(r"^(" + "|".join(ORDINALS) + r")(?:ly)?\b", re.I)
 _CLAUSE_JOIN = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|why|who|when|where|which|did|does|do|is|was|"
                           r"were|are)\b)|;\s*", re.I)
-# A connective opening a sentence says how it follows from the one before; shown alone it dangles.
-_CONNECTIVE = re.compile(r"^(?:But|And|So|Yet|Still|However|Moreover|Furthermore|Instead|Also|Then|"
-                         r"Thus|Hence|Therefore|Nevertheless|Nonetheless|Meanwhile|Consequently|"
-                         r"In addition|As a result|Even so|On the other hand)\b,?\s+")
-SEE_ALSO = 2
+_SYNTHESIS = re.compile(r"\b(?:and (?:what|how|why|who|when|where|which)|summari[sz]e|compare|differ|"
+                        r"both|change[ds]?|overall|benefits|problems|reasons)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each kind of evidence counts in a sentence's score."""
+
+    similarity: float = 0.35
+    paragraph: float = 0.10
+    coverage: float = 0.40
+    context: float = 0.10
+    answer_type: float = 0.12
+    # Short sentences that only restate the question ("The deal transformed the narrative") would
+    # otherwise beat the sentence that says something new about it.
+    information: float = 0.30
 
 
 @dataclass(frozen=True)
 class ScoredSentence:
-    """A candidate sentence with the probability that it states the answer."""
+    """A candidate sentence with the evidence for it."""
 
     row: int
     paragraph: int
     text: str
-    probability: float
+    similarity: float
+    coverage: float
+    typed: int
+    score: float
 
 
 def decline_message(title: str) -> str:
@@ -71,16 +118,12 @@ def decline_message(title: str) -> str:
             "Ask me something about the case.")
 
 
-def not_in_case_message(title: str, missing: list[str], pointers: tuple[Citation, ...] = ()) -> str:
-    """What the bot says when the case does not answer a question: plainly that, then where the
-    closest passages are ("You could look at ¶7 (Act I: ...) and ¶12.")."""
-    del title, missing  # kept for callers; the message no longer lists words the case lacks
-    message = "The case doesn't cover that."
-    if pointers:
-        named = [f"¶{c.paragraph} ({c.section})" if c.section else f"¶{c.paragraph}" for c in pointers]
-        joined = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
-        message += f" You could look at {joined}."
-    return message
+def not_in_case_message(title: str, missing: list[str]) -> str:
+    """What the bot says when the case does not answer a question."""
+    if missing:
+        named = ", ".join(f"“{word}”" for word in missing[:3])
+        return f"The case doesn't say: “{title}” never mentions {named}."
+    return f"The case doesn't say: nothing in “{title}” answers this question."
 
 
 def with_marker(sentence: str, paragraph: int) -> str:
@@ -91,13 +134,15 @@ def with_marker(sentence: str, paragraph: int) -> str:
     return f"{body} {marker(paragraph)}"
 
 
-def without_connective(sentence: str) -> str:
-    """The sentence without an opening connective ("But by 2023, ..." -> "By 2023, ...")."""
-    match = _CONNECTIVE.match(sentence)
-    if match is None or match.end() >= len(sentence):
+def without_filler(sentence: str, question_terms: set[str]) -> str:
+    """The sentence without a short closing relative clause that says nothing the question asks
+    about: "... made a joint announcement that stunned the automotive world." ends at
+    "announcement." A clause naming a term of the question, a number or a name is kept."""
+    match = _CLOSING_CLAUSE.search(sentence.rstrip())
+    if match is None or set(content_terms(match.group(1))) & question_terms \
+            or re.search(r"\d|\b[A-Z]", match.group(1)):
         return sentence
-    rest = sentence[match.end():]
-    return rest[0].upper() + rest[1:]
+    return sentence.rstrip()[:match.start()] + (match.group(2) or ".")
 
 
 def in_reading_order(chosen: list[ScoredSentence]) -> list[ScoredSentence]:
@@ -107,20 +152,16 @@ def in_reading_order(chosen: list[ScoredSentence]) -> list[ScoredSentence]:
     return sorted(chosen, key=lambda s: (order.index(s.paragraph), s.row))
 
 
-def compose(chosen: list[ScoredSentence], case: LoadedCase | None = None) -> str:
+def compose(chosen: list[ScoredSentence], question_terms: set[str]) -> str:
     """The answer text: the sentences by paragraph, each run from one paragraph ending in its
-    marker; a sentence whose predecessor is not shown loses its opening connective."""
+    marker."""
     chosen = in_reading_order(chosen)
-    shown = {s.row for s in chosen}
     pieces = []
     for index, sentence in enumerate(chosen):
         following = chosen[index + 1] if index + 1 < len(chosen) else None
         continued = following is not None and following.paragraph == sentence.paragraph \
             and following.row == sentence.row + 1
-        text = sentence.text.strip()
-        previous = case.previous_sentence(sentence.row) if case is not None else None
-        if previous is None or previous not in shown:
-            text = without_connective(text)
+        text = without_filler(sentence.text.strip(), question_terms)
         pieces.append(text if continued else with_marker(text, sentence.paragraph))
     return " ".join(pieces)
 
@@ -129,6 +170,26 @@ def split_question(question: str) -> list[str]:
     """The parts of a compound question ("Why did X, and what did Y?"), or the question itself."""
     parts = [p.strip(" ,;") for p in _CLAUSE_JOIN.split(question) if p and p.strip(" ,;?")]
     return parts if len(parts) > 1 else [question]
+
+
+def _focus_words(question: str) -> list[str]:
+    """The first words after a question's question word, without names and small words."""
+    words = tokens(question)
+    start = next((i for i, w in enumerate(words) if w in _WH), None)
+    if start is None:
+        return []
+    names = {w.lower() for w in names_in(question)}
+    return [w for w in words[start + 1:] if w.isalpha() and w not in STOPWORDS and w not in _LIGHT
+            and w not in _CUES and w not in names][:_FOCUS_WORDS]
+
+
+def counted_noun(question: str) -> str:
+    """What a "how many" question counts ("How many new vehicles ..." counts vehicles), or ""."""
+    match = _HOW_MANY.search(question)
+    if match is None:
+        return ""
+    return next((w for w in tokens(match.group(1)) if w.isalpha() and w not in STOPWORDS
+                 and w not in _LIGHT), "")
 
 
 def asks_for_several(question: str) -> bool:
@@ -146,8 +207,13 @@ def asked_ordinal(question: str) -> str | None:
 
 
 def expected_type(question: str) -> str | None:
-    """The kind of answer a question asks for: date, count, amount, place, name, or None."""
-    return wanted_type(question)
+    """The kind of answer a question asks for: date, quantity, age, name, or None."""
+    return next((kind for kind, cue in _TYPE_CUES if cue.search(question)), None)
+
+
+def _context_sentence(case: LoadedCase, row: int, paragraph: int) -> ScoredSentence:
+    """A sentence added for context rather than chosen on its own evidence."""
+    return ScoredSentence(row, paragraph, case.texts[row], 0.0, 0.0, 0, 0.0)
 
 
 class ExtractiveAnswerer:
@@ -155,34 +221,13 @@ class ExtractiveAnswerer:
 
     name = NAME
 
-    def __init__(self, scorer: Scorer | None = None, model_path: Path | None = None,
-                 threshold: float | None = None, second_share: float | None = None,
-                 max_words: int = 60, lean_context: bool = True) -> None:
-        self._scorer = scorer
-        self._model_path = model_path
-        self._threshold = threshold
-        self._second_share = second_share
-        # A second sentence joins only while the answer stays this short.
-        self.max_words = max_words
-        # Whether a best sentence leaning on the one before ("They demanded ...") is shown with it.
-        self.lean_context = lean_context
-
-    @property
-    def scorer(self) -> Scorer:
-        """The learned scorer, read on first use (retrieval alone does not need it)."""
-        if self._scorer is None:
-            self._scorer = load_scorer(self._model_path) if self._model_path else load_scorer()
-        return self._scorer
-
-    @property
-    def threshold(self) -> float:
-        """Answer when the probability that the case answers is at least this."""
-        return self.scorer.threshold if self._threshold is None else self._threshold
-
-    @property
-    def second_share(self) -> float:
-        """A second sentence joins when it is at least this share as likely as the best."""
-        return self.scorer.second_share if self._second_share is None else self._second_share
+    def __init__(self, min_similarity: float = 0.2, relative_cutoff: float = 0.85,
+                 weights: Weights | None = None,
+                 known_word_similarity: float = NEAR_WORD_SIMILARITY) -> None:
+        self.min_similarity = min_similarity
+        self.known_word_similarity = known_word_similarity
+        self.relative_cutoff = relative_cutoff
+        self.weights = weights or Weights()
 
     def stream(self, evidence: Evidence) -> Iterator[str | Answer]:
         """The answer text in word-sized pieces, then the Answer."""
@@ -192,50 +237,36 @@ class ExtractiveAnswerer:
             yield word if index == len(words) - 1 else word + " "
         yield answer
 
-    def judge(self, evidence: Evidence) -> tuple[Candidates, np.ndarray, float]:
-        """The candidates, the probability that each states the answer, and the calibrated
-        probability that the case answers the question."""
-        candidates = candidate_features(evidence)
-        probabilities = self.scorer.sentence_probabilities(candidates)
-        summary = evidence_summary(evidence, candidates, self.scorer.near_word)
-        features = question_features(candidates, probabilities, summary)
-        return candidates, probabilities, self.scorer.answer_probability(features)
-
     def answer(self, evidence: Evidence) -> Answer:
         """Answer from the evidence, or abstain when it does not answer the question."""
         title = evidence.case.info.title
         if looks_like_injection(evidence.question):
-            return Answer(decline_message(title), True, (), evidence.case.case_id, NAME)
-        candidates, probabilities, answerable = self.judge(evidence)
-        if not candidates.rows or answerable < self.threshold:
-            return self._abstain(evidence)
-        scored = self._ranked(evidence, candidates, probabilities)
+            return self._abstain(evidence, decline_message(title))
+        missing = self._missing_specifics(evidence)
+        if missing:
+            return self._abstain(evidence, not_in_case_message(title, missing))
+        scored = self.score(evidence)
+        if not scored or self._similarity(evidence, scored[0]) < self.min_similarity:
+            return self._abstain(evidence, not_in_case_message(title, []))
+        counted = counted_noun(evidence.question)
+        if counted and all(s.typed <= 0 for s in scored):
+            return self._abstain(evidence, not_in_case_message(title, [f"a number of {counted}"]))
+        unknown = self._unknown_focus(evidence)
+        if unknown and scored[0].typed <= 0:
+            return self._abstain(evidence, not_in_case_message(title, unknown))
+        if not (self._gives_wanted_answer(evidence, scored[0])
+                and self._gives_the_name(evidence, scored[0])):
+            return self._abstain(evidence, not_in_case_message(title, []))
         parts = split_question(evidence.question)
         if len(parts) > 1:
-            chosen = self._answer_parts(evidence, parts) or scored[:1]
+            chosen = self._answer_parts(evidence, parts)
         else:
-            chosen = self._select(scored)
+            chosen = self._select(scored, synthesis=bool(_SYNTHESIS.search(evidence.question)))
             chosen = self._with_enumeration(evidence, chosen)
-            if self.lean_context:
-                chosen = self._with_context(evidence.case, chosen)
-        text = compose(chosen, evidence.case)
+            chosen = self._with_context(evidence, chosen)
+        text = compose(chosen, set(content_terms(evidence.query)))
         return Answer(text, False, build_citations(text, evidence.case.case_id, evidence.sources),
                       evidence.case.case_id, NAME)
-
-    def score(self, evidence: Evidence) -> list[ScoredSentence]:
-        """Every candidate sentence of the retrieved paragraphs, most likely answer first."""
-        candidates = candidate_features(evidence)
-        return self._ranked(evidence, candidates, self.scorer.sentence_probabilities(candidates))
-
-    @staticmethod
-    def _ranked(evidence: Evidence, candidates: Candidates, probabilities: np.ndarray
-                ) -> list[ScoredSentence]:
-        case = evidence.case
-        scored = [ScoredSentence(row, paragraph, case.texts[row], float(p))
-                  for row, paragraph, p in zip(candidates.rows, candidates.paragraphs, probabilities,
-                                               strict=True)]
-        # Ties (identical sentences) go to the earlier one, so answers are deterministic.
-        return sorted(scored, key=lambda s: (-s.probability, s.row))
 
     def _answer_parts(self, evidence: Evidence, parts: list[str]) -> list[ScoredSentence]:
         """The best new sentence for each part of a compound question, in the parts' order."""
@@ -249,48 +280,224 @@ class ExtractiveAnswerer:
                 chosen.append(best)
         return chosen[:MAX_SENTENCES]
 
-    def _abstain(self, evidence: Evidence) -> Answer:
-        """"The case doesn't cover that.", pointing to the two closest passages (never the title)."""
+    def _abstain(self, evidence: Evidence, message: str) -> Answer:
+        return Answer(message, True, (), evidence.case.case_id, NAME)
+
+    def _missing_specifics(self, evidence: Evidence) -> list[str]:
+        """Names and numbers in the question that the case never mentions."""
+        vocabulary = evidence.case.vocabulary
+        missing = []
+        for word in names_in(evidence.question) + re.findall(r"\b\d[\d.,]*\b",
+                                                                          evidence.question):
+            token = tokens(word)
+            if token and token[0] not in STOPWORDS and stem(token[0]) not in vocabulary:
+                missing.append(word)
+        return list(dict.fromkeys(missing))
+
+    def _unknown_focus(self, evidence: Evidence) -> list[str]:
+        """The question's topic words (the first ones after its question word, names aside)
+        when the case has none of them.
+
+        "What was XPeng's revenue?" asks about revenue: when no word of the case comes close to
+        it in meaning, the case cannot answer, however well the rest of the question matches.
+        Questions asking why have no such single topic.
+        """
+        focus = _focus_words(evidence.question)
         case = evidence.case
-        closest = [h for h in evidence.hits if not is_title(case, h.paragraph)][:SEE_ALSO]
-        pointers = tuple(Citation(f"{case.case_id}:{h.paragraph}", f"¶{h.paragraph}", h.paragraph,
-                                  h.section, h.text, round(h.score, 4)) for h in closest)
-        return Answer(not_in_case_message(case.info.title, [], pointers), True, (), case.case_id, NAME,
-                      see_also=pointers)
+        unknown = [w for w in focus if stem(w) not in case.vocabulary
+                   and case.nearest_word(w, evidence.embeddings)[1] < self.known_word_similarity]
+        # One familiar word is enough to keep the question on the case's ground.
+        return unknown if len(unknown) == len(focus) else []
 
-    def _select(self, scored: list[ScoredSentence]) -> list[ScoredSentence]:
-        """The best sentence, and the next best when it is nearly as likely and the answer stays
-        short."""
-        best = scored[0]
-        chosen = [best]
-        words = len(best.text.split())
-        for candidate in scored[1:MAX_SENTENCES]:
-            if candidate.probability < self.second_share * best.probability \
-                    or words + len(candidate.text.split()) > self.max_words \
-                    or candidate.text in {c.text for c in chosen}:
-                break
-            chosen.append(candidate)
-            words += len(candidate.text.split())
-        return chosen
+    @staticmethod
+    def _similarity(evidence: Evidence, sentence: ScoredSentence) -> float:
+        """How close a sentence is to the question in meaning, read with the sentence it leans on
+        ("They demanded intuitive software" means little without "Chinese consumers ...")."""
+        case = evidence.case
+        previous = case.leans_on(sentence.row)
+        if previous is None:
+            return sentence.similarity
+        return max(sentence.similarity, float(case.vectors[previous] @ evidence.query_vector))
 
-    def _with_context(self, case: LoadedCase, chosen: list[ScoredSentence]) -> list[ScoredSentence]:
-        """The best sentence with the one it leans on in its paragraph ("Chinese consumers ..."
-        before "They demanded ..."), when the answer stays short; the second choice makes room."""
-        best = chosen[0]
-        previous = case.leans_on(best.row)
-        if previous is None or case.paragraph_of(previous) != best.paragraph \
-                or any(c.row == previous for c in chosen):
-            return chosen
-        context = ScoredSentence(previous, best.paragraph, case.texts[previous], 0.0)
-        result = [context, best]
-        words = sum(len(s.text.split()) for s in result)
-        if words > self.max_words:
-            return chosen
-        for other in chosen[1:]:
-            if words + len(other.text.split()) <= self.max_words:
-                result.append(other)
-                words += len(other.text.split())
-        return result
+    def _gives_wanted_answer(self, evidence: Evidence, best: ScoredSentence) -> bool:
+        """Whether the best sentence gives the date, amount, count or age the question asks for:
+        when the sentence that best matches "In what year will the cars launch?" names no year,
+        the case does not say."""
+        wanted = expected_type(evidence.question) or expected_type(evidence.query)
+        if wanted not in _STRICT_TYPES:
+            return True
+        return best.typed > 0
+
+    @staticmethod
+    def _gives_the_name(evidence: Evidence, best: ScoredSentence) -> bool:
+        """For a question asking what something is called ("What are the names of the two new
+        vehicles?"): whether the best sentence puts a name the question does not already use
+        right beside what is to be named ("Xmart OS and XPILOT autonomous driving system")."""
+        if not _NAMING.search(evidence.question):
+            return True
+        asked = set(content_terms(evidence.question))
+        named = {t for t in asked if t not in {stem(w.lower()) for w in names_in(evidence.question)}}
+        words = [word.strip("()[]\"“”‘’,;:") for word in best.text.split()]
+        for index, word in enumerate(words):
+            # "XPeng's system" names its owner and "Volkswagen-branded cars" their brand, not them.
+            if not re.match(r"[A-Z]", word) or re.match(r"[A-Z]\w*(?:['’]s\b|-)", word) \
+                    or index == 0 or set(content_terms(word)) & asked:
+                continue
+            window = " ".join(words[max(0, index - _NAME_WINDOW):index + _NAME_WINDOW + 1])
+            if set(content_terms(window)) & named:
+                return True
+        return False
+
+    def _weights(self, evidence: Evidence) -> dict[str, float]:
+        """Query terms found in the case, weighted by rarity; history terms count half."""
+        index = evidence.case.sentence_index
+        own = set(content_terms(evidence.question))
+        weights = {}
+        for term in content_terms(evidence.query):
+            if term in evidence.case.vocabulary:
+                weights[term] = index.idf_of(term) * (1.0 if term in own else 0.5)
+        return weights
+
+    def _counts(self, sentence: str, noun: str, evidence: Evidence) -> bool:
+        """Whether a sentence gives a number of `noun` (or of something close in meaning):
+        "How many vehicles" is answered by "two new ... electric vehicles", not by "$700 million"."""
+        words = tokens(sentence)
+        for index, word in enumerate(words):
+            if not re.fullmatch(_NUMBER, word):
+                continue
+            for counted in words[index + 1:index + 1 + _COUNT_WINDOW]:
+                if stem(counted) == stem(noun):
+                    return True
+                if counted.isalpha() and counted not in STOPWORDS and evidence.embeddings is not None:
+                    similarity = float(evidence.embeddings.encode_query(counted)
+                                       @ evidence.embeddings.encode_query(noun))
+                    if similarity >= self.known_word_similarity:
+                        return True
+        return False
+
+    @staticmethod
+    def _topic_text(query: str, case: LoadedCase) -> str | None:
+        """The question without the names the whole case is about ("Volkswagen", "XPeng").
+
+        Every sentence mentioning those names resembles every question that does; matching the
+        rest of the question finds the sentence about what is actually asked.
+        """
+        words = [w for w in query.split() if not (set(content_terms(w)) & case.subject_names)]
+        if len(words) == len(query.split()) or not content_terms(" ".join(words)):
+            return None
+        return " ".join(words)
+
+    @staticmethod
+    def answer_pattern(question: str, query: str) -> re.Pattern[str] | None:
+        """What a sentence holding the answer looks like, for the kinds of answer the case must
+        state outright (a date, an amount, a count, an age); retrieval favours such sentences."""
+        wanted = expected_type(question) or expected_type(query)
+        return ANSWER_TYPES[wanted] if wanted in _STRICT_TYPES else None
+
+    def related_texts(self, question: str, query: str, case: LoadedCase) -> list[str]:
+        """Texts this answerer will encode for a question, so the chain can encode them in the
+        same batch as the retrieval query."""
+        texts = [question, *split_question(question), *_focus_words(question),
+                 self._topic_text(query, case) or "", counted_noun(question)]
+        return [text for text in texts if text]
+
+    def score(self, evidence: Evidence) -> list[ScoredSentence]:
+        """Every sentence of the retrieved paragraphs, best first."""
+        case = evidence.case
+        weights = self._weights(evidence)
+        total = sum(weights.values()) or 1.0
+        # An elliptical follow-up ("And Volkswagen?") asks for what the earlier question asked.
+        wanted = expected_type(evidence.question) or expected_type(evidence.query)
+        pattern = ANSWER_TYPES[wanted] if wanted else None
+        paragraph_sim: dict[int, float] = {}
+        for row in case.passage_rows:
+            number = case.paragraph_of(row)
+            sim = float(case.vectors[row] @ evidence.query_vector)
+            paragraph_sim[number] = max(paragraph_sim.get(number, -1.0), sim)
+        question_terms = set(content_terms(evidence.question))
+        # Trust word overlap as much as the question uses the case's own words.
+        lexical = len(question_terms & case.vocabulary) / len(question_terms) if question_terms else 0.0
+        counted_word = counted_noun(evidence.question)
+        topic_text = self._topic_text(evidence.query, case)
+        topic = evidence.embeddings.encode_query(topic_text) if topic_text else None
+        ordinal = asked_ordinal(evidence.question)
+        question_vector = evidence.query_vector
+        if evidence.query != evidence.question:
+            # The follow-up itself counts more than the earlier question it leans on.
+            blend = 2 * evidence.embeddings.encode_query(evidence.question) + evidence.query_vector
+            question_vector = blend / np.linalg.norm(blend)
+        scored = []
+        for hit in evidence.hits:
+            rows = case.sentences_of(hit.paragraph)
+            sims = case.vectors[rows] @ question_vector
+            if topic is not None:
+                sims = (sims + case.vectors[rows] @ topic) / 2
+            for index, row in enumerate(rows):
+                inherited = self._inherited_terms(case, row)
+                context = case.terms[row].union(*(case.terms[r] for r in self._neighbours(case, row)))
+                own = sum(w if t in case.terms[row] else w / 2 if t in inherited else 0.0
+                          for t, w in weights.items()) / total
+                near = sum(w for t, w in weights.items() if t in context) / total
+                typed = 0
+                if pattern is not None:
+                    typed = 1 if pattern.search(case.texts[row]) else -1
+                if typed > 0 and counted_word and not self._counts(case.texts[row], counted_word, evidence):
+                    typed = -1
+                if ordinal is not None:
+                    # "What was the second benefit?" asks for the list item opening "Second, ...".
+                    opening = _ORDINAL_OPENING.match(case.texts[row])
+                    typed += 1 if opening is not None and opening.group(1).lower() == ordinal else 0
+                w = self.weights
+                new_terms = len(case.terms[row] - question_terms)
+                score = (w.similarity * float(sims[index])
+                         + w.paragraph * paragraph_sim.get(hit.paragraph, 0.0)
+                         + lexical * (w.coverage * own + w.context * near)
+                         + (1 - lexical) * (w.coverage + w.context) * float(sims[index])
+                         + w.answer_type * typed
+                         + w.information * min(new_terms, _NEW_TERMS) / _NEW_TERMS)
+                scored.append(ScoredSentence(row, hit.paragraph, case.texts[row], float(sims[index]),
+                                             own, typed, score))
+        return sorted(scored, key=lambda s: -s.score)
+
+    @staticmethod
+    def _inherited_terms(case: LoadedCase, row: int) -> frozenset[str]:
+        """What a sentence that leans on the one before it ("They demanded ...") speaks of through
+        that sentence; they count half as much as its own words."""
+        previous = case.leans_on(row)
+        return case.terms[previous] if previous is not None else frozenset()
+
+    @staticmethod
+    def _neighbours(case: LoadedCase, row: int) -> list[int]:
+        """The sentences read just before and just after sentence `row`, within its section."""
+        return [r for r in (case.previous_sentence(row), case.next_sentence(row)) if r is not None]
+
+    @staticmethod
+    def _with_context(evidence: Evidence, chosen: list[ScoredSentence]) -> list[ScoredSentence]:
+        """Give the chosen sentences what they lean on: the sentence before the best one in its
+        paragraph when it opens with a pronoun ("They demanded ..."), placed before it, and the
+        sentence after a short one that the next goes on from ("They needed a shortcut.").
+        At most three sentences."""
+        case = evidence.case
+        remaining = list(chosen)
+        result: list[ScoredSentence] = []
+        while remaining:
+            sentence = remaining.pop(0)
+            previous = case.leans_on(sentence.row)
+            if previous is not None and case.paragraph_of(previous) == sentence.paragraph \
+                    and all(r.row != previous for r in result):
+                earlier = [r for r in remaining if r.row == previous]
+                if earlier or not result:
+                    remaining = [r for r in remaining if r.row != previous]
+                    result.append(earlier[0] if earlier else
+                                  _context_sentence(case, previous, sentence.paragraph))
+            result.append(sentence)
+            following = case.next_sentence(sentence.row)
+            if following is not None and all(r.row != following for r in result + remaining) \
+                    and case.paragraph_of(following) == sentence.paragraph \
+                    and len(sentence.text.split()) < _INTRO_WORDS \
+                    and case.leans_on(following) == sentence.row:
+                result.append(_context_sentence(case, following, sentence.paragraph))
+        return result[:MAX_SENTENCES]
 
     @staticmethod
     def _list_items(case: LoadedCase, row: int) -> list[int]:
@@ -333,18 +540,20 @@ class ExtractiveAnswerer:
         if not items:
             return chosen
         picked = [next((c for c in chosen if c.row == r), None)
-                  or ScoredSentence(r, case.paragraph_of(r), case.texts[r], 0.0) for r in items]
-        return picked + [c for c in chosen if c.row not in items][:MAX_SENTENCES - len(picked)]
+                  or _context_sentence(case, r, case.paragraph_of(r)) for r in items]
+        return picked + [c for c in chosen if c.row not in items]
 
-    @staticmethod
-    def answer_pattern(question: str, query: str) -> re.Pattern[str] | None:
-        """What a sentence holding the answer looks like, for the kinds of answer the case must
-        state outright (a date, an amount, a count); retrieval favours such sentences."""
-        wanted = expected_type(question) or expected_type(query)
-        return ANSWER_PATTERNS[wanted] if wanted in _STRICT_TYPES else None
-
-    def related_texts(self, question: str, query: str, case: LoadedCase) -> list[str]:
-        """Texts this answerer will encode for a question (its parts and its content words, for
-        coverage by meaning), so the chain encodes them in the same batch as the query."""
-        texts = [question, *split_question(question), *question_words(question)]
-        return [text for text in texts if text]
+    def _select(self, scored: list[ScoredSentence], synthesis: bool) -> list[ScoredSentence]:
+        """The best sentence, plus up to two that are nearly as good and add something."""
+        best = scored[0]
+        chosen = [best]
+        cutoff = (self.relative_cutoff - (0.1 if synthesis else 0.0)) * best.score
+        for candidate in scored[1:]:
+            if len(chosen) == MAX_SENTENCES or candidate.score < cutoff:
+                break
+            if candidate.text in {c.text for c in chosen}:
+                continue
+            if synthesis and candidate.paragraph in {c.paragraph for c in chosen}:
+                continue
+            chosen.append(candidate)
+        return chosen
