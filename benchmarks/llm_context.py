@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 chosen = set()
                 bot.ask(questions[0], (), case_id)  # warm up (model, case, client)
                 for question in questions:
-                    evidence = bot.answer(question, (), case_id)
+                    evidence = bot.evidence(question, (), case_id)
                     built = context.build(evidence)
                     chosen.add(built.mode)
                     number = built.evidence.hits[0].paragraph if built.evidence.hits else 1

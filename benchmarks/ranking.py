@@ -47,7 +47,7 @@ def gold_ranks(bot: object, answerer: object, path: Path, case_id: str) -> list[
     for question in load_questions(path):
         if not question.answerable or not question.must_include:
             continue
-        scored = answerer.score(bot.answer(question.question, question.history, case_id))
+        scored = answerer.score(bot.evidence(question.question, question.history, case_id))
         wanted = [_normal(m) for m in question.must_include]
         ranks.append(next((i for i, s in enumerate(scored) if any(w in _normal(s.text) for w in wanted)),
                           NOT_RETRIEVED))

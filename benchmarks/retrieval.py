@@ -97,7 +97,7 @@ def casebot_rankers(library: object, case_id: str, k: int) -> tuple[Ranker, Rank
     bot = CaseBot(library, make_answerer(Settings.from_env({})), k=k)
 
     def retrieval(question: Question) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        evidence = bot.answer(question.question, question.history, case_id)
+        evidence = bot.evidence(question.question, question.history, case_id)
         top = tuple(hit.paragraph for hit in evidence.hits)
         return top, top
 
