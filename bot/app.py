@@ -31,23 +31,36 @@ EXAMPLES = [
 CSS = """
 .casebot-header h1 { margin: 0 0 0.1em 0; font-size: 1.6em; }
 .casebot-header p { margin-top: 0; color: var(--body-text-color-subdued); }
+/* The chat's own corner toolbar (clear icon) sat over scrolled messages: "New chat" does that. */
+.casebot-chat .top-panel { display: none !important; }
 .casebot-count { text-align: right; font-size: 0.8em; color: var(--body-text-color-subdued);
                  min-height: 1.2em; }
 .casebot-count.casebot-over { color: var(--error-text-color, #b91c1c); font-weight: 600; }
 @media (max-width: 640px) {
+  .casebot-chat { height: 50vh !important; max-height: 50vh !important; }
   .casebot-header h1 { font-size: 1.15em; }
   .casebot-header p { font-size: 0.8em; margin-bottom: 0; }
   .gradio-container { padding-top: 4px !important; }
 }
 """
-# Counts characters in the browser as the student types (no server round trip per key).
-COUNTER_JS = f"""(text) => {{
-  const left = {MAX_QUESTION_CHARS} - (text || "").length;
-  const el = document.querySelector(".casebot-count");
-  if (el) el.classList.toggle("casebot-over", left < 0);
-  return left < 0 ? `${{-left}} characters too many (at most {MAX_QUESTION_CHARS})`
-                  : (left < 200 ? `${{left}} characters left` : "");
-}}"""
+# Counts characters in the browser as the student types (no server round trip per key); the
+# server still refuses an over-long question with a message, and nothing is ever cut.
+CHAT_HEAD = f"""
+<script>
+document.addEventListener("input", function (event) {{
+  var box = event.target;
+  if (!box || !box.closest || !box.closest(".casebot-question")) return;
+  var root = box.closest(".gradio-container") || document;
+  var counter = root.querySelector(".casebot-count");
+  if (!counter) return;
+  var left = {MAX_QUESTION_CHARS} - box.value.length;
+  counter.textContent = left < 0
+    ? (-left) + " characters too many (at most {MAX_QUESTION_CHARS:,})"
+    : (left < 200 ? left + " characters left" : "");
+  counter.classList.toggle("casebot-over", left < 0);
+}}, true);
+</script>
+"""
 
 
 def _gradio() -> Any:
@@ -163,7 +176,7 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                                   scale=8, autofocus=True, submit_btn=True,
                                   elem_classes="casebot-question")
             clear = gr.Button("New chat", scale=1, min_width=90, variant="secondary")
-        counter = gr.Markdown("", elem_classes="casebot-count")
+        gr.HTML('<div class="casebot-count" aria-live="polite"></div>')
         gr.Examples(EXAMPLES, inputs=question, label="Try")
 
         def answer(text: str, log: list[dict[str, str]], case_id: str, request: Any) -> Iterator[Any]:
@@ -173,7 +186,6 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
         answer.__annotations__["request"] = gr.Request
         question.submit(answer, [question, session_log, case], [question, chatbot, session_log],
                         api_name="ask", concurrency_limit=CONCURRENCY)
-        question.input(None, question, counter, js=COUNTER_JS, api_visibility="private")
         clear.click(lambda: ([], []), None, [chatbot, session_log], api_name="clear")
         case.change(lambda: ([], []), None, [chatbot, session_log], api_visibility="private")
 

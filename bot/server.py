@@ -118,7 +118,7 @@ def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from bot.api import api_router, list_cases
-    from bot.app import CSS, build_chat
+    from bot.app import CHAT_HEAD, CSS, build_chat
     from bot.embed import CITE_CSS, EMBED_CSS, EMBED_HEAD
     from bot.web.docs import add_offline_docs
     from bot.web.ratelimit import QuestionLimiter
@@ -181,8 +181,10 @@ def create_app(bot: CaseBot, settings: Settings) -> FastAPI:
     common: dict[str, Any] = {"footer_links": [], "show_error": False, "ssr_mode": False,
                               "mcp_server": False, "enable_monitoring": False}
     # Order matters: /embed before the catch-all mount at /.
-    gr.mount_gradio_app(app, embed, path="/embed", css=CSS + EMBED_CSS, head=EMBED_HEAD, **common)
-    gr.mount_gradio_app(app, chat, path="/", css=CSS + CITE_CSS, head=EMBED_HEAD, **common)
+    gr.mount_gradio_app(app, embed, path="/embed", css=CSS + EMBED_CSS, head=EMBED_HEAD + CHAT_HEAD,
+                        **common)
+    gr.mount_gradio_app(app, chat, path="/", css=CSS + CITE_CSS, head=EMBED_HEAD + CHAT_HEAD,
+                        **common)
 
     app.add_middleware(GuardMiddleware, api_token=settings.api_token, csp=frame_ancestors(origins))
     # Added last, so outermost: error responses carry CORS headers too. Its presence also stops
