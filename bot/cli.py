@@ -102,8 +102,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         "llm_timeout": getattr(args, "llm_timeout", None),
         "top_k": getattr(args, "k", None),
         "default_case": getattr(args, "default_case", None),
+        "case_cache": getattr(args, "case_cache", None),
     }
-    for flag, value in (("--llm-timeout", overrides["llm_timeout"]), ("-k", overrides["top_k"])):
+    for flag, value in (("--llm-timeout", overrides["llm_timeout"]), ("-k", overrides["top_k"]),
+                        ("--case-cache", overrides["case_cache"])):
         if value is not None and value <= 0:
             raise CliError(f"{flag} must be positive, got {value:g}")
     try:
@@ -257,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--default-case", metavar="ID",
                         help="the case asked about when none is named (env CASEBOT_DEFAULT_CASE; "
                         f"default: {DEFAULT_CASE} when ingested, else the only case)")
+    common.add_argument("--case-cache", type=int, metavar="N",
+                        help="cases kept loaded in memory, least recently used dropped first "
+                        "(env CASEBOT_CASE_CACHE; default 32)")
     common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
     parser = argparse.ArgumentParser(
