@@ -13,6 +13,8 @@ import pytest
 from fake_openai import FakeOpenAI, Reply
 from test_server_api import running_server
 
+from bot.web.workers import DEFAULT_WORKERS
+
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 QUESTION = "How much did Volkswagen invest in XPeng?"
@@ -103,7 +105,7 @@ def test_fifty_timed_out_questions_leave_the_thread_count_flat(
         pid = _server_pid(base)
         before = _threads(pid)
         statuses = []
-        for _ in range(50):
+        for _ in range(50):  # more than the pool's threads and queue together
             response = httpx.post(f"{base}/api/v1/ask", json={"question": QUESTION}, timeout=60)
             statuses.append(response.status_code)
             assert "error" in response.json()
@@ -111,5 +113,5 @@ def test_fifty_timed_out_questions_leave_the_thread_count_flat(
         # 504 while a worker takes it; 503 "busy" once every worker hangs and the queue is full.
         assert set(statuses) <= {503, 504} and statuses[0] == 504
         # A fixed pool of answer workers, not one more thread per abandoned question.
-        assert after - before <= 10, (before, after)
+        assert after - before <= DEFAULT_WORKERS + 4, (before, after)
         assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
