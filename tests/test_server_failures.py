@@ -105,7 +105,7 @@ def test_fifty_timed_out_questions_leave_the_thread_count_flat(
         pid = _server_pid(base)
         before = _threads(pid)
         statuses = []
-        for _ in range(50):  # more than the pool's threads and queue together
+        for _ in range(50):
             response = httpx.post(f"{base}/api/v1/ask", json={"question": QUESTION}, timeout=60)
             statuses.append(response.status_code)
             assert "error" in response.json()
