@@ -92,16 +92,24 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
     The session log keeps each message twice: as text for the conversation history, and as shown
     (an answer with its cited paragraphs), so earlier answers keep their sources on screen.
     """
+    from bot.chain import check_question
+
     gr = _gradio()
     history = tuple(Turn(m["role"], m["content"]) for m in log)[-MAX_HISTORY_TURNS:]
+    try:
+        check_question(question)
+    except QuestionError as error:
+        # A notice in the conversation, not an error state: the text stays in the box (nothing is
+        # cut) and the conversation stays usable.
+        yield question, [*_messages(log), _notice(str(error))], log
+        return
     if limiter is not None:
         try:
             limiter.check(client or Client(ip="unknown"))
         except RateLimited as limited:
             # Shown in the conversation, not as an error: the question stays in the box and the
             # session stays as it was (the notice is not part of the history).
-            note = {"role": "assistant", "content": escape_markdown(limited_message(limited))}
-            yield question, [*_messages(log), note], log
+            yield question, [*_messages(log), _notice(limited_message(limited))], log
             return
         except RateLimitStoreError:
             raise gr.Error("The server cannot check its question limit right now. Try again in a "
@@ -129,6 +137,11 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
         raise gr.Error(str(error)) from None
     except LookupError as error:  # several cases and none chosen
         raise gr.Error(str(error)) from None
+
+
+def _notice(text: str) -> dict[str, str]:
+    """An assistant message that is not part of the conversation's history."""
+    return {"role": "assistant", "content": f"*{escape_markdown(text)}*"}
 
 
 def _message(entry: dict[str, str]) -> dict[str, str]:

@@ -87,6 +87,9 @@ def test_long_question_is_refused_not_cut(browser: Any, base: str) -> None:
         box.press("Enter")
         page.get_by_text("keep it under 2,000").first.wait_for(timeout=30_000)
         assert box.input_value() == long  # nothing was cut
+        # A notice in the conversation, not an error state over the chat and the box.
+        assert page.get_by_text("Error", exact=True).count() == 0
+        assert box.is_editable()
         box.fill("x" * 1900)
         counter.get_by_text("100 characters left").wait_for(timeout=10_000)
         _shot(page, "chat-desktop-too-long.png")
