@@ -182,7 +182,7 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
         # Each session's history lives in server memory: it expires once the session has been
         # idle for settings.session_ttl seconds (Gradio's default would keep it for ever).
         session_log = gr.State([], time_to_live=settings.session_ttl)
-        with gr.Row(equal_height=True):
+        with gr.Row():
             # No max_length: the browser would silently cut a long question; the server refuses
             # it with a message instead, and the counter below warns while typing.
             question = gr.Textbox(placeholder="Ask about the case…", show_label=False,
