@@ -107,7 +107,9 @@ def casebot_server(mode: str, workdir: Path) -> Iterator[str]:
                        capture_output=True, timeout=600)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        with started([str(BIN / "casebot"), "serve", "--port", str(port), "--rate-limit", "off"], env,
+        # Every simulated student comes from 127.0.0.1: the per-address ceiling is off too.
+        with started([str(BIN / "casebot"), "serve", "--port", str(port), "--rate-limit", "off",
+                      "--rate-limit-ip", "off"], env,
                      f"{base}/healthz", workdir / f"serve-{mode}.log"):
             yield base
 

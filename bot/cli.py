@@ -63,8 +63,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         "top_k": getattr(args, "k", None),
         "default_case": getattr(args, "default_case", None),
         "database_url": getattr(args, "database_url", None),
+        "case_cache": getattr(args, "case_cache", None),
     }
-    for flag, value in (("--llm-timeout", overrides["llm_timeout"]), ("-k", overrides["top_k"])):
+    for flag, value in (("--llm-timeout", overrides["llm_timeout"]), ("-k", overrides["top_k"]),
+                        ("--case-cache", overrides["case_cache"])):
         if value is not None and value <= 0:
             raise UsageError(f"{flag} must be positive, got {value:g}")
     try:
@@ -248,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the records database, a SQLAlchemy URL such as "
                         "postgresql+psycopg://user:pw@host/db (env CASEBOT_DATABASE_URL; default: "
                         "records.sqlite3 in the data folder)")
+    common.add_argument("--case-cache", type=int, metavar="N",
+                        help="cases kept loaded in memory, least recently used dropped first "
+                        "(env CASEBOT_CASE_CACHE; default 32)")
     common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
     parser = argparse.ArgumentParser(

@@ -43,7 +43,8 @@ class AskRequest(BaseModel):
         "question": "How much did Volkswagen invest in XPeng?", "case": "xpeng-volkswagen",
         "history": []}]})
     question: str = Field(description=f"the question (at most {MAX_QUESTION_CHARS} characters)")
-    case: str | None = Field(None, description="case id (default: the only or first case)")
+    case: str | None = Field(None, description="case id (default: CASEBOT_DEFAULT_CASE, else the "
+                                                  "bundled case, else the only case)")
     history: list[HistoryTurn] | None = Field(None, description="earlier turns, oldest first")
 
 

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from bot.answer import Answer, Turn
-from bot.errors import StoreError, describe
-from bot.rag.chain import MAX_QUESTION_CHARS, CaseBot
+from bot.errors import QuestionError, StoreError, describe
+from bot.rag.chain import MAX_QUESTION_CHARS, CaseBot, check_question
 from bot.rag.conversation import MAX_HISTORY_TURNS
 from bot.records.store import Recorder
 from bot.settings import Settings, quiet_libraries
@@ -31,23 +31,36 @@ EXAMPLES = [
 CSS = """
 .casebot-header h1 { margin: 0 0 0.1em 0; font-size: 1.6em; }
 .casebot-header p { margin-top: 0; color: var(--body-text-color-subdued); }
+/* The chat's own corner toolbar (clear icon) sat over scrolled messages: "New chat" does that. */
+.casebot-chat .top-panel { display: none !important; }
 .casebot-count { text-align: right; font-size: 0.8em; color: var(--body-text-color-subdued);
                  min-height: 1.2em; }
 .casebot-count.casebot-over { color: var(--error-text-color, #b91c1c); font-weight: 600; }
 @media (max-width: 640px) {
+  .casebot-chat { height: 50vh !important; max-height: 50vh !important; }
   .casebot-header h1 { font-size: 1.15em; }
   .casebot-header p { font-size: 0.8em; margin-bottom: 0; }
   .gradio-container { padding-top: 4px !important; }
 }
 """
-# Counts characters in the browser as the student types (no server round trip per key).
-COUNTER_JS = f"""(text) => {{
-  const left = {MAX_QUESTION_CHARS} - (text || "").length;
-  const el = document.querySelector(".casebot-count");
-  if (el) el.classList.toggle("casebot-over", left < 0);
-  return left < 0 ? `${{-left}} characters too many (at most {MAX_QUESTION_CHARS})`
-                  : (left < 200 ? `${{left}} characters left` : "");
-}}"""
+# Counts characters in the browser as the student types (no server round trip per key); the
+# server still refuses an over-long question with a message, and nothing is ever cut.
+CHAT_HEAD = f"""
+<script>
+document.addEventListener("input", function (event) {{
+  var box = event.target;
+  if (!box || !box.closest || !box.closest(".casebot-question")) return;
+  var root = box.closest(".gradio-container") || document;
+  var counter = root.querySelector(".casebot-count");
+  if (!counter) return;
+  var left = {MAX_QUESTION_CHARS} - box.value.length;
+  counter.textContent = left < 0
+    ? (-left) + " characters too many (at most {MAX_QUESTION_CHARS:,})"
+    : (left < 200 ? left + " characters left" : "");
+  counter.classList.toggle("casebot-over", left < 0);
+}}, true);
+</script>
+"""
 
 
 def _gradio() -> Any:
@@ -82,14 +95,20 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
     """
     gr = _gradio()
     history = tuple(Turn(m["role"], m["content"]) for m in log)[-MAX_HISTORY_TURNS:]
+    try:
+        check_question(question)
+    except QuestionError as error:
+        # A notice in the conversation, not an error state: the text stays in the box (nothing is
+        # cut) and the conversation stays usable.
+        yield question, [*_messages(log), _notice(str(error))], log
+        return
     if limiter is not None:
         try:
             limiter.check(client or Client(ip="unknown"))
         except RateLimited as limited:
             # Shown in the conversation, not as an error: the question stays in the box and the
             # session stays as it was (the notice is not part of the history).
-            note = {"role": "assistant", "content": escape_markdown(limited_message(limited))}
-            yield question, [*_messages(log), note], log
+            yield question, [*_messages(log), _notice(limited_message(limited))], log
             return
         except RateLimitStoreError:
             raise gr.Error("The server cannot check its question limit right now. Try again in a "
@@ -118,6 +137,11 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
         if problem is None:
             raise
         raise gr.Error(problem.message) from None
+
+
+def _notice(text: str) -> dict[str, str]:
+    """An assistant message that is not part of the conversation's history."""
+    return {"role": "assistant", "content": f"*{escape_markdown(text)}*"}
 
 
 def _message(entry: dict[str, str]) -> dict[str, str]:
@@ -163,14 +187,14 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
         # Each session's history lives in server memory: it expires once the session has been
         # idle for settings.session_ttl seconds (Gradio's default would keep it for ever).
         session_log = gr.State([], time_to_live=settings.session_ttl)
-        with gr.Row(equal_height=True):
+        with gr.Row():
             # No max_length: the browser would silently cut a long question; the server refuses
             # it with a message instead, and the counter below warns while typing.
             question = gr.Textbox(placeholder="Ask about the case…", show_label=False,
                                   scale=8, autofocus=True, submit_btn=True,
                                   elem_classes="casebot-question")
             clear = gr.Button("New chat", scale=1, min_width=90, variant="secondary")
-        counter = gr.Markdown("", elem_classes="casebot-count")
+        gr.HTML('<div class="casebot-count" aria-live="polite"></div>')
         if rating:
             # Shown after a rating: an optional comment on the answer just rated.
             rated = gr.State(None, time_to_live=settings.session_ttl)
@@ -190,7 +214,6 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
         answer.__annotations__["request"] = gr.Request
         question.submit(answer, [question, session_log, case], [question, chatbot, session_log],
                         api_name="ask", concurrency_limit=CONCURRENCY)
-        question.input(None, question, counter, js=COUNTER_JS, api_visibility="private")
         clear.click(lambda: ([], []), None, [chatbot, session_log], api_name="clear")
         if rating and recorder is not None:
             wire_feedback(gr, recorder, chatbot, session_log, rated, comment_row, comment)

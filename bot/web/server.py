@@ -125,7 +125,7 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
 
     from bot.records.store import open_recorder
     from bot.web.api import api_router, list_cases
-    from bot.web.chat import CSS, build_chat
+    from bot.web.chat import CHAT_HEAD, CSS, build_chat
     from bot.web.docs import add_offline_docs
     from bot.web.embed import CITE_CSS, EMBED_CSS, EMBED_HEAD
     from bot.web.instructor import records_router
@@ -204,8 +204,10 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     common: dict[str, Any] = {"footer_links": [], "show_error": False, "ssr_mode": False,
                               "mcp_server": False, "enable_monitoring": False}
     # Order matters: /embed before the catch-all mount at /.
-    gr.mount_gradio_app(app, embed, path="/embed", css=CSS + EMBED_CSS, head=EMBED_HEAD, **common)
-    gr.mount_gradio_app(app, chat, path="/", css=CSS + CITE_CSS, head=EMBED_HEAD, **common)
+    gr.mount_gradio_app(app, embed, path="/embed", css=CSS + EMBED_CSS, head=EMBED_HEAD + CHAT_HEAD,
+                        **common)
+    gr.mount_gradio_app(app, chat, path="/", css=CSS + CITE_CSS, head=EMBED_HEAD + CHAT_HEAD,
+                        **common)
 
     app.add_middleware(GuardMiddleware, api_token=settings.api_token, csp=frame_ancestors(origins))
     # Outside the guard, which sets frame-ancestors: registered LTI platforms may frame the pages.

@@ -16,7 +16,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-DEFAULT_WORKERS = 8
+DEFAULT_WORKERS = 16
+DEFAULT_BACKLOG = 64
 
 
 class WorkersBusy(RuntimeError):
@@ -28,7 +29,7 @@ class Workers:
 
     def __init__(self, size: int = DEFAULT_WORKERS, backlog: int | None = None) -> None:
         self.size = size
-        self.limit = size + (size * 4 if backlog is None else backlog)
+        self.limit = size + (DEFAULT_BACKLOG if backlog is None else backlog)
         self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="casebot-answer")
         self._lock = threading.Lock()
         self._in_flight = 0
