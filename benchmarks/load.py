@@ -28,6 +28,9 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # the tests' way of waiting for a server to answer
+from conftest import stop, wait_until_ready  # noqa: E402
+
 BIN = Path(sys.executable).parent
 QUESTIONS = REPO / "cases" / "xpeng-volkswagen" / "questions.jsonl"
 REWORDINGS = ("Tell me: ", "Quick question: ", "Please answer: ", "I wonder: ", "Say: ", "Q: ")
@@ -66,35 +69,16 @@ def env_for(data_dir: Path, chroma_url: str = "") -> dict[str, str]:
     return env
 
 
-def _wait(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer within {timeout:g} s")
-
-
 @contextmanager
 def started(args: list[str], env: dict[str, str], health: str, log: Path) -> Iterator[None]:
     """Run a server process until the block ends, once `health` answers 200."""
     with log.open("wb") as out:
         process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            _wait(health, process, timeout=240)
+            wait_until_ready(health, process, log, timeout=240)
             yield
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 @contextmanager

@@ -43,6 +43,25 @@ def require_chromium() -> None:
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
 
 
+BOX = "Ask about the case…"  # the chat's question box, by its placeholder
+
+
+def ask_in_chat(scope: Any, question: str) -> None:
+    """Type a question into the chat (a page or a frame) and send it."""
+    box = scope.get_by_placeholder(BOX)
+    box.wait_for(timeout=60_000)
+    box.fill(question)
+    box.press("Enter")
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """A screenshot of `page` in artifacts/ (kept by CI runs, looked at by people)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path))
+    return path
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium driven by Playwright, one per test module."""

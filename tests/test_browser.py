@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ARTIFACTS, CASE_ID, free_port, require_chromium, running_server
+from conftest import ARTIFACTS, BOX, CASE_ID, ask_in_chat, free_port, require_chromium, running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 QUESTION = "How much did Volkswagen invest in XPeng?"
-BOX = "Ask about the case…"
 
 
 class Portal:
@@ -89,16 +88,9 @@ def page(browser: Any) -> Iterator[Any]:
         context.close()
 
 
-def _ask(scope: Any, question: str) -> None:
-    box = scope.get_by_placeholder(BOX)
-    box.wait_for(timeout=60_000)
-    box.fill(question)
-    box.press("Enter")
-
-
 def test_chat_answers_with_a_citation(casebot_url: str, page: Any) -> None:
     page.goto(casebot_url + "/")
-    _ask(page, QUESTION)
+    ask_in_chat(page, QUESTION)
     answer = page.get_by_text("Volkswagen would invest $700 million").first
     answer.wait_for(timeout=120_000)
     page.get_by_text("Sources").first.wait_for(timeout=10_000)
@@ -112,7 +104,7 @@ def test_embed_loads_in_an_allowed_portal(casebot_url: str, portals: tuple[Porta
                                           page: Any) -> None:
     page.goto(portals[0].origin + "/frame.html")
     frame = page.frame_locator("iframe")
-    _ask(frame, QUESTION)
+    ask_in_chat(frame, QUESTION)
     cite = frame.locator("a.casebot-cite").first
     cite.wait_for(timeout=120_000)
     assert cite.inner_text() == "[¶12]"
@@ -143,7 +135,7 @@ def test_embed_is_refused_on_another_origin(casebot_url: str, portals: tuple[Por
 def test_web_component_in_an_allowed_portal(casebot_url: str, portals: tuple[Portal, Portal],
                                             page: Any) -> None:
     page.goto(portals[0].origin + "/component.html")
-    _ask(page, QUESTION)
+    ask_in_chat(page, QUESTION)
     citation = page.locator("a.casebot-cite").first
     citation.wait_for(timeout=120_000)
     assert citation.inner_text().strip() == "¶12"

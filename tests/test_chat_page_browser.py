@@ -13,20 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ARTIFACTS, CASEBOT, cli_env, require_chromium, running_server
+from conftest import (
+    BOX,
+    CASEBOT,
+    ask_in_chat,
+    cli_env,
+    require_chromium,
+    running_server,
+    screenshot,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.model]
 
 QUESTION = "How much did Volkswagen invest in XPeng?"
-BOX = "Ask about the case…"
-SCREENS = Path("/work/drafts/screens")
-
-
-def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
-    if SCREENS.is_dir():
-        page.screenshot(path=str(SCREENS / name))
 
 
 @pytest.fixture(scope="module")
@@ -49,25 +48,18 @@ def _page(browser: Any, width: int, height: int) -> Any:
     return browser.new_context(viewport={"width": width, "height": height}).new_page()
 
 
-def _ask(page: Any, question: str) -> None:
-    box = page.get_by_placeholder(BOX)
-    box.wait_for(timeout=60_000)
-    box.fill(question)
-    box.press("Enter")
-
-
 def test_chat_links_citations_like_the_embed_page(browser: Any, base: str) -> None:
     page = _page(browser, 1280, 800)
     try:
         page.goto(base + "/")
-        _ask(page, QUESTION)
+        ask_in_chat(page, QUESTION)
         cite = page.locator("a.casebot-cite").first
         cite.wait_for(timeout=120_000)
         assert cite.inner_text() == "[¶12]"
         cite.click()
         page.locator("blockquote.casebot-flash").wait_for(timeout=5_000)
         assert len(page.context.pages) == 1  # the link stayed in the page
-        _shot(page, "chat-desktop-answer.png")
+        screenshot(page, "chat-desktop-answer.png")
     finally:
         page.context.close()
 
@@ -91,7 +83,7 @@ def test_long_question_is_refused_not_cut(browser: Any, base: str) -> None:
         assert box.is_editable()
         box.fill("x" * 1900)
         counter.get_by_text("100 characters left").wait_for(timeout=10_000)
-        _shot(page, "chat-desktop-too-long.png")
+        screenshot(page, "chat-desktop-too-long.png")
     finally:
         page.context.close()
 
@@ -103,7 +95,7 @@ def test_layout_fits_the_screen(browser: Any, base: str, width: int, height: int
         page.goto(base + "/")
         page.get_by_placeholder(BOX).wait_for(timeout=60_000)
         page.wait_for_timeout(1_000)
-        _shot(page, f"chat-{name}.png")
+        screenshot(page, f"chat-{name}.png")
         header = page.locator(".casebot-header").first.bounding_box()
         assert header is not None and header["height"] <= 0.10 * height, header
         examples = page.get_by_text("When was the partnership announced?").first.bounding_box()
@@ -134,6 +126,6 @@ def test_case_ingested_while_serving_appears_on_reload(browser: Any, base: str, 
         picker.wait_for(state="visible", timeout=30_000)
         picker.click()
         page.get_by_text("Harbour Logistics (harbour-logistics)").first.wait_for(timeout=10_000)
-        _shot(page, "chat-two-cases.png")
+        screenshot(page, "chat-two-cases.png")
     finally:
         page.context.close()

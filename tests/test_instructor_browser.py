@@ -15,13 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ARTIFACTS, CASE_ID, replicas, require_chromium
+from conftest import ARTIFACTS, BOX, CASE_ID, replicas, require_chromium
 
 # A server start, a dozen answers and two browsers on a 2-core machine: more than the default 300 s.
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.model, pytest.mark.timeout(900)]
 
 TOKEN = "dashboard-token-for-tests"
-BOX = "Ask about the case…"
 # Several wordings of a few questions, so that grouping by meaning has something to group.
 ASKED = [
     "How much did Volkswagen invest in XPeng?",

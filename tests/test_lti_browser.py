@@ -10,30 +10,19 @@ Screenshots go to artifacts/ and, when it exists, /work/drafts/screens/.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ARTIFACTS, CASE_ID, CASEBOT, cli_env, require_chromium
+from conftest import BOX, CASE_ID, CASEBOT, cli_env, require_chromium, screenshot
 from lti_platform import INSTRUCTOR, LEARNER, Platform
 from test_server_api import running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.model]
 
 QUESTION = "How much did Volkswagen invest in XPeng?"
-BOX = "Ask about the case…"
-SCREENS = Path("/work/drafts/screens")
-
-
-def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    page.screenshot(path=str(path))
-    if SCREENS.is_dir():
-        shutil.copy(path, SCREENS / name)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +92,7 @@ def test_student_launch_answers_inside_the_portal_iframe(casebot_url: str, platf
     chat_url = next(f.url for f in page.frames if "/embed/" in f.url)
     assert chat_url.startswith(f"{casebot_url}/embed/?case={CASE_ID}&lti=")
     assert "student-42" not in chat_url
-    _shot(page, "lti-student.png")
+    screenshot(page, "lti-student.png")
 
 
 def test_instructor_launch_links_the_dashboard(casebot_url: str, platform: Platform, page: Any) -> None:
@@ -115,7 +104,7 @@ def test_instructor_launch_links_the_dashboard(casebot_url: str, platform: Platf
     href = link.get_attribute("href") or ""
     assert href.startswith(f"../instructor?case={CASE_ID}&lti_ticket=")
     assert link.get_attribute("target") == "_blank"
-    _shot(page, "lti-instructor.png")
+    screenshot(page, "lti-instructor.png")
 
 
 def test_deep_linking_picker_returns_the_chosen_case(casebot_url: str, platform: Platform,
@@ -126,7 +115,7 @@ def test_deep_linking_picker_returns_the_chosen_case(casebot_url: str, platform:
     button = frame.get_by_role("button", name="Add The Unlikely Alliance", exact=False).first
     button.wait_for(timeout=60_000)
     assert frame.get_by_text("Add “Ask the case” to your course").is_visible()
-    _shot(page, "lti-deep-linking-picker.png")
+    screenshot(page, "lti-deep-linking-picker.png")
     button.click()
     frame.locator("#added").wait_for(timeout=30_000)
     assert len(platform.returns) == 1

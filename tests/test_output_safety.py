@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CASEBOT, cli_env, require_chromium, running_server
+from conftest import BOX, CASEBOT, cli_env, require_chromium, running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.model]
 
 CASE = "northwind"
-BOX = "Ask about the case…"
 PAYLOADS: list[tuple[str, str]] = [
     ("script", "<script>window.__pwned='script'</script>"),
     ("img-onerror", "<img src=x onerror=\"window.__pwned='img'\">"),
