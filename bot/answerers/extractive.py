@@ -18,7 +18,7 @@ import numpy as np
 
 from bot.answer import Answer, Evidence
 from bot.lang.english import ORDINALS, names_in
-from bot.rag.citations import build_citations, marker
+from bot.rag.citations import build_citations, marker, place_markers
 from bot.rag.guard import looks_like_injection
 from vectorstore.store import NEAR_WORD_SIMILARITY, LoadedCase
 from vectorstore.text import STOPWORDS, content_terms, stem, tokens
@@ -128,10 +128,7 @@ def not_in_case_message(title: str, missing: list[str]) -> str:
 
 def with_marker(sentence: str, paragraph: int) -> str:
     """The sentence with its paragraph marker placed before the closing full stop."""
-    body = sentence.rstrip()
-    if re.search(r"[.!?]$", body):
-        return f"{body[:-1]} {marker(paragraph)}{body[-1]}"
-    return f"{body} {marker(paragraph)}"
+    return place_markers(sentence, marker(paragraph))
 
 
 def without_filler(sentence: str, question_terms: set[str]) -> str:

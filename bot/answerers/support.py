@@ -30,7 +30,7 @@ from bot.answerers.claims import (
     unsupported_quantities,
 )
 from bot.lang.numbers import NUMBER_WORDS
-from bot.rag.citations import MARKER, cited_numbers, enforce_markers
+from bot.rag.citations import MARKER, cited_numbers, enforce_markers, place_markers
 from vectorstore.text import STOPWORDS, sentences, stem, tokens
 
 Encoder = Callable[[str], np.ndarray]
@@ -121,19 +121,11 @@ def split_claims(text: str) -> list[str]:
         for sentence in sentences(line):
             leading = _LEADING_MARKERS.match(sentence)
             if leading and claims:
-                claims[-1] = _attach(claims[-1], leading.group(1).strip())
+                claims[-1] = place_markers(claims[-1], leading.group(1).strip())
                 sentence = sentence[leading.end():].strip()
             if sentence:
                 claims.append(sentence)
     return claims
-
-
-def _attach(sentence: str, markers: str) -> str:
-    """`markers` placed before the sentence's closing punctuation."""
-    body = sentence.rstrip()
-    if body and body[-1] in ".!?":
-        return f"{body[:-1]} {markers}{body[-1]}"
-    return f"{body} {markers}"
 
 
 def strip_markers(sentence: str) -> str:
@@ -292,7 +284,7 @@ def enforce(raw: str, evidence: Evidence, encode: Encoder | None = None) -> Enfo
             continue
         best = checker.best(checked)
         if best.supported:
-            kept.append(_attach(claim, f"[¶{best.paragraph}]"))
+            kept.append(place_markers(claim, f"[¶{best.paragraph}]"))
         else:
             unsupported.append(claim)
     return Enforced(" ".join(dict.fromkeys(kept)), tuple(dict.fromkeys(unsupported)), said_absent)

@@ -19,9 +19,10 @@ from fractions import Fraction
 from typing import Any
 
 from bot.evaluation.questions import Question
+from bot.rag.citations import MARKER
 
 RECALL_KS = (1, 3, 5)
-_MARKER = re.compile(r"\[\s*¶\s*\d+(?:\s*[,–-]\s*¶?\s*\d+)*\s*\]")
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 # name -> (definition, higher is better)
@@ -111,7 +112,7 @@ class QuestionScore:
 
 def strip_markers(text: str) -> str:
     """The text without citation markers such as [¶12] or [¶3, ¶4]."""
-    return _MARKER.sub(" ", text)
+    return MARKER.sub(" ", text)
 
 
 def _is_punctuation(char: str) -> bool:

@@ -19,6 +19,14 @@ def marker(paragraph: int) -> str:
     return f"[¶{paragraph}]"
 
 
+def place_markers(sentence: str, markers: str) -> str:
+    """`markers` placed before the sentence's closing punctuation ("... in XPeng [¶12].")."""
+    body = sentence.rstrip()
+    if body and body[-1] in ".!?":
+        return f"{body[:-1]} {markers}{body[-1]}"
+    return f"{body} {markers}"
+
+
 def cited_numbers(text: str) -> list[int]:
     """Paragraph numbers named by markers in `text`, in order of first mention."""
     numbers: list[int] = []

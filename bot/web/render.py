@@ -7,10 +7,11 @@ import re
 from collections.abc import Callable
 
 from bot.answer import Answer
+from bot.rag.citations import MARKER
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~:])")
+# A marker after escape_markdown has escaped its brackets: `\[¶12\]`.
 _MARKER = re.compile(r"\\\[¶(\d+)\\\]")
-_RAW_MARKER = re.compile(r"\[¶\d+\]")
 
 
 def escape_markdown(text: str) -> str:
@@ -45,7 +46,7 @@ def answer_markdown(answer: Answer, cite: Callable[[int], str] = bold_marker,
         parts.append(f"*{escape_markdown(answer.notice)}*")
     if answer.citations:
         parts.append("**Sources**")
-        said = _folded(_RAW_MARKER.sub(" ", answer.answer))
+        said = _folded(MARKER.sub(" ", answer.answer))
         for citation in answer.citations:
             heading = f"**{citation.label}**"
             if citation.section:
