@@ -138,6 +138,6 @@ def test_web_component_in_an_allowed_portal(casebot_url: str, portals: tuple[Por
     ask_in_chat(page, QUESTION)
     citation = page.locator("a.casebot-cite").first
     citation.wait_for(timeout=120_000)
-    assert citation.inner_text().strip() == "¶12"
+    assert citation.inner_text().strip() == "[¶12]"
     assert "$700 million" in page.locator("gradio-app").inner_text()
     page.screenshot(path=str(ARTIFACTS / "web-component.png"))
