@@ -258,8 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="casebot",
         description="Answer students' questions about a teaching case, citing its paragraphs.",
-        epilog="Start with `casebot chat` (opens the web chat) or `casebot ask \"How much did "
-               "Volkswagen invest in XPeng?\"`.",
+        epilog="Start with `casebot chat` (opens the web chat) or `casebot ask \"What is this "
+               "case about?\"`.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -156,3 +156,12 @@ def test_case_markup_is_escaped(base_url: str) -> None:
     raw = message_text(chat[0])
     assert "<img" not in raw
     assert "&lt;img" in raw
+
+
+def test_example_questions_come_from_the_case_folder(tmp_path: Path) -> None:
+    from bot.web.chat import GENERIC_EXAMPLES, case_examples
+
+    (tmp_path / "memo").mkdir()
+    (tmp_path / "memo" / "examples.txt").write_text("Who wrote the memo?\n\nWhy now?\n", encoding="utf-8")
+    assert case_examples(tmp_path, "memo") == ["Who wrote the memo?", "Why now?"]
+    assert case_examples(tmp_path, "no-such-case") == GENERIC_EXAMPLES

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.answer import Answer, Turn
@@ -22,11 +23,11 @@ CONCURRENCY = 4
 # A session keeps its last turns only (each turn is a question and an answer with its sources):
 # server memory per session stays bounded however long a student chats.
 MAX_SESSION_TURNS = 25
-EXAMPLES = [
-    "How much did Volkswagen invest in XPeng?",
-    "When was the partnership announced?",
-    "Why did Volkswagen need a partner in China?",
-    "What did XPeng gain from the deal?",
+# Shown under the box when the case brings no examples.txt of its own (one question a line).
+GENERIC_EXAMPLES = [
+    "What is this case about?",
+    "Who are the main people and companies?",
+    "What decision does the case turn on?",
 ]
 CSS = """
 .casebot-header h1 { margin: 0 0 0.1em 0; font-size: 1.6em; }
@@ -203,7 +204,7 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                 comment = gr.Textbox(placeholder="What was wrong or missing? (optional)",
                                      label="Thanks for rating. Add a comment for your instructor?",
                                      scale=8, max_length=2000, submit_btn="Send")
-        gr.Examples(EXAMPLES, inputs=question, label="Try")
+        gr.Examples(case_examples(settings.cases_dir, default), inputs=question, label="Try")
         channel = "embed" if embed else "chat"
 
         def answer(text: str, log: list[dict[str, str]], case_id: str, request: Any) -> Iterator[Any]:
@@ -238,6 +239,15 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
         demo.load(pick_case, None, case, api_visibility="private")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
+
+
+def case_examples(cases_dir: Path, case_id: str, limit: int = 4) -> list[str]:
+    """Example questions for a case: its folder's examples.txt, else questions for any case."""
+    try:
+        lines = (cases_dir / case_id / "examples.txt").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return GENERIC_EXAMPLES
+    return [line.strip() for line in lines if line.strip()][:limit] or GENERIC_EXAMPLES
 
 
 def _default_case(bot: CaseBot, ids: list[str]) -> str:
