@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from conftest import BOX, CASEBOT, cli_env, require_chromium, running_server
 
+from bot.web.chat import MAX_SESSION_TURNS
+
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.model]
 
 CASE = "northwind"
@@ -112,6 +114,11 @@ class Watched:
         return [url for url in self.requests if not url.startswith(
             ("http://127.0.0.1:", "data:", "blob:", "about:", "file://"))]
 
+    @property
+    def shown_turns(self) -> int:
+        """The turns on screen: a chat session keeps its last MAX_SESSION_TURNS only."""
+        return min(self.turns, MAX_SESSION_TURNS)
+
     def ask(self, question: str) -> str:
         """Ask in the chat and wait for the complete answer; its visible text."""
         box = self.page.get_by_placeholder(BOX)
@@ -123,8 +130,8 @@ class Watched:
         deadline = time.monotonic() + 60
         last = ""
         while time.monotonic() < deadline:
-            if messages.count() >= 2 * self.turns:
-                text = messages.nth(2 * self.turns - 1).inner_text()
+            if messages.count() >= 2 * self.shown_turns:
+                text = messages.nth(2 * self.shown_turns - 1).inner_text()
                 if text and text == last and ("Sources" in text or "case" in text):
                     return text
                 last = text
@@ -174,7 +181,7 @@ def _shown(payload: str, text: str) -> bool:
 def test_payload_in_a_question_is_shown_as_text(chat: Watched, index: int) -> None:
     payload = PAYLOADS[index][1]
     chat.ask(f"What did the memo say? {payload}")
-    question = chat.page.locator(".message-content").nth(2 * chat.turns - 2).inner_text()
+    question = chat.page.locator(".message-content").nth(2 * chat.shown_turns - 2).inner_text()
     assert _shown(payload, question), question
     chat.assert_safe()
 
