@@ -143,7 +143,7 @@ def test_a_small_budget_falls_back_to_retrieved_paragraphs(library: Any, fake: F
     bot = context_bot(library, fake.base_url, "auto", budget=256)
     ask(bot, HOW_MUCH)
     sent = sent_paragraphs(fake)
-    retrieved = {hit.paragraph for hit in bot.answer(HOW_MUCH).hits}
+    retrieved = {hit.paragraph for hit in bot.evidence(HOW_MUCH).hits}
     case = library.load(CASE_ID)
     assert retrieved <= sent < set(case.paragraphs)
     assert sent == set(leaned_on(case, retrieved))
