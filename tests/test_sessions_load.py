@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.server, pytest.mark.model]
 
 SESSIONS = 20
 TURNS = 5
-TTL_S = 4
+TTL_S = 15  # long enough that no turn of a loaded 2-core machine outlasts it
 RSS_MARGIN_MB = 25.0
 FOLLOW_UPS = ["How much did Volkswagen invest in XPeng?", "When was that announced?",
               "Why did Volkswagen need a partner in China?", "What did XPeng gain from the deal?"]
