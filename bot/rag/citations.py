@@ -20,7 +20,7 @@ def marker(paragraph: int) -> str:
 
 
 def place_markers(sentence: str, markers: str) -> str:
-    """`markers` placed before the sentence's closing punctuation ("... in XPeng [¶12].")."""
+    """`markers` placed before the sentence's closing punctuation ("... a 5% stake [¶12].")."""
     body = sentence.rstrip()
     if body and body[-1] in ".!?":
         return f"{body[:-1]} {markers}{body[-1]}"

@@ -63,7 +63,7 @@ def refers_back(question: str, vocabulary: frozenset[str]) -> bool:
 def _replaced(question: str, previous: str) -> str:
     """The earlier question without what the follow-up puts in its place: "And the second one?"
     after "What was the first benefit?" asks about the second, not the first; "What about
-    Volkswagen?" after "What did XPeng gain?" asks about Volkswagen."""
+    Acme?" after "What did Globex gain?" asks about Acme."""
     words = previous.split()
     if set(tokens(question)) & set(ORDINALS):
         words = [w for w in words if not set(tokens(w)) & set(ORDINALS)]

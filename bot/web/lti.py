@@ -72,17 +72,9 @@ def error_page(error: LtiError) -> HTMLResponse:
 
 def records_engine(settings: Settings) -> Any:
     """The records database engine: `database_url`, else `<data_dir>/records.sqlite3`."""
-    url = getattr(settings, "database_url", "") or ""
-    if not url:
-        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{Path(settings.data_dir) / 'records.sqlite3'}"
-    try:  # the shared records database module, once it is there
-        from bot.records.database import open_engine  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        from sqlalchemy import create_engine
+    from bot.records.database import default_database_url, open_engine
 
-        return create_engine(url, pool_pre_ping=True)
-    return open_engine(url)
+    return open_engine(settings.database_url or default_database_url(settings.data_dir))
 
 
 def build_tool(settings: Settings, engine: Any | None = None) -> LtiTool:
