@@ -17,5 +17,5 @@ _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z]+\b")
 
 
 def names_in(text: str) -> list[str]:
-    """The capitalised words of `text` that do not open a sentence ("XPeng", "Tesla")."""
+    """The capitalised words of `text` that do not open a sentence ("Acme", "Globex")."""
     return _NAME.findall(text)
