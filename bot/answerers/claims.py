@@ -392,7 +392,7 @@ def subject_of(sentence: str, stopwords: frozenset[str]) -> str:
         word = raw.strip(",;:.!?\"“”()")
         lower = word.lower()
         following = words[position + 1] if position + 1 < len(words) else ""
-        # A capitalised stopword opens a name only when a capitalised word follows ("He Wei", a surname after a pronoun-like word).
+        # A capitalised stopword opens a name only when a capitalised word follows ("He Wei").
         capitalised = word[:1].isupper() and not (position == 0 and lower in stopwords
                                                   and not following[:1].isupper())
         if position == 0 and lower in ("the", "a", "an"):
