@@ -163,6 +163,9 @@ def test_example_questions_come_from_the_case_folder(tmp_path: Path) -> None:
     from bot.web.chat import GENERIC_EXAMPLES, case_examples
 
     (tmp_path / "memo").mkdir()
-    (tmp_path / "memo" / "examples.txt").write_text("Who wrote the memo?\n\nWhy now?\n", encoding="utf-8")
+    (tmp_path / "memo" / "examples.json").write_text('["Who wrote the memo?", " ", "Why now?"]',
+                                                      encoding="utf-8")
     assert case_examples(tmp_path, "memo") == ["Who wrote the memo?", "Why now?"]
+    (tmp_path / "memo" / "examples.json").write_text("not json", encoding="utf-8")
+    assert case_examples(tmp_path, "memo") == GENERIC_EXAMPLES
     assert case_examples(tmp_path, "no-such-case") == GENERIC_EXAMPLES

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,8 @@ CONCURRENCY = 4
 # A session keeps its last turns only (each turn is a question and an answer with its sources):
 # server memory per session stays bounded however long a student chats.
 MAX_SESSION_TURNS = 25
-# Shown under the box when the case brings no examples.txt of its own (one question a line).
+# Shown under the box when the case brings no examples.json of its own (a JSON list of questions;
+# JSON, so that `casebot ingest` of the cases folder does not take it for a case).
 GENERIC_EXAMPLES = [
     "What is this case about?",
     "Who are the main people and companies?",
@@ -242,12 +244,14 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
 
 
 def case_examples(cases_dir: Path, case_id: str, limit: int = 4) -> list[str]:
-    """Example questions for a case: its folder's examples.txt, else questions for any case."""
+    """Example questions for a case: its folder's examples.json, else questions for any case."""
     try:
-        lines = (cases_dir / case_id / "examples.txt").read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+        found = json.loads((cases_dir / case_id / "examples.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return GENERIC_EXAMPLES
-    return [line.strip() for line in lines if line.strip()][:limit] or GENERIC_EXAMPLES
+    listed = found if isinstance(found, list) else []
+    questions = [q.strip() for q in listed if isinstance(q, str) and q.strip()]
+    return questions[:limit] or GENERIC_EXAMPLES
 
 
 def _default_case(bot: CaseBot, ids: list[str]) -> str:
