@@ -57,6 +57,9 @@ class Answer:
     notice: str = ""
     # Set when the records are on; student feedback refers to it.
     answer_id: str = ""
+    # When abstaining: the passages closest to the question, as pointers for the student. They
+    # are not evidence for anything, so they are never in `citations`.
+    see_also: tuple[Citation, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the contract; optional fields appear only when set."""
@@ -74,6 +77,8 @@ class Answer:
             data["notice"] = self.notice
         if self.answer_id:
             data["answer_id"] = self.answer_id
+        if self.see_also:
+            data["see_also"] = [asdict(c) for c in self.see_also]
         return data
 
 

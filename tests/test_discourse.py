@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from bot.answer import Turn
-from bot.answerers.extractive import without_filler
-from bot.lang.english import names_in
+from bot.answerers.extractive import without_connective, without_filler
+from bot.lang.english import abbreviates, known_name, misspells, names_in
 from bot.rag.chain import CaseBot
 from bot.rag.conversation import resolve_question
 from vectorstore.hybrid import hybrid_search, with_neighbours
@@ -42,6 +42,46 @@ def test_continues_previous(sentence: str, leans_on_previous: bool) -> None:
 def test_names_in_skips_sentence_openings() -> None:
     assert names_in("Which label did XPeng shed? Tesla was a rival.") == ["XPeng"]
     assert names_in("What did he gain from Volkswagen and XPeng?") == ["Volkswagen", "XPeng"]
+
+
+@pytest.mark.parametrize(("short", "name", "expected"), [
+    ("VW", "Volkswagen", True), ("NYC", "New York City", True), ("GM", "General Motors", True),
+    ("IBM", "International Business Machines", True),
+    ("VW", "Wolfsburg", False),  # the first letter must open the name
+    ("WV", "Volkswagen", False),  # the letters in order
+    ("Vw", "Volkswagen", False),  # one capital: a word, not an abbreviation
+    ("ABCDEF", "A Big Company Doing Everything Fast", False),  # longer than five letters
+    ("NY", "NY", False),  # the name must be longer than its abbreviation
+])
+def test_abbreviates(short: str, name: str, expected: bool) -> None:
+    assert abbreviates(short, name) is expected
+
+
+@pytest.mark.parametrize(("word", "name", "expected"), [
+    ("Volkswagon", "Volkswagen", True), ("Toyata", "Toyota", True),
+    ("Tokyo", "Toyota", False), ("Tesla", "Tesco", False),
+    ("Ford", "Fort", False),  # too short to tell a typo from another name
+    ("Volkswagen", "Volkswagen", False),  # the same spelling is no misspelling
+])
+def test_misspells(word: str, name: str, expected: bool) -> None:
+    assert misspells(word, name) is expected
+
+
+def test_known_name_checks_every_name() -> None:
+    names = ["General Motors", "Detroit", "Volkswagen"]
+    assert known_name("GM", names) and known_name("Volkswagon", names)
+    assert not known_name("Tesla", names) and not known_name("BMW", names)
+
+
+@pytest.mark.parametrize(("sentence", "expected"), [
+    ("But the plan failed.", "The plan failed."),
+    ("However, sales rose 5%.", "Sales rose 5%."),
+    ("As a result, the firm grew.", "The firm grew."),
+    ("Butter prices rose.", "Butter prices rose."),  # a word that only starts like one
+    ("The plan failed.", "The plan failed."),
+])
+def test_without_connective(sentence: str, expected: str) -> None:
+    assert without_connective(sentence) == expected
 
 
 @pytest.mark.parametrize(("sentence", "terms", "expected"), [

@@ -145,6 +145,18 @@ def test_one_renderer_links_markers_and_does_not_repeat_a_quoted_paragraph() -> 
     assert "Another paragraph" in shown
 
 
+def test_an_abstention_shows_its_pointers_under_see_also_not_sources() -> None:
+    from bot.web.render import answer_markdown
+
+    pointer = Citation("c7", "¶7", 7, "Act I", "The closest <passage>.", 0.4)
+    answer = Answer("The case doesn't cover that. You could look at ¶7 (Act I).", True, (), CASE_ID,
+                    "extractive", see_also=(pointer,))
+    shown = answer_markdown(answer)
+    assert "**See also**" in shown and "Sources" not in shown
+    assert "The closest &lt;passage&gt;" in shown  # case text stays escaped
+    assert "**[¶7]**" not in shown  # a pointer is not a citation marker
+
+
 # The API as a new user meets it.
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ SUBJECT_SHARE = 0.1
 # Words at least this close in meaning count as the same topic ("money" and "financially").
 NEAR_WORD_SIMILARITY = 0.65
 _NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z]+|^[A-Z][a-z]*[A-Z][A-Za-z]*")
+_NAME_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,3}")
 CASE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 
 ProgressCallback = Callable[[int], None]
@@ -175,9 +176,13 @@ class LoadedCase:
                         for term in set(content_terms(" ".join(_NAME.findall(self.texts[i])))))
         self.subject_names = frozenset(term for term, n in names.items()
                                        if n >= max(2, SUBJECT_SHARE * len(self.sentence_rows)))
+        # Every run of capitalised words as written ("New York City") and each of its words: what a
+        # question's abbreviation or misspelling of a name is checked against.
+        runs = {run for i in self.sentence_rows for run in _NAME_RUN.findall(self.texts[i])}
+        self.name_runs = frozenset(runs | {word for run in runs for word in run.split()})
         self.words = sorted({word for i in self.sentence_rows for word in tokens(self.texts[i])
                              if word.isalpha() and word not in STOPWORDS})
-        # The sentence each one leans on ("They demanded ..." on the one before it), found once.
+        # The sentence each one leans on ("They said ..." on the one before it), found once.
         self._leans_on = {row: previous for row in self.sentence_rows
                           if (previous := self.previous_sentence(row)) is not None
                           and continues_previous(self.texts[row])}
@@ -213,8 +218,8 @@ class LoadedCase:
         return int(self.metadatas[row]["paragraph"])
 
     def leans_on(self, row: int) -> int | None:
-        """The sentence that sentence `row` only makes sense after ("They demanded ..." after
-        "Chinese consumers ..."), within its section; None when it stands on its own."""
+        """The sentence that sentence `row` only makes sense after ("They said ..." after
+        "The buyers were asked ..."), within its section; None when it stands on its own."""
         return self._leans_on.get(row)
 
     def previous_sentence(self, row: int) -> int | None:

@@ -30,18 +30,23 @@ STOPWORDS = frozenset(
 )
 
 
-# A sentence opening like this leans on the one before it: a pronoun, a demonstrative, or a step
-# of an enumeration ("They demanded ...", "That decision ...", "Second, it provided ...").
+# Words that join a sentence to the one before it and say nothing of their own ("But the plan
+# ...", "However, sales ..."): shown without that sentence, they dangle.
+CONNECTIVE = re.compile(r"^(?:But|And|So|Yet|Still|Also|Moreover|However|Instead|Then|Thus|Hence|"
+                        r"Therefore|Nevertheless|Nonetheless|Furthermore|Meanwhile|Indeed|Besides|"
+                        r"In addition|As a result|Even so)\b,?\s+")
+# A sentence opening like this leans on the one before it: a pronoun, a demonstrative, a
+# connective, or a step of an enumeration ("They said ...", "That decision ...", "Second, it ...").
 _CONTINUATION = re.compile(
     r"^(?:(?:They|Their|Them|He|She|His|Her|It|Its|This|These|Those|That|Such)\b(?!\s*[,:;])(?!\s+[A-Z])"
-    r"|(?:But|And|So|Yet|Still|Also|Moreover|However|Instead|Then|Second|Third|Fourth|Finally|Next"
-    r"|Later|First(?=,)|Secondly|Thirdly|Lastly|In addition|As a result)\b[,\s])"
+    r"|(?:Second|Third|Fourth|Finally|Next|Later|First(?=,)|Secondly|Thirdly|Lastly)\b[,\s])"
 )
 
 
 def continues_previous(sentence: str) -> bool:
     """Whether a sentence only makes sense after the one before it."""
-    return bool(_CONTINUATION.match(sentence.lstrip()))
+    opening = sentence.lstrip()
+    return bool(_CONTINUATION.match(opening) or CONNECTIVE.match(opening))
 
 
 def normalize(text: str) -> str:

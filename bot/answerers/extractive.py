@@ -12,24 +12,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 
 import numpy as np
 
 from bot.answer import Answer, Evidence
-from bot.lang.english import ORDINALS, names_in
+from bot.answerers.abstention import declined, is_title, not_covered
+from bot.lang.english import ORDINALS, known_name, names_in
 from bot.rag.citations import build_citations, marker, place_markers
 from bot.rag.guard import looks_like_injection
 from vectorstore.store import NEAR_WORD_SIMILARITY, LoadedCase
-from vectorstore.text import STOPWORDS, content_terms, stem, tokens
+from vectorstore.text import CONNECTIVE, STOPWORDS, content_terms, stem, tokens
 
 NAME = "extractive"
 MAX_SENTENCES = 3
-_MONTHS = "january february march april may june july august september october november december"
+_MONTHS = "January February March April May June July August September October November December"
 _NUMBER_WORDS = "one two three four five six seven eight nine ten eleven twelve dozen hundred"
 _NUMBER = r"\b(?:\d[\d.,]*|" + "|".join(_NUMBER_WORDS.split()) + r")\b"
 ANSWER_TYPES = {
-    "date": re.compile(r"\b(?:1[89]|20)\d{2}\b|\b(?:" + "|".join(_MONTHS.split()) + r")\b", re.I),
+    # A year of any era ("821", "1409", "2023"; not "5.5" or "2,000"), a decade or century, or a
+    # month; month names only capitalised, as "may" and "march" are also a verb and a noun.
+    "date": re.compile(r"(?<![\d.,$€£¥])\b\d{3,4}(?:s|\s?(?:AD|BC|BCE|CE))?\b(?![.,]\d|\s?%)"
+                       r"|\b\d{1,2}(?:st|nd|rd|th)[ -]century\b|\b(?:" + "|".join(_MONTHS.split()) + r")\b"),
     # An amount is money or a share ("$700 million", "5%"); a count is how many of something.
     "amount": re.compile(r"[$€£¥]\s?\d|\b\d[\d.,]*\s?(?:%|percent|million|billion|thousand)\b"
                          r"|\b(?:half|a third|a quarter)\b", re.I),
@@ -94,9 +98,15 @@ class Weights:
     coverage: float = 0.40
     context: float = 0.10
     answer_type: float = 0.12
-    # Short sentences that only restate the question ("The deal transformed the narrative") would
+    # Short sentences that only restate the question ("The merger changed things") would
     # otherwise beat the sentence that says something new about it.
     information: float = 0.30
+
+    def score(self, features: tuple[float, ...]) -> float:
+        """A sentence's score from its evidence, in the order of the fields: similarity, paragraph
+        similarity, coverage and context (each read as similarity as far as the question's words
+        are not the case's), answer type, information."""
+        return sum(weight * value for weight, value in zip(astuple(self), features, strict=True))
 
 
 @dataclass(frozen=True)
@@ -110,20 +120,7 @@ class ScoredSentence:
     coverage: float
     typed: int
     score: float
-
-
-def decline_message(title: str) -> str:
-    """What the bot says to a question that is not about the case."""
-    return (f"I can only answer questions about the case “{title}”, from its text. "
-            "Ask me something about the case.")
-
-
-def not_in_case_message(title: str, missing: list[str]) -> str:
-    """What the bot says when the case does not answer a question."""
-    if missing:
-        named = ", ".join(f"“{word}”" for word in missing[:3])
-        return f"The case doesn't say: “{title}” never mentions {named}."
-    return f"The case doesn't say: nothing in “{title}” answers this question."
+    features: tuple[float, ...] = ()
 
 
 def with_marker(sentence: str, paragraph: int) -> str:
@@ -140,6 +137,16 @@ def without_filler(sentence: str, question_terms: set[str]) -> str:
             or re.search(r"\d|\b[A-Z]", match.group(1)):
         return sentence
     return sentence.rstrip()[:match.start()] + (match.group(2) or ".")
+
+
+def without_connective(sentence: str) -> str:
+    """The sentence without an opening connective ("But", "However,") that would join it to a
+    sentence the answer does not show: "However, sales fell." reads "Sales fell." """
+    match = CONNECTIVE.match(sentence)
+    if match is None or match.end() >= len(sentence):
+        return sentence
+    rest = sentence[match.end():]
+    return rest[0].upper() + rest[1:]
 
 
 def in_reading_order(chosen: list[ScoredSentence]) -> list[ScoredSentence]:
@@ -159,6 +166,9 @@ def compose(chosen: list[ScoredSentence], question_terms: set[str]) -> str:
         continued = following is not None and following.paragraph == sentence.paragraph \
             and following.row == sentence.row + 1
         text = without_filler(sentence.text.strip(), question_terms)
+        if index == 0 or not (chosen[index - 1].paragraph == sentence.paragraph
+                              and chosen[index - 1].row == sentence.row - 1):
+            text = without_connective(text)
         pieces.append(text if continued else with_marker(text, sentence.paragraph))
     return " ".join(pieces)
 
@@ -181,21 +191,31 @@ def _focus_words(question: str) -> list[str]:
 
 
 def counted_noun(question: str) -> str:
-    """What a "how many" question counts ("How many new vehicles ..." counts vehicles), or ""."""
+    """What a "how many" question counts, or "": the first plural in the words that follow it
+    ("How many unfinished pieces did ..." counts pieces), else the first of them ("How many
+    people live ..." counts people)."""
     match = _HOW_MANY.search(question)
     if match is None:
         return ""
-    return next((w for w in tokens(match.group(1)) if w.isalpha() and w not in STOPWORDS
-                 and w not in _LIGHT), "")
+    phrase: list[str] = []
+    for word in tokens(match.group(1)):
+        if not word.isalpha() or word in STOPWORDS:
+            break
+        if word not in _LIGHT:
+            phrase.append(word)
+    return next((w for w in phrase if _plural(w)), phrase[0] if phrase else "")
+
+
+def _plural(word: str) -> bool:
+    """Whether a word looks like a regular plural ("pieces", "states"; not "glass", "bus")."""
+    return len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is"))
 
 
 def asks_for_several(question: str) -> bool:
     """Whether a question asks for more than one thing ("What were the two benefits?",
     "Which reasons ...")."""
     words = [w for w in tokens(question) if w.isalpha()]
-    return any(w in _SEVERAL for w in words) or any(
-        len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")) and w not in STOPWORDS
-        for w in words)
+    return any(w in _SEVERAL for w in words) or any(_plural(w) and w not in STOPWORDS for w in words)
 
 
 def asked_ordinal(question: str) -> str | None:
@@ -236,24 +256,11 @@ class ExtractiveAnswerer:
 
     def answer(self, evidence: Evidence) -> Answer:
         """Answer from the evidence, or abstain when it does not answer the question."""
-        title = evidence.case.info.title
         if looks_like_injection(evidence.question):
-            return self._abstain(evidence, decline_message(title))
-        missing = self._missing_specifics(evidence)
-        if missing:
-            return self._abstain(evidence, not_in_case_message(title, missing))
+            return declined(evidence, NAME)
         scored = self.score(evidence)
-        if not scored or self._similarity(evidence, scored[0]) < self.min_similarity:
-            return self._abstain(evidence, not_in_case_message(title, []))
-        counted = counted_noun(evidence.question)
-        if counted and all(s.typed <= 0 for s in scored):
-            return self._abstain(evidence, not_in_case_message(title, [f"a number of {counted}"]))
-        unknown = self._unknown_focus(evidence)
-        if unknown and scored[0].typed <= 0:
-            return self._abstain(evidence, not_in_case_message(title, unknown))
-        if not (self._gives_wanted_answer(evidence, scored[0])
-                and self._gives_the_name(evidence, scored[0])):
-            return self._abstain(evidence, not_in_case_message(title, []))
+        if not self._answers(evidence, scored):
+            return not_covered(evidence, NAME)
         parts = split_question(evidence.question)
         if len(parts) > 1:
             chosen = self._answer_parts(evidence, parts)
@@ -277,19 +284,40 @@ class ExtractiveAnswerer:
                 chosen.append(best)
         return chosen[:MAX_SENTENCES]
 
-    def _abstain(self, evidence: Evidence, message: str) -> Answer:
-        return Answer(message, True, (), evidence.case.case_id, NAME)
+    def _answers(self, evidence: Evidence, scored: list[ScoredSentence]) -> bool:
+        """Whether the best sentences answer the question, from the evidence for them:
 
-    def _missing_specifics(self, evidence: Evidence) -> list[str]:
-        """Names and numbers in the question that the case never mentions."""
-        vocabulary = evidence.case.vocabulary
-        missing = []
-        for word in names_in(evidence.question) + re.findall(r"\b\d[\d.,]*\b",
-                                                                          evidence.question):
-            token = tokens(word)
-            if token and token[0] not in STOPWORDS and stem(token[0]) not in vocabulary:
-                missing.append(word)
-        return list(dict.fromkeys(missing))
+        - a name or number the question uses that the case never mentions (nor abbreviates or
+          misspells) means the question is about something else;
+        - the best sentence must come close enough in meaning;
+        - a question counting something, or asking for a date, amount or age, needs a sentence
+          stating one;
+        - a question whose topic words have nothing near them in the case is not about it.
+        """
+        if self._unknown_specifics(evidence) or not scored \
+                or self._similarity(evidence, scored[0]) < self.min_similarity:
+            return False
+        if counted_noun(evidence.question) and all(s.typed <= 0 for s in scored):
+            return False
+        if self._unknown_focus(evidence) and scored[0].typed <= 0:
+            return False
+        return self._gives_wanted_answer(evidence, scored[0]) \
+            and self._gives_the_name(evidence, scored[0])
+
+    @staticmethod
+    def _unknown_specifics(evidence: Evidence) -> list[str]:
+        """Names and numbers of the question that the case never mentions (a name it abbreviates
+        or misspells counts as mentioned).
+
+        Only the question itself is read, up to its last question mark: a stray fragment after it
+        ("...? 28") is not part of what is asked.
+        """
+        case = evidence.case
+        asked = evidence.question.rsplit("?", 1)[0] if "?" in evidence.question else evidence.question
+        names = [word for word in names_in(asked) if not known_name(word, case.name_runs)]
+        specifics = names + re.findall(r"\b\d[\d.,]*\b", asked)
+        return [word for word in dict.fromkeys(specifics) if (token := tokens(word))
+                and token[0] not in STOPWORDS and stem(token[0]) not in case.vocabulary]
 
     def _unknown_focus(self, evidence: Evidence) -> list[str]:
         """The question's topic words (the first ones after its question word, names aside)
@@ -425,6 +453,8 @@ class ExtractiveAnswerer:
             question_vector = blend / np.linalg.norm(blend)
         scored = []
         for hit in evidence.hits:
+            if is_title(evidence, hit.paragraph):
+                continue
             rows = case.sentences_of(hit.paragraph)
             sims = case.vectors[rows] @ question_vector
             if topic is not None:
@@ -444,16 +474,13 @@ class ExtractiveAnswerer:
                     # "What was the second benefit?" asks for the list item opening "Second, ...".
                     opening = _ORDINAL_OPENING.match(case.texts[row])
                     typed += 1 if opening is not None and opening.group(1).lower() == ordinal else 0
-                w = self.weights
+                sim = float(sims[index])
                 new_terms = len(case.terms[row] - question_terms)
-                score = (w.similarity * float(sims[index])
-                         + w.paragraph * paragraph_sim.get(hit.paragraph, 0.0)
-                         + lexical * (w.coverage * own + w.context * near)
-                         + (1 - lexical) * (w.coverage + w.context) * float(sims[index])
-                         + w.answer_type * typed
-                         + w.information * min(new_terms, _NEW_TERMS) / _NEW_TERMS)
-                scored.append(ScoredSentence(row, hit.paragraph, case.texts[row], float(sims[index]),
-                                             own, typed, score))
+                features = (sim, paragraph_sim.get(hit.paragraph, 0.0),
+                            lexical * own + (1 - lexical) * sim, lexical * near + (1 - lexical) * sim,
+                            float(typed), min(new_terms, _NEW_TERMS) / _NEW_TERMS)
+                scored.append(ScoredSentence(row, hit.paragraph, case.texts[row], sim, own, typed,
+                                             self.weights.score(features), features))
         return sorted(scored, key=lambda s: -s.score)
 
     @staticmethod

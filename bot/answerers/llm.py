@@ -27,9 +27,9 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from bot.answer import Answer, Evidence
+from bot.answerers.abstention import declined, not_covered
 from bot.answerers.context import ContextPolicy
 from bot.answerers.context import format_paragraphs as format_context
-from bot.answerers.extractive import decline_message, not_in_case_message
 from bot.answerers.support import Encoder, enforce
 from bot.errors import LLMError
 from bot.rag.chain import Answerer
@@ -210,12 +210,11 @@ class LLMAnswerer:
 
     def stream(self, evidence: Evidence) -> Iterator[str | Answer]:
         """Text pieces as the model writes them, then the enforced final Answer."""
-        title = evidence.case.info.title
         if looks_like_injection(evidence.question):
-            yield Answer(decline_message(title), True, (), evidence.case.case_id, self.name)
+            yield declined(evidence, self.name)
             return
         if not evidence.hits:
-            yield Answer(not_in_case_message(title, []), True, (), evidence.case.case_id, self.name)
+            yield not_covered(evidence, self.name)
             return
         started = time.monotonic()
         # From here on the evidence's hits are the paragraphs the model is shown: the only ones
@@ -263,8 +262,7 @@ class LLMAnswerer:
             log.info("dropped %d unsupported sentence(s): %s", len(enforced.unsupported),
                      enforced.unsupported)
         if enforced.abstained:
-            return Answer(not_in_case_message(evidence.case.info.title, []), True, (), case_id,
-                          self.name, unsupported=enforced.unsupported)
+            return not_covered(evidence, self.name, enforced.unsupported)
         return Answer(enforced.text, False, build_citations(enforced.text, case_id, evidence.sources),
                       case_id, self.name, unsupported=enforced.unsupported)
 

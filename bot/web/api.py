@@ -60,6 +60,8 @@ class AnswerOut(BaseModel):
     unsupported: list[str] | None = None
     notice: str | None = None
     answer_id: str | None = None
+    see_also: list[Citation] | None = Field(
+        None, description="With an abstention: the closest passages, as pointers (not citations)")
 
 
 class CaseOut(BaseModel):

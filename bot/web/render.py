@@ -6,7 +6,7 @@ import html
 import re
 from collections.abc import Callable
 
-from bot.answer import Answer
+from bot.answer import Answer, Citation
 from bot.rag.citations import MARKER
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~:])")
@@ -44,20 +44,24 @@ def answer_markdown(answer: Answer, cite: Callable[[int], str] = bold_marker,
     parts = [_MARKER.sub(marker, escape_markdown(answer.answer))]
     if answer.notice:
         parts.append(f"*{escape_markdown(answer.notice)}*")
-    if answer.citations:
-        parts.append("**Sources**")
-        said = _folded(MARKER.sub(" ", answer.answer))
-        for citation in answer.citations:
-            heading = f"**{citation.label}**"
-            if citation.section:
-                heading += f" · *{escape_markdown(citation.section)}*"
-            prefix = anchor(citation.paragraph) if anchor is not None else ""
-            if _folded(citation.text) in said:
-                # The answer already quotes the whole paragraph: name it, do not repeat it.
-                parts.append(f"> {prefix}{heading} · quoted in full above")
-                continue
-            parts.append(f"> {prefix}{heading}  \n> {escape_markdown(citation.text)}")
+    said = _folded(MARKER.sub(" ", answer.answer))
+    for title, listed in (("**Sources**", answer.citations), ("**See also**", answer.see_also)):
+        if listed:
+            parts.append(title)
+            parts.extend(_passage(citation, said, anchor) for citation in listed)
     return "\n\n".join(parts)
+
+
+def _passage(citation: Citation, said: str, anchor: Callable[[int], str] | None) -> str:
+    """One listed paragraph as a quote block: its label, section and text."""
+    heading = f"**{citation.label}**"
+    if citation.section:
+        heading += f" · *{escape_markdown(citation.section)}*"
+    prefix = anchor(citation.paragraph) if anchor is not None else ""
+    if _folded(citation.text) in said:
+        # The answer already quotes the whole paragraph: name it, do not repeat it.
+        return f"> {prefix}{heading} · quoted in full above"
+    return f"> {prefix}{heading}  \n> {escape_markdown(citation.text)}"
 
 
 def _folded(text: str) -> str:

@@ -1,0 +1,224 @@
+"""Generality benchmark: how the default answerer does on texts and questions nobody here wrote.
+
+Each article of a SQuAD-format file becomes a case (its title line, then one paragraph per
+context) and its crowd-written questions a question set; the questions go through the same code
+as `casebot eval` (bot.evaluation.runner.ask_question). Per article and pooled it prints:
+
+- facts: share of answerable questions whose answer holds a gold answer (SQuAD-normalised);
+- cites: share of answerable questions whose answer cites the gold paragraph;
+- false abstention (answerable questions declined) and abstention on unanswerable questions;
+- mean words of the answers given (markers aside), warm latency p95;
+- baselines from the same store: the dense top-1 sentence, the BM25 top-1 sentence and the
+  three sentences ranked first by reciprocal-rank fusion of the two (facts and their words).
+
+Run: `.venv/bin/python benchmarks/generality.py [--articles 0,3] [--max-questions N]`. The articles
+are ingested once into `--work-dir`, so later runs start fast. `--results FILE` writes one JSON
+line per question (question, answer, gold answers, verdicts) for reading the failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run from a checkout without installing
+
+from bot.evaluation.squad import SquadArticle, contains_answer, load_articles, write_case  # noqa: E402
+from bot.settings import quiet_libraries  # noqa: E402
+
+DEFAULT_DATA = (REPO / ".." / "shared" / "data" / "squad2-train-10-articles.json").resolve()
+RRF_K = 60
+
+
+@dataclass
+class Tally:
+    """Counts for one article (or pooled)."""
+
+    name: str
+    answerable: int = 0
+    unanswerable: int = 0
+    facts: int = 0
+    cites: int = 0
+    false_abstentions: int = 0
+    caught: int = 0
+    words: int = 0
+    answered: int = 0
+    dense: int = 0
+    bm25: int = 0
+    rrf3: int = 0
+    rrf3_words: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        """Pool another article's counts into this one."""
+        for counter in fields(self):
+            if counter.type == "int":
+                setattr(self, counter.name, getattr(self, counter.name) + getattr(other, counter.name))
+        self.latencies += other.latencies
+
+    def row(self) -> str:
+        """The tally as one Markdown table row."""
+        from bot.evaluation.metrics import percentile
+
+        a = max(self.answerable, 1)
+        caught = f"{self.caught / self.unanswerable:.3f}" if self.unanswerable else "n/a"
+        words = self.words / self.answered if self.answered else 0.0
+        p95 = percentile(self.latencies, 95) or 0.0
+        return (f"| {self.name} | {self.answerable}/{self.unanswerable} | {self.facts / a:.3f} | "
+                f"{self.cites / a:.3f} | {self.false_abstentions / a:.3f} | {caught} | {words:.1f} | "
+                f"{p95:.0f} | {self.dense / a:.3f} | {self.bm25 / a:.3f} | {self.rrf3 / a:.3f} "
+                f"({self.rrf3_words / a:.0f} w) |")
+
+
+HEADER = ("| article | questions (ans./unans.) | facts | cites | false abst. | abst. on unans. | "
+          "mean words | p95 ms | dense top-1 | BM25 top-1 | RRF top-3 |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def baselines(case: Any, library: Any, question: str) -> tuple[int, int, list[int]]:
+    """Sentence rows ranked first by dense similarity and by BM25, and the RRF top three."""
+    import numpy as np
+
+    from vectorstore.text import content_terms
+
+    rows = [r for r in case.sentence_rows if case.paragraph_of(r) != 1]
+    positions = {row: i for i, row in enumerate(case.sentence_rows)}
+    dense = np.asarray(case.vectors[rows] @ library.embeddings.encode_query(question))
+    lexical_all = case.sentence_index.scores(content_terms(question))
+    lexical = np.array([lexical_all[positions[r]] for r in rows])
+    dense_order = np.argsort(-dense, kind="stable")
+    bm25_order = np.argsort(-lexical, kind="stable")
+    fused = np.zeros(len(rows))
+    for order in (dense_order, bm25_order):
+        fused[order] += 1.0 / (RRF_K + np.arange(1, len(rows) + 1))
+    rrf = np.argsort(-fused, kind="stable")
+    return rows[dense_order[0]], rows[bm25_order[0]], [rows[i] for i in rrf[:3]]
+
+
+def evaluate_article(article: SquadArticle, bot: Any, max_questions: int | None, seed: int,
+                     results: Any) -> Tally:
+    """Ask an article's questions (all, or a seeded sample) and count."""
+    import numpy as np
+
+    from bot.evaluation.metrics import strip_markers
+    from bot.evaluation.questions import Question
+    from bot.evaluation.runner import ask_question
+
+    bot.ask("What is this case about?", (), article.case_id)  # warm: load the case
+    case = bot.library.load(article.case_id)
+    case.word_vectors(bot.library.embeddings)
+    questions = list(article.questions)
+    if max_questions is not None and len(questions) > max_questions:
+        keep = sorted(np.random.default_rng(seed).choice(len(questions), size=max_questions,
+                                                         replace=False))
+        questions = [questions[i] for i in keep]
+    tally = Tally(article.title)
+    for item in questions:
+        question = Question(item.id, item.question, answerable=item.answerable,
+                            expected_paragraphs=(item.paragraph,))
+        row = ask_question(bot, question, article.case_id)
+        if row.get("latency_ms") is not None:
+            tally.latencies.append(float(row["latency_ms"]))
+        text = strip_markers(row["answer"])
+        verdict: dict[str, Any] = {"abstained": bool(row["abstained"])}
+        if not item.answerable:
+            tally.unanswerable += 1
+            tally.caught += bool(row["abstained"])
+        else:
+            tally.answerable += 1
+            if row["abstained"]:
+                tally.false_abstentions += 1
+            else:
+                verdict["fact"] = contains_answer(text, item.answers)
+                verdict["cited"] = item.paragraph in {c["paragraph"] for c in row["citations"]}
+                tally.facts += verdict["fact"]
+                tally.cites += verdict["cited"]
+                tally.words += len(text.split())
+                tally.answered += 1
+            dense, bm25, rrf3 = baselines(case, bot.library, item.question)
+            tally.dense += contains_answer(case.texts[dense], item.answers)
+            tally.bm25 += contains_answer(case.texts[bm25], item.answers)
+            tally.rrf3 += contains_answer(" ".join(case.texts[r] for r in rrf3), item.answers)
+            tally.rrf3_words += sum(len(case.texts[r].split()) for r in rrf3)
+        if results is not None:
+            results.write(json.dumps({"case": article.case_id, "id": item.id, "question": item.question,
+                                      "answerable": item.answerable, "paragraph": item.paragraph,
+                                      "gold": item.answers, "answer": row["answer"], **verdict},
+                                     ensure_ascii=False) + "\n")
+    return tally
+
+
+def parse_articles(spec: str | None, count: int) -> list[int]:
+    """Article indexes from "0,3,5" (all when None)."""
+    if spec is None:
+        return list(range(count))
+    chosen = [int(part) for part in spec.split(",") if part.strip()]
+    bad = [i for i in chosen if not 0 <= i < count]
+    if bad:
+        raise SystemExit(f"--articles: no article {bad[0]} (the file has {count}, numbered from 0)")
+    return chosen
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Ingest the articles, ask their questions, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD-format JSON")
+    parser.add_argument("--articles", default=None, metavar="I,J",
+                        help="comma-separated article indexes, from 0 (default: all)")
+    parser.add_argument("--max-questions", type=int, default=40, metavar="N",
+                        help="a seeded sample of at most N questions per article (default 40; 0: all)")
+    parser.add_argument("--work-dir", type=Path, default=REPO / ".cache" / "generality",
+                        help="where the articles are ingested (kept between runs)")
+    parser.add_argument("--results", type=Path, default=None, metavar="FILE",
+                        help="write one JSON line per question to FILE")
+    parser.add_argument("--seed", type=int, default=20260)
+    args = parser.parse_args(argv)
+    quiet_libraries()
+
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
+    from ingest.pipeline import ingest_file
+    from vectorstore.embeddings import SentenceEmbeddings
+    from vectorstore.store import CaseLibrary, open_client
+
+    started = time.perf_counter()
+    articles = load_articles(args.data)
+    evaluated = parse_articles(args.articles, len(articles))
+    library = CaseLibrary(open_client(args.work_dir / "store"), SentenceEmbeddings())
+    for index in evaluated:
+        ingest_file(write_case(articles[index], args.work_dir / "cases"), library, progress=True)
+    bot = CaseBot(library, ExtractiveAnswerer())
+    pooled = Tally("**pooled**")
+    lines = []
+    results = args.results.open("w", encoding="utf-8") if args.results else None
+    try:
+        for index in evaluated:
+            tally = evaluate_article(articles[index], bot, args.max_questions or None, args.seed,
+                                     results)
+            pooled.add(tally)
+            lines.append(tally.row())
+            print(f"  {articles[index].title}: done", file=sys.stderr)
+    finally:
+        if results is not None:
+            results.close()
+    sample = "all questions" if not args.max_questions else \
+        f"a seeded sample (seed {args.seed}) of at most {args.max_questions} questions per article"
+    print(f"Data: {args.data.name}; {len(evaluated)} articles; {sample}.\n")
+    print(HEADER)
+    print("\n".join(lines))
+    print(pooled.row())
+    print(f"\nTotal time {time.perf_counter() - started:.0f} s; {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.2f}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
