@@ -31,7 +31,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from bot.evaluation.squad import SquadArticle, contains_answer, load_articles, write_case  # noqa: E402
+from benchmarks.squad import SquadArticle, contains_answer, load_articles, write_case  # noqa: E402
 from bot.settings import quiet_libraries  # noqa: E402
 
 DEFAULT_DATA = (REPO / ".." / "shared" / "data" / "squad2-train-10-articles.json").resolve()

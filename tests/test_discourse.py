@@ -1,6 +1,6 @@
 """Reading a case as connected text: sentences that lean on the one before them, paragraphs that
 go on from the previous one, lists ("First, ... Second, ..."), follow-ups that replace part of the
-earlier question, and closing clauses that add nothing to an answer.
+earlier question, and opening connectives that would dangle in an answer.
 
 The pure-logic tests run without the model; the rest use the real model and a real Chroma store
 holding the bundled case.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from bot.answer import Turn
-from bot.answerers.extractive import without_connective, without_filler
+from bot.answerers.extractive import without_connective
 from bot.lang.english import abbreviates, known_name, misspells, names_in
 from bot.rag.chain import CaseBot
 from bot.rag.conversation import resolve_question
@@ -82,24 +82,6 @@ def test_known_name_checks_every_name() -> None:
 ])
 def test_without_connective(sentence: str, expected: str) -> None:
     assert without_connective(sentence) == expected
-
-
-@pytest.mark.parametrize(("sentence", "terms", "expected"), [
-    ("On July 26, 2023, the two companies made a joint announcement that stunned the automotive world.",
-     set(), "On July 26, 2023, the two companies made a joint announcement."),
-    # Kept: the clause names what the question asks about.
-    ("On July 26, 2023, the two companies made a joint announcement that stunned the automotive world.",
-     {"world"}, None),
-    # Kept: "that" opens a clause with its own subject, which the sentence needs.
-    ("It was a clear signal that the center of gravity was shifting.", set(), None),
-    ("He was admitting that it could not compete.", set(), None),
-    # Kept: longer than a short aside, or naming someone.
-    ("Its EV offerings came with clunky infotainment systems that felt a generation behind the local "
-     "competition.", set(), None),
-    ("XPeng built a platform which Volkswagen wanted.", set(), None),
-])
-def test_without_filler(sentence: str, terms: set[str], expected: str | None) -> None:
-    assert without_filler(sentence, terms) == (expected or sentence)
 
 
 @pytest.mark.parametrize(("previous", "follow_up", "kept", "dropped"), [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import astuple, dataclass, replace
+from dataclasses import astuple, dataclass
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from vectorstore.text import CONNECTIVE, STOPWORDS, content_terms, stem, tokens
 
 NAME = "extractive"
 MAX_SENTENCES = 3
+# The most words the sentences chosen on their own evidence may have together (context a sentence
+# leans on comes on top).
+_ANSWER_WORDS = 1000
 _MONTHS = "January February March April May June July August September October November December"
 _NUMBER_WORDS = "one two three four five six seven eight nine ten eleven twelve dozen hundred"
 _NUMBER = r"\b(?:\d[\d.,]*|" + "|".join(_NUMBER_WORDS.split()) + r")\b"
@@ -73,18 +76,11 @@ _FOCUS_WORDS = 2
 _NEW_TERMS = 8
 _HOW_MANY = re.compile(r"\bhow many\s+(.*)", re.I)
 _COUNT_WINDOW = 5
-# A closing relative clause of at most six words ("... a joint announcement that stunned the
-# automotive world."): "that" or "which" after a word, then a verb rather than a new subject
-# ("that the ...", "that it ..." open a clause the sentence needs).
-_CLOSING_CLAUSE = re.compile(r"(?<=[a-z])\s+(?:that|which)\s+(?!(?:the|a|an|it|its|he|his|she|her|they|"
-                             r"their|this|these|those|we|you|[A-Z]\w*)\b)(\w+(?:\s+[\w'-]+){0,5})([.!?]?)$")
-# A question asking what something is called, and how near a name must stand to that something.
-_NAMING = re.compile(r"\bnames? of\b|\bcalled\b|\bnamed\b|\bwhat is the name\b", re.I)
-_NAME_WINDOW = 3
+# How far down the candidates a question asking for a date or a number looks for a sentence
+# stating one: the best such sentence is rarely the best match overall.
+_TYPED_REACH = 3
 _SEVERAL = frozenset("two three four five several both".split())
 _ORDINAL_OPENING = re.compile(r"^(" + "|".join(ORDINALS) + r")(?:ly)?\b", re.I)
-_CLAUSE_JOIN = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|why|who|when|where|which|did|does|do|is|was|"
-                          r"were|are)\b)|;\s*", re.I)
 _SYNTHESIS = re.compile(r"\b(?:and (?:what|how|why|who|when|where|which)|summari[sz]e|compare|differ|"
                         r"both|change[ds]?|overall|benefits|problems|reasons)\b", re.I)
 
@@ -128,17 +124,6 @@ def with_marker(sentence: str, paragraph: int) -> str:
     return place_markers(sentence, marker(paragraph))
 
 
-def without_filler(sentence: str, question_terms: set[str]) -> str:
-    """The sentence without a short closing relative clause that says nothing the question asks
-    about: "... made a joint announcement that stunned the automotive world." ends at
-    "announcement." A clause naming a term of the question, a number or a name is kept."""
-    match = _CLOSING_CLAUSE.search(sentence.rstrip())
-    if match is None or set(content_terms(match.group(1))) & question_terms \
-            or re.search(r"\d|\b[A-Z]", match.group(1)):
-        return sentence
-    return sentence.rstrip()[:match.start()] + (match.group(2) or ".")
-
-
 def without_connective(sentence: str) -> str:
     """The sentence without an opening connective ("But", "However,") that would join it to a
     sentence the answer does not show: "However, sales fell." reads "Sales fell." """
@@ -165,18 +150,12 @@ def compose(chosen: list[ScoredSentence], question_terms: set[str]) -> str:
         following = chosen[index + 1] if index + 1 < len(chosen) else None
         continued = following is not None and following.paragraph == sentence.paragraph \
             and following.row == sentence.row + 1
-        text = without_filler(sentence.text.strip(), question_terms)
+        text = sentence.text.strip()
         if index == 0 or not (chosen[index - 1].paragraph == sentence.paragraph
                               and chosen[index - 1].row == sentence.row - 1):
             text = without_connective(text)
         pieces.append(text if continued else with_marker(text, sentence.paragraph))
     return " ".join(pieces)
-
-
-def split_question(question: str) -> list[str]:
-    """The parts of a compound question ("Why did X, and what did Y?"), or the question itself."""
-    parts = [p.strip(" ,;") for p in _CLAUSE_JOIN.split(question) if p and p.strip(" ,;?")]
-    return parts if len(parts) > 1 else [question]
 
 
 def _focus_words(question: str) -> list[str]:
@@ -258,31 +237,15 @@ class ExtractiveAnswerer:
         """Answer from the evidence, or abstain when it does not answer the question."""
         if looks_like_injection(evidence.question):
             return declined(evidence, NAME)
-        scored = self.score(evidence)
+        scored = self._with_wanted_answer_first(evidence, self.score(evidence))
         if not self._answers(evidence, scored):
             return not_covered(evidence, NAME)
-        parts = split_question(evidence.question)
-        if len(parts) > 1:
-            chosen = self._answer_parts(evidence, parts)
-        else:
-            chosen = self._select(scored, synthesis=bool(_SYNTHESIS.search(evidence.question)))
-            chosen = self._with_enumeration(evidence, chosen)
-            chosen = self._with_context(evidence, chosen)
+        chosen = self._select(scored, synthesis=bool(_SYNTHESIS.search(evidence.question)))
+        chosen = self._with_enumeration(evidence, chosen)
+        chosen = self._with_context(evidence, chosen)
         text = compose(chosen, set(content_terms(evidence.query)))
         return Answer(text, False, build_citations(text, evidence.case.case_id, evidence.sources),
                       evidence.case.case_id, NAME)
-
-    def _answer_parts(self, evidence: Evidence, parts: list[str]) -> list[ScoredSentence]:
-        """The best new sentence for each part of a compound question, in the parts' order."""
-        chosen: list[ScoredSentence] = []
-        for part in parts:
-            query = part if evidence.query == evidence.question else f"{part} {evidence.query}"
-            sub = replace(evidence, question=part, query=query,
-                          query_vector=evidence.embeddings.encode_query(query))
-            best = next((s for s in self.score(sub) if s.row not in {c.row for c in chosen}), None)
-            if best is not None:
-                chosen.append(best)
-        return chosen[:MAX_SENTENCES]
 
     def _answers(self, evidence: Evidence, scored: list[ScoredSentence]) -> bool:
         """Whether the best sentences answer the question, from the evidence for them:
@@ -290,8 +253,7 @@ class ExtractiveAnswerer:
         - a name or number the question uses that the case never mentions (nor abbreviates or
           misspells) means the question is about something else;
         - the best sentence must come close enough in meaning;
-        - a question counting something, or asking for a date, amount or age, needs a sentence
-          stating one;
+        - a question counting something needs a sentence giving a number of it;
         - a question whose topic words have nothing near them in the case is not about it.
         """
         if self._unknown_specifics(evidence) or not scored \
@@ -299,10 +261,7 @@ class ExtractiveAnswerer:
             return False
         if counted_noun(evidence.question) and all(s.typed <= 0 for s in scored):
             return False
-        if self._unknown_focus(evidence) and scored[0].typed <= 0:
-            return False
-        return self._gives_wanted_answer(evidence, scored[0]) \
-            and self._gives_the_name(evidence, scored[0])
+        return not (self._unknown_focus(evidence) and scored[0].typed <= 0)
 
     @staticmethod
     def _unknown_specifics(evidence: Evidence) -> list[str]:
@@ -344,34 +303,20 @@ class ExtractiveAnswerer:
             return sentence.similarity
         return max(sentence.similarity, float(case.vectors[previous] @ evidence.query_vector))
 
-    def _gives_wanted_answer(self, evidence: Evidence, best: ScoredSentence) -> bool:
-        """Whether the best sentence gives the date, amount, count or age the question asks for:
-        when the sentence that best matches "In what year will the cars launch?" names no year,
-        the case does not say."""
+    @staticmethod
+    def _with_wanted_answer_first(evidence: Evidence, scored: list[ScoredSentence]
+                                  ) -> list[ScoredSentence]:
+        """For a question asking for a date, amount, count or age: the candidates with the best of
+        the first few that states one moved first, or [] when none of them does (when the
+        sentences that best match "In what year will the cars launch?" name no year, the case
+        does not say)."""
         wanted = expected_type(evidence.question) or expected_type(evidence.query)
         if wanted not in _STRICT_TYPES:
-            return True
-        return best.typed > 0
-
-    @staticmethod
-    def _gives_the_name(evidence: Evidence, best: ScoredSentence) -> bool:
-        """For a question asking what something is called ("What are the names of the two new
-        vehicles?"): whether the best sentence puts a name the question does not already use
-        right beside what is to be named ("Xmart OS and XPILOT autonomous driving system")."""
-        if not _NAMING.search(evidence.question):
-            return True
-        asked = set(content_terms(evidence.question))
-        named = {t for t in asked if t not in {stem(w.lower()) for w in names_in(evidence.question)}}
-        words = [word.strip("()[]\"“”‘’,;:") for word in best.text.split()]
-        for index, word in enumerate(words):
-            # "XPeng's system" names its owner and "Volkswagen-branded cars" their brand, not them.
-            if not re.match(r"[A-Z]", word) or re.match(r"[A-Z]\w*(?:['’]s\b|-)", word) \
-                    or index == 0 or set(content_terms(word)) & asked:
-                continue
-            window = " ".join(words[max(0, index - _NAME_WINDOW):index + _NAME_WINDOW + 1])
-            if set(content_terms(window)) & named:
-                return True
-        return False
+            return scored
+        typed = next((s for s in scored[:_TYPED_REACH] if s.typed > 0), None)
+        if typed is None:
+            return []
+        return [typed, *(s for s in scored if s is not typed)]
 
     def _weights(self, evidence: Evidence) -> dict[str, float]:
         """Query terms found in the case, weighted by rarity; history terms count half."""
@@ -422,7 +367,7 @@ class ExtractiveAnswerer:
     def related_texts(self, question: str, query: str, case: LoadedCase) -> list[str]:
         """Texts this answerer will encode for a question, so the chain can encode them in the
         same batch as the retrieval query."""
-        texts = [question, *split_question(question), *_focus_words(question),
+        texts = [question, *_focus_words(question),
                  self._topic_text(query, case) or "", counted_noun(question)]
         return [text for text in texts if text]
 
@@ -568,7 +513,8 @@ class ExtractiveAnswerer:
         return picked + [c for c in chosen if c.row not in items]
 
     def _select(self, scored: list[ScoredSentence], synthesis: bool) -> list[ScoredSentence]:
-        """The best sentence, plus up to two that are nearly as good and add something."""
+        """The best sentence, plus up to two that are nearly as good, add something and keep the
+        answer short."""
         best = scored[0]
         chosen = [best]
         cutoff = (self.relative_cutoff - (0.1 if synthesis else 0.0)) * best.score
@@ -579,5 +525,7 @@ class ExtractiveAnswerer:
                 continue
             if synthesis and candidate.paragraph in {c.paragraph for c in chosen}:
                 continue
+            if sum(len(c.text.split()) for c in [*chosen, candidate]) > _ANSWER_WORDS:
+                continue  # students read short answers; the best sentence always stays
             chosen.append(candidate)
         return chosen
