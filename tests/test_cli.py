@@ -2,6 +2,8 @@
 
 `ask --json` must print exactly the contract's JSON object; bad input must give a one-line error on
 stderr and a non-zero exit; a failed ingest must leave the index answering as before.
+The tests on the ingested index start a process that loads the model (marked `subprocess`, so
+`make test` runs them and `make test-fast` does not); `--help` and the empty index load none.
 """
 
 from __future__ import annotations
