@@ -2,8 +2,9 @@
 
 `ask --json` must print exactly the contract's JSON object; bad input must give a one-line error on
 stderr and a non-zero exit; a failed ingest must leave the index answering as before.
-The tests on the ingested index start a process that loads the model (marked `subprocess`, so
-`make test` runs them and `make test-fast` does not); `--help` and the empty index load none.
+Every test starts the console script (or a fresh Python) as a child process, and those on the
+ingested index load the model in it: marked `subprocess`, so `make test` runs them and
+`make test-fast` does not.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from conftest import CASE_ID, CASEBOT, cli_env, private_copy
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.subprocess]
 
 ANSWER_KEYS = {"answer", "abstained", "citations", "case", "backend", "latency_ms"}
 OPTIONAL_KEYS = {"unsupported", "notice"}

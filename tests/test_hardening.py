@@ -124,6 +124,7 @@ def test_one_default_case_rule_for_ask(tmp_path: Path) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.subprocess
 def test_empty_question_on_an_empty_index_is_an_empty_question(tmp_path: Path) -> None:
     result = subprocess.run([CASEBOT, "ask", ""], env=cli_env(tmp_path / "empty"),
                             capture_output=True, text=True, timeout=300)
