@@ -35,7 +35,7 @@ lint: setup
 test: lint
 	$(BIN)/python -m pytest -m "not llm"
 
-# The development tier: no server, no browser and no model-loading child process (the model,
+# The development tier, in one process: no server, no browser, no child process (the model,
 # loaded once in-process, and Chroma stores included).
 test-fast: setup
 	$(BIN)/python -m pytest -m "not server and not browser and not subprocess and not llm"

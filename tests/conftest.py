@@ -224,9 +224,8 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
 
 
 # A test needs what its fixtures load: mark it so, whatever its module says, so that
-# `make test-fast` (no server, no browser, no model-loading child process) never starts one by
-# accident. ingested_data_dir runs the real `casebot ingest`, and its users run the console script
-# on it.
+# `make test-fast` (no server, no browser, no child process) never starts one by accident.
+# ingested_data_dir runs the real `casebot ingest`, and its users run the console script on it.
 _NEEDS = {"embeddings": ("model",), "library": ("model",), "casebot": ("model",),
           "ingested_data_dir": ("model", "subprocess"), "browser": ("browser",)}
 
