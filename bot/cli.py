@@ -234,9 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="token budget for auto: the whole case is sent when it fits "
                              "(env CASEBOT_LLM_CONTEXT_TOKENS; default 12000)")
     common.add_argument("-k", type=int, metavar="N",
-                        help="paragraphs to retrieve per question (env CASEBOT_TOP_K; default 5); a paragraph they cannot "
-                             "be read without (\"Second, it ...\") or that states the amount or date "
-                             "asked for comes on top")
+                        help="paragraphs to retrieve per question (env CASEBOT_TOP_K; default 5); a "
+                             "paragraph they cannot be read without (\"Second, it ...\") or that states "
+                             "the amount or date asked for comes on top")
     common.add_argument("--default-case", metavar="ID",
                         help="the case asked about when none is named (env CASEBOT_DEFAULT_CASE; "
                         f"default: {DEFAULT_CASE} when ingested, else the only case)")

@@ -1,8 +1,10 @@
 """Settings: one frozen object built by the entry points from flags and the environment.
 
 The fields, their types and bounds are declared once on a pydantic-settings model, so a variable,
-a flag and a library caller meet the same rule; a value that breaks it becomes one `UsageError`
-line that names the variable (or flag) that was set and what it may be.
+a flag and a library caller meet the same rule. Through `from_env` and `override` (the entry
+points' way in) a value that breaks it becomes one `UsageError` line naming the variable or flag
+that was set and what it may be; `Settings(...)` built directly raises pydantic's ValidationError
+(a ValueError), which is a caller's bug rather than a person's input.
 
 Only entry points read the environment. `Settings(...)` takes its values from its arguments alone
 (the model's own environment and dotenv sources are switched off); `Settings.from_env(env)` reads
@@ -88,13 +90,12 @@ class MappingSource(PydanticBaseSettingsSource):
 
 
 class Settings(BaseSettings):
-    """Every setting of casebot; each has a CLI flag and an environment variable."""
+    """Every setting of casebot; each has an environment variable (`env_name`) and most a flag."""
 
     # frozen: one object is built at start and shared by threads; extra="forbid": a misspelt
     # keyword is an error, not a silently ignored setting.
     # str_strip_whitespace: a token or URL pasted with a trailing space still works.
-    model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix=ENV_PREFIX,
-                                      str_strip_whitespace=True)
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
     data_dir: Path = Field(default_factory=default_data_dir)
     chroma_url: str = ""
@@ -205,15 +206,17 @@ def describe_error(error: ValidationError, origins: Mapping[str, str]) -> str:
     if kind == "extra_forbidden":
         return f"Unknown setting {field!r}."
     number = f"a number of {_UNITS[field]}" if field in _UNITS else "a number"
-    rule = {
+    rules = {
         "int_parsing": "a whole number", "int_from_float": "a whole number", "int_type": "a whole number",
         "float_parsing": number, "float_type": number,
         "greater_than": "positive" if context.get("gt") == 0 else f"above {context.get('gt')}",
         "greater_than_equal": f"at least {context.get('ge')}",
         "value_error": str(context.get("error", "")).removeprefix("must be "),
-    }.get(kind, detail["msg"].lower())
+    }
     shown = f"{given:g}" if isinstance(given, float) else repr(given)  # a flag's -5.0 as typed: -5
-    return f"{name} must be {rule}, got {shown}"
+    if kind in rules:
+        return f"{name} must be {rules[kind]}, got {shown}"
+    return f"{name} cannot be {shown}: {detail['msg']}"  # a kind of value no variable or flag gives
 
 
 def quiet_libraries() -> None:
