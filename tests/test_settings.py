@@ -134,6 +134,7 @@ def test_a_bad_flag_stops_the_command_with_one_line(tmp_path: Path, argv: list[s
     (["serve", "--allowed-origins", "https://lms.example.edu/path"], {},
      "Allowed origin 'https://lms.example.edu/path' must look like https://host[:port]"),
 ])
+@pytest.mark.subprocess
 def test_the_console_script_says_it_in_one_line(tmp_path: Path, args: list[str], env: dict[str, str],
                                                 message: str) -> None:
     done = subprocess.run([CASEBOT, *args], capture_output=True, text=True, timeout=120,
