@@ -1,7 +1,9 @@
 """The JSON API under /api/v1: ask, ask as server-sent events, list cases.
 
 Bad input always becomes a 4xx JSON `{"error": "..."}`: unknown case 404, bad question or history
-422, unreachable vector store 503. Blocking work (embedding, Chroma) runs in worker threads.
+422, unreachable vector store 503; for the stream too, whose checks run before it starts. Blocking
+work (embedding, Chroma) runs in worker threads. The event stream is framed by FastAPI's own
+server-sent events support (`fastapi.sse`).
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.answer import Answer, Citation, Turn
@@ -124,27 +126,31 @@ def _ask(bot: CaseBot, request: AskRequest, recorder: Recorder | None = None) ->
     return answer.to_dict()
 
 
-def sse(event: str, data: Any) -> str:
-    """One server-sent event with a JSON payload."""
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+def sse_event(kind: str, data: Any) -> ServerSentEvent:
+    """One server-sent event of type `kind` with a JSON payload."""
+    # raw_data, not data: FastAPI would encode `data` with json.dumps' default ASCII escapes, and
+    # the contract sends text as written ("¶12", not "\u00b612").
+    return ServerSentEvent(event=kind, raw_data=json.dumps(data, ensure_ascii=False))
 
 
 def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str,
-            recorder: Recorder | None = None) -> Iterator[str]:
+            recorder: Recorder | None = None) -> Iterator[ServerSentEvent]:
+    # A client that goes away closes this generator at its current yield (GeneratorExit, which
+    # `except Exception` lets through): the answer stops there, and nothing is recorded or logged.
     try:
         for piece in bot.stream(question, history, case):
             if isinstance(piece, Answer):
                 if recorder is not None:
                     piece = recorder.record(piece, question, history, "api")
-                yield sse("answer", piece.to_dict())
+                yield sse_event("answer", piece.to_dict())
             else:
-                yield sse("token", {"text": piece})
+                yield sse_event("token", {"text": piece})
     except Exception as error:
         problem = describe(error)
         if problem is None:
             log.exception("streaming an answer failed")
-        yield sse("error", {"error": problem.message, "status": problem.status} if problem
-                  else {"error": "internal error", "status": 500})
+        yield sse_event("error", {"error": problem.message, "status": problem.status} if problem
+                    else {"error": "internal error", "status": 500})
 
 
 def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
@@ -189,18 +195,31 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
         count_question(http)
         return await in_thread(_ask, bot, request, recorder)
 
+    async def stream_inputs(request: AskRequest, http: Request) -> tuple[str, tuple[Turn, ...], str]:
+        # The stream's checks are a dependency because FastAPI resolves dependencies before it
+        # starts an event stream: a refused question (rate limit, bad question or history, unknown
+        # case, busy workers) is still a JSON `{"error"}` with its own status, never a 200 stream.
+        count_question(http)
+        result: tuple[str, tuple[Turn, ...], str] = await in_thread(_inputs, bot, request)
+        return result
+
+    # FastAPI's own server-sent events rather than sse-starlette: no extra dependency, the checks
+    # above run first as a dependency, and its framing is the contract's byte for byte
+    # (`event:`/`data:` lines ending in "\n\n", no id or retry fields; sse-starlette ends lines with
+    # "\r\n" and stamps a date in its pings). It adds the Cache-Control: no-cache and
+    # X-Accel-Buffering: no headers, and a `: ping` comment after 15 s without an event, which
+    # SSE clients ignore. A sync generator: FastAPI runs each step in a worker thread.
     @router.post("/ask/stream", summary="Answer one question as server-sent events",
-                 response_class=StreamingResponse,
-                 responses={200: {"content": {"text/event-stream": {}}, "description":
+                 response_class=EventSourceResponse,
+                 responses={200: {"description":
                             "`token` events `{\"text\": ...}`, then one `answer` event with the "
                             "answer object (or one `error` event `{\"error\": ...}`)"}})
-    async def ask_stream(request: AskRequest, http: Request) -> StreamingResponse:
+    # Depends as the default, not in Annotated: with postponed annotations FastAPI resolves them in
+    # the module's globals, where the local stream_inputs is not.
+    def ask_stream(inputs: tuple[str, tuple[Turn, ...], str] = Depends(stream_inputs)
+                   ) -> Iterator[ServerSentEvent]:
         """Text pieces as `token` events, then the final `answer` event."""
-        count_question(http)
-        question, history, case = await in_thread(_inputs, bot, request)
-        return StreamingResponse(_events(bot, question, history, case, recorder),
-                                 media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        yield from _events(bot, *inputs, recorder)
 
     @router.get("/cases", response_model=list[CaseOut], summary="The ingested cases")
     async def cases() -> Any:
