@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
+import anyio
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, ConfigDict, Field
@@ -134,7 +135,7 @@ def sse_event(kind: str, data: Any) -> ServerSentEvent:
 
 
 def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str,
-            recorder: Recorder | None = None) -> Iterator[ServerSentEvent]:
+            recorder: Recorder | None = None) -> Generator[ServerSentEvent, None, None]:
     # A client that goes away closes this generator at its current yield (GeneratorExit, which
     # `except Exception` lets through): the answer stops there, and nothing is recorded or logged.
     try:
@@ -195,31 +196,42 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
         count_question(http)
         return await in_thread(_ask, bot, request, recorder)
 
-    async def stream_inputs(request: AskRequest, http: Request) -> tuple[str, tuple[Turn, ...], str]:
-        # The stream's checks are a dependency because FastAPI resolves dependencies before it
+    async def answer_events(request: AskRequest, http: Request
+                            ) -> AsyncIterator[Generator[ServerSentEvent, None, None]]:
+        # The stream's checks run in a dependency because FastAPI resolves dependencies before it
         # starts an event stream: a refused question (rate limit, bad question or history, unknown
         # case, busy workers) is still a JSON `{"error"}` with its own status, never a 200 stream.
         count_question(http)
-        result: tuple[str, tuple[Turn, ...], str] = await in_thread(_inputs, bot, request)
-        return result
+        question, history, case = await in_thread(_inputs, bot, request)
+        events = _events(bot, question, history, case, recorder)
+        try:
+            yield events
+        finally:
+            # Runs once the response is over, also when the client hung up. FastAPI stops pulling
+            # events then but leaves the generator suspended until the garbage collector finds
+            # it (an LLM's response stays open meanwhile): close it now, so the answer stops here.
+            # In a thread, as a step of the answer may block, and shielded from the cancellation
+            # of a hung-up request.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(events.close)
 
     # FastAPI's own server-sent events rather than sse-starlette: no extra dependency, the checks
     # above run first as a dependency, and its framing is the contract's byte for byte
     # (`event:`/`data:` lines ending in "\n\n", no id or retry fields; sse-starlette ends lines with
     # "\r\n" and stamps a date in its pings). It adds the Cache-Control: no-cache and
     # X-Accel-Buffering: no headers, and a `: ping` comment after 15 s without an event, which
-    # SSE clients ignore. A sync generator: FastAPI runs each step in a worker thread.
+    # SSE clients ignore. FastAPI runs each step of this sync generator in a worker thread.
     @router.post("/ask/stream", summary="Answer one question as server-sent events",
                  response_class=EventSourceResponse,
                  responses={200: {"description":
                             "`token` events `{\"text\": ...}`, then one `answer` event with the "
                             "answer object (or one `error` event `{\"error\": ...}`)"}})
     # Depends as the default, not in Annotated: with postponed annotations FastAPI resolves them in
-    # the module's globals, where the local stream_inputs is not.
-    def ask_stream(inputs: tuple[str, tuple[Turn, ...], str] = Depends(stream_inputs)
+    # the module's globals, where the local answer_events is not.
+    def ask_stream(events: Iterator[ServerSentEvent] = Depends(answer_events)  # noqa: B008
                    ) -> Iterator[ServerSentEvent]:
         """Text pieces as `token` events, then the final `answer` event."""
-        yield from _events(bot, *inputs, recorder)
+        yield from events
 
     @router.get("/cases", response_model=list[CaseOut], summary="The ingested cases")
     async def cases() -> Any:
