@@ -215,12 +215,13 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(events.close)
 
-    # FastAPI's own server-sent events rather than sse-starlette: no extra dependency, the checks
-    # above run first as a dependency, and its framing is the contract's byte for byte
-    # (`event:`/`data:` lines ending in "\n\n", no id or retry fields; sse-starlette ends lines with
-    # "\r\n" and stamps a date in its pings). It adds the Cache-Control: no-cache and
-    # X-Accel-Buffering: no headers, and a `: ping` comment after 15 s without an event, which
-    # SSE clients ignore. FastAPI runs each step of this sync generator in a worker thread.
+    # FastAPI's own server-sent events rather than sse-starlette: no extra dependency; the checks
+    # above still run before the stream (as a dependency); and its framing is the contract's byte
+    # for byte (`event:` and `data:` lines ending in "\n", a blank line after each event, no id or
+    # retry fields), where sse-starlette's defaults end lines in "\r\n" and date its pings. It
+    # adds the Cache-Control: no-cache and X-Accel-Buffering: no headers, and a `: ping` comment
+    # after 15 s without an event, which SSE clients skip. FastAPI runs each step of this sync
+    # generator in a worker thread.
     @router.post("/ask/stream", summary="Answer one question as server-sent events",
                  response_class=EventSourceResponse,
                  responses={200: {"description":
