@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
-import anyio
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse, format_sse_event
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 
 from bot.answer import Answer, Citation, Turn
 from bot.errors import describe
@@ -127,15 +128,15 @@ def _ask(bot: CaseBot, request: AskRequest, recorder: Recorder | None = None) ->
     return answer.to_dict()
 
 
-def sse_event(kind: str, data: Any) -> ServerSentEvent:
-    """One server-sent event of type `kind` with a JSON payload."""
-    # raw_data, not data: FastAPI would encode `data` with json.dumps' default ASCII escapes, and
-    # the contract sends text as written ("¶12", not "\u00b612").
-    return ServerSentEvent(event=kind, raw_data=json.dumps(data, ensure_ascii=False))
+def sse_event(kind: str, data: Any) -> bytes:
+    """One server-sent event of type `kind` with a JSON payload, framed by FastAPI's encoder."""
+    # Our own JSON: FastAPI's would escape non-ASCII, and the contract sends text as written
+    # ("¶12", not "\u00b612").
+    return format_sse_event(event=kind, data_str=json.dumps(data, ensure_ascii=False))
 
 
 def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str,
-            recorder: Recorder | None = None) -> Generator[ServerSentEvent, None, None]:
+            recorder: Recorder | None = None) -> Generator[bytes, None, None]:
     # A client that goes away closes this generator at its current yield (GeneratorExit, which
     # `except Exception` lets through): the answer stops there, and nothing is recorded or logged.
     try:
@@ -196,43 +197,36 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
         count_question(http)
         return await in_thread(_ask, bot, request, recorder)
 
-    async def answer_events(request: AskRequest, http: Request
-                            ) -> AsyncIterator[Generator[ServerSentEvent, None, None]]:
-        # The stream's checks run in a dependency because FastAPI resolves dependencies before it
-        # starts an event stream: a refused question (rate limit, bad question or history, unknown
-        # case, busy workers) is still a JSON `{"error"}` with its own status, never a 200 stream.
+    # FastAPI's own server-sent events (its encoder and EventSourceResponse) rather than
+    # sse-starlette: no extra dependency, and its framing is the contract's byte for byte (`event:`
+    # and `data:` lines ending in "\n", a blank line after each event, no id or retry fields), where
+    # sse-starlette's defaults end lines in "\r\n" and date its pings. The route returns the
+    # response rather than being a generator route that FastAPI streams itself: that pipeline (a
+    # producer task and a keep-alive task joined by queues) made a 24-event answer measurably
+    # slower end to end (p50 84 -> 100 ms, 30 streams side by side with the previous code), for
+    # keep-alive pings no client here needs; returned, it is as fast as before (79 -> 77 ms).
+    # It also lets the checks run in the route itself, before the response starts.
+    # Each step of the sync generator runs in a worker thread (Starlette's StreamingResponse).
+    @router.post("/ask/stream", summary="Answer one question as server-sent events",
+                 # Not response_class=EventSourceResponse: FastAPI takes that to mean a generator
+                 # route that it streams itself.
+                 response_class=StreamingResponse,
+                 responses={200: {"content": {"text/event-stream": {}}, "description":
+                            "`token` events `{\"text\": ...}`, then one `answer` event with the "
+                            "answer object (or one `error` event `{\"error\": ...}`)"}})
+    async def ask_stream(request: AskRequest, http: Request) -> EventSourceResponse:
+        """Text pieces as `token` events, then the final `answer` event."""
+        # Checked before the response starts: a refused question (rate limit, bad question or
+        # history, unknown case, busy workers) is a JSON `{"error"}` with its status, not a stream.
         count_question(http)
         question, history, case = await in_thread(_inputs, bot, request)
         events = _events(bot, question, history, case, recorder)
-        try:
-            yield events
-        finally:
-            # Runs once the response is over, also when the client hung up. FastAPI stops pulling
-            # events then but leaves the generator suspended until the garbage collector finds
-            # it (an LLM's response stays open meanwhile): close it now, so the answer stops here.
-            # In a thread, as a step of the answer may block, and shielded from the cancellation
-            # of a hung-up request.
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(events.close)
-
-    # FastAPI's own server-sent events rather than sse-starlette: no extra dependency; the checks
-    # above still run before the stream (as a dependency); and its framing is the contract's byte
-    # for byte (`event:` and `data:` lines ending in "\n", a blank line after each event, no id or
-    # retry fields), where sse-starlette's defaults end lines in "\r\n" and date its pings. It
-    # adds the Cache-Control: no-cache and X-Accel-Buffering: no headers, and a `: ping` comment
-    # after 15 s without an event, which SSE clients skip. FastAPI runs each step of this sync
-    # generator in a worker thread.
-    @router.post("/ask/stream", summary="Answer one question as server-sent events",
-                 response_class=EventSourceResponse,
-                 responses={200: {"description":
-                            "`token` events `{\"text\": ...}`, then one `answer` event with the "
-                            "answer object (or one `error` event `{\"error\": ...}`)"}})
-    # Depends as the default, not in Annotated: with postponed annotations FastAPI resolves them in
-    # the module's globals, where the local answer_events is not.
-    def ask_stream(events: Iterator[ServerSentEvent] = Depends(answer_events)  # noqa: B008
-                   ) -> Iterator[ServerSentEvent]:
-        """Text pieces as `token` events, then the final `answer` event."""
-        yield from events
+        # The background task runs once the response is over, also when the client hung up: the
+        # response stops pulling events then but leaves the generator suspended until the garbage
+        # collector finds it (an LLM's response stays open meanwhile). Closing it stops the answer.
+        # no-cache: no proxy keeps a copy; X-Accel-Buffering: nginx passes each event on at once.
+        return EventSourceResponse(events, background=BackgroundTask(events.close),
+                                   headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @router.get("/cases", response_model=list[CaseOut], summary="The ingested cases")
     async def cases() -> Any:
