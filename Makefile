@@ -35,9 +35,10 @@ lint: setup
 test: lint
 	$(BIN)/python -m pytest -m "not llm"
 
-# The development tier: no server and no browser (the model and Chroma stores included).
+# The development tier, in one process: no server, no browser, no child process (the model,
+# loaded once in-process, and Chroma stores included).
 test-fast: setup
-	$(BIN)/python -m pytest -m "not server and not browser and not llm"
+	$(BIN)/python -m pytest -m "not server and not browser and not subprocess and not llm"
 
 # The local GGUF backend: compiles llama-cpp-python (4 to 14 minutes on 2 cores).
 test-llm: setup

@@ -65,14 +65,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         "database_url": getattr(args, "database_url", None),
         "case_cache": getattr(args, "case_cache", None),
     }
-    for flag, value in (("--llm-timeout", overrides["llm_timeout"]), ("-k", overrides["top_k"]),
-                        ("--case-cache", overrides["case_cache"])):
-        if value is not None and value <= 0:
-            raise UsageError(f"{flag} must be positive, got {value:g}")
-    try:
-        return Settings.from_env(**overrides)
-    except ValueError as error:
-        raise UsageError(str(error)) from error
+    # Settings checks every value and raises a UsageError naming the variable or flag.
+    return Settings.from_env(**overrides)
 
 
 def _read_history(path: Path | None) -> tuple:
@@ -240,9 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="token budget for auto: the whole case is sent when it fits "
                              "(env CASEBOT_LLM_CONTEXT_TOKENS; default 12000)")
     common.add_argument("-k", type=int, metavar="N",
-                        help="paragraphs to retrieve per question (default 5); a paragraph they cannot "
-                             "be read without (\"Second, it ...\") or that states the amount or date "
-                             "asked for comes on top")
+                        help="paragraphs to retrieve per question (env CASEBOT_TOP_K; default 5); a "
+                             "paragraph they cannot be read without (\"Second, it ...\") or that states "
+                             "the amount or date asked for comes on top")
     common.add_argument("--default-case", metavar="ID",
                         help="the case asked about when none is named (env CASEBOT_DEFAULT_CASE; "
                         f"default: {DEFAULT_CASE} when ingested, else the only case)")

@@ -1,21 +1,48 @@
-"""Settings: one frozen object built by the entry points from flags and the environment."""
+"""Settings: one frozen object built by the entry points from flags and the environment.
+
+The fields, their types and bounds are declared once on a pydantic-settings model, so a variable,
+a flag and a library caller meet the same rule. Through `from_env` and `override` (the entry
+points' way in) a value that breaks it becomes one `UsageError` line naming the variable or flag
+that was set and what it may be; `Settings(...)` built directly raises pydantic's ValidationError
+(a ValueError), which is a caller's bug rather than a person's input.
+
+Only entry points read the environment. `Settings(...)` takes its values from its arguments alone
+(the model's own environment and dotenv sources are switched off); `Settings.from_env(env)` reads
+the CASEBOT_* variables of the mapping it is given, through `MappingSource`, and only an entry
+point passes `os.environ` (by passing no mapping).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.errors import UsageError
 
 BUNDLED_CASES = Path(__file__).resolve().parent.parent / "cases"
 DEFAULT_CASE = "xpeng-volkswagen"
 # What an LLM is shown of the case (bot.answerers.context): whole, retrieved, or whole when it fits.
-LLM_CONTEXTS = ("auto", "whole", "retrieved")
+LlmContext = Literal["auto", "whole", "retrieved"]
+LLM_CONTEXTS: tuple[str, ...] = get_args(LlmContext)
 DEFAULT_LLM_CONTEXT_TOKENS = 12000
 # A smaller budget cannot hold even a short case: almost certainly a typo.
 MIN_LLM_CONTEXT_TOKENS = 256
+ENV_PREFIX = "CASEBOT_"
+# Variables that keep the names their client libraries read, so one export serves both.
+_ENV_NAMES = {"openai_base_url": "OPENAI_BASE_URL", "openai_api_key": "OPENAI_API_KEY"}
+# Flags that are not `--` plus the field name with dashes.
+_FLAGS = {"top_k": "-k"}
+_ON, _OFF = ("on", "true", "yes", "1"), ("off", "false", "no", "0")
+# What a number means, for the message when a value is not one.
+_UNITS = {"llm_timeout": "seconds", "answer_timeout": "seconds", "session_ttl": "seconds",
+          "log_retention_days": "days"}
 
 
 def default_data_dir() -> Path:
@@ -25,96 +52,171 @@ def default_data_dir() -> Path:
     return Path(user_data_dir("casebot", appauthor=False))
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every setting of casebot; each has a CLI flag and an environment variable."""
+def env_name(field: str) -> str:
+    """The environment variable of a Settings field (CASEBOT_TOP_K for top_k)."""
+    return _ENV_NAMES.get(field, ENV_PREFIX + field.upper())
 
-    data_dir: Path = field(default_factory=default_data_dir)
+
+def flag_name(field: str) -> str:
+    """The command-line flag of a Settings field (--llm-timeout for llm_timeout)."""
+    return _FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+class MappingSource(PydanticBaseSettingsSource):
+    """The settings found in one explicit mapping of environment variables.
+
+    pydantic-settings' own EnvSettingsSource always reads os.environ; this source reads the mapping
+    it is given, so tests and library callers never pick up the variables of the process. Values
+    are stripped, and blank ones count as unset (a variable exported empty means "the default").
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.env = env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """The stripped value of the field's variable (None when unset or blank), its name, False."""
+        name = env_name(field_name)
+        value = (self.env.get(name) or "").strip()
+        return (value or None), name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, _, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                values[field_name] = value
+        return values
+
+
+class Settings(BaseSettings):
+    """Every setting of casebot; each has an environment variable (`env_name`) and most a flag."""
+
+    # frozen: one object is built at start and shared by threads; extra="forbid": a misspelt
+    # keyword is an error, not a silently ignored setting.
+    # str_strip_whitespace: a token or URL pasted with a trailing space still works.
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir)
     chroma_url: str = ""
     llm: str = "extractive"
-    llm_timeout: float = 30.0
+    llm_timeout: float = Field(default=30.0, gt=0)
     llm_fallback: str = "extractive"
-    llm_context: str = "auto"
-    llm_context_tokens: int = DEFAULT_LLM_CONTEXT_TOKENS
+    llm_context: LlmContext = Field(default="auto", title="LLM context")
+    llm_context_tokens: int = Field(default=DEFAULT_LLM_CONTEXT_TOKENS, ge=MIN_LLM_CONTEXT_TOKENS)
     openai_base_url: str = ""
-    openai_api_key: str = field(default="", repr=False)
+    openai_api_key: str = Field(default="", repr=False)
     allowed_origins: tuple[str, ...] = ()
     rate_limit: str = "30/minute"
     # A ceiling per IP address on top of the per-client limit (a classroom shares one NAT address).
     rate_limit_ip: str = "600/minute"
     # Where rate-limit counters live: memory:// (per process) or redis://host:port (shared).
-    rate_limit_storage: str = field(default="memory://", repr=False)
-    api_token: str = field(default="", repr=False)
+    rate_limit_storage: str = Field(default="memory://", repr=False)
+    api_token: str = Field(default="", repr=False)
     # The case asked about when a request names none ("" = the bundled case, else the only case).
     default_case: str = ""
     # How many cases stay loaded in memory (least recently used ones are dropped).
-    case_cache: int = 32
+    case_cache: int = Field(default=32, gt=0)
     # Seconds the JSON API waits for an answer before giving up with 504.
-    answer_timeout: float = 120.0
-    top_k: int = 5
+    answer_timeout: float = Field(default=120.0, gt=0)
+    top_k: int = Field(default=5, gt=0)
     cases_dir: Path = BUNDLED_CASES
     # Seconds a web chat's history is kept after its last answer (Gradio session state).
-    session_ttl: float = 3600.0
+    session_ttl: float = Field(default=3600.0, gt=0)
     # The records database (issue 12): SQLAlchemy URL, "" = SQLite file in data_dir.
-    database_url: str = field(default="", repr=False)
+    database_url: str = Field(default="", repr=False)
     log_questions: bool = True
-    log_retention_days: float = 180.0
-    instructor_token: str = field(default="", repr=False)
+    log_retention_days: float = Field(default=180.0, gt=0)
+    instructor_token: str = Field(default="", repr=False)
 
-    def __post_init__(self) -> None:
-        # Checked here so that flags, variables and library callers all get the same message.
-        if self.llm_context not in LLM_CONTEXTS:
-            raise ValueError(f"Unknown LLM context {self.llm_context!r} (CASEBOT_LLM_CONTEXT, "
-                             f"--llm-context). Valid: {', '.join(LLM_CONTEXTS)}.")
-        if self.llm_context_tokens < MIN_LLM_CONTEXT_TOKENS:
-            raise ValueError(f"CASEBOT_LLM_CONTEXT_TOKENS (--llm-context-tokens) must be at least "
-                             f"{MIN_LLM_CONTEXT_TOKENS}, got {self.llm_context_tokens}")
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments only: the environment is read by `from_env`, from the mapping it is given."""
+        return (init_settings,)
+
+    @field_validator("data_dir", "cases_dir", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("llm_context", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        return parse_origins(value) if isinstance(value, str) else value
+
+    @field_validator("log_questions", mode="before")
+    @classmethod
+    def _on_off(cls, value: Any) -> Any:
+        # Stricter than pydantic's bool (which also takes y/n/t/f): the documented words only.
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in _ON or word in _OFF:
+                return word in _ON
+            raise ValueError("must be on or off")
+        return value
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Settings from CASEBOT_* variables, then non-None `overrides` (the CLI flags) on top."""
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        if env.get("CASEBOT_DATA_DIR"):
-            values["data_dir"] = Path(env["CASEBOT_DATA_DIR"]).expanduser()
-        if env.get("CASEBOT_CASES_DIR"):
-            values["cases_dir"] = Path(env["CASEBOT_CASES_DIR"]).expanduser()
-        for key, var in (("chroma_url", "CASEBOT_CHROMA_URL"), ("llm", "CASEBOT_LLM"),
-                         ("llm_fallback", "CASEBOT_LLM_FALLBACK"),
-                         ("openai_base_url", "OPENAI_BASE_URL"), ("openai_api_key", "OPENAI_API_KEY"),
-                         ("rate_limit", "CASEBOT_RATE_LIMIT"), ("api_token", "CASEBOT_API_TOKEN"),
-                         ("rate_limit_ip", "CASEBOT_RATE_LIMIT_IP"),
-                         ("rate_limit_storage", "CASEBOT_RATE_LIMIT_STORAGE"),
-                         ("default_case", "CASEBOT_DEFAULT_CASE")):
-            if env.get(var, "").strip():
-                values[key] = env[var].strip()
-        if env.get("CASEBOT_LLM_TIMEOUT"):
-            values["llm_timeout"] = _positive_float("CASEBOT_LLM_TIMEOUT", env["CASEBOT_LLM_TIMEOUT"])
-        if env.get("CASEBOT_SESSION_TTL"):
-            values["session_ttl"] = _positive_float("CASEBOT_SESSION_TTL", env["CASEBOT_SESSION_TTL"])
-        if env.get("CASEBOT_ANSWER_TIMEOUT"):
-            values["answer_timeout"] = _positive_float("CASEBOT_ANSWER_TIMEOUT",
-                                                       env["CASEBOT_ANSWER_TIMEOUT"])
-        if env.get("CASEBOT_CASE_CACHE"):
-            values["case_cache"] = _positive_int("CASEBOT_CASE_CACHE", env["CASEBOT_CASE_CACHE"])
-        if env.get("CASEBOT_DATABASE_URL", "").strip():
-            values["database_url"] = env["CASEBOT_DATABASE_URL"].strip()
-        if env.get("CASEBOT_INSTRUCTOR_TOKEN", "").strip():
-            values["instructor_token"] = env["CASEBOT_INSTRUCTOR_TOKEN"].strip()
-        if env.get("CASEBOT_LOG_QUESTIONS", "").strip():
-            values["log_questions"] = parse_on_off("CASEBOT_LOG_QUESTIONS", env["CASEBOT_LOG_QUESTIONS"])
-        if env.get("CASEBOT_LOG_RETENTION_DAYS", "").strip():
-            values["log_retention_days"] = parse_days("CASEBOT_LOG_RETENTION_DAYS",
-                                                      env["CASEBOT_LOG_RETENTION_DAYS"])
-        if env.get("CASEBOT_LLM_CONTEXT", "").strip():
-            values["llm_context"] = env["CASEBOT_LLM_CONTEXT"].strip().lower()
-        if env.get("CASEBOT_LLM_CONTEXT_TOKENS", "").strip():
-            values["llm_context_tokens"] = _positive_int("CASEBOT_LLM_CONTEXT_TOKENS",
-                                                         env["CASEBOT_LLM_CONTEXT_TOKENS"])
-        if env.get("CASEBOT_ALLOWED_ORIGINS"):
-            values["allowed_origins"] = parse_origins(env["CASEBOT_ALLOWED_ORIGINS"])
-        settings = cls(**values)
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        """Settings from the CASEBOT_* variables of `env`, then the non-None `overrides` (the CLI
+        flags) on top; UsageError naming the variable or flag of a bad value. `env=None` reads
+        os.environ: only entry points call it so."""
+        values = MappingSource(cls, os.environ if env is None else env)()
+        origins = {field: env_name(field) for field in values}
+        flags = {field: value for field, value in overrides.items() if value is not None}
+        origins.update((field, flag_name(field)) for field in flags)
+        return _validated(cls, {**values, **flags}, origins)
+
+    def override(self, **flags: Any) -> Settings:
+        """A copy with the non-None `flags` on top, checked like every other value; UsageError
+        naming the flag of a bad value."""
+        changes = {field: value for field, value in flags.items() if value is not None}
+        # Validated again as a whole (model_copy would not check the new values).
+        values = {**{field: getattr(self, field) for field in type(self).model_fields}, **changes}
+        return _validated(type(self), values, {field: flag_name(field) for field in changes})
+
+
+def _validated(cls: type[Settings], values: dict[str, Any], origins: Mapping[str, str]) -> Settings:
+    try:
+        return cls(**values)
+    except ValidationError as error:
+        raise UsageError(describe_error(error, origins)) from None
+
+
+def describe_error(error: ValidationError, origins: Mapping[str, str]) -> str:
+    """One line for the first problem of `error`: the variable or flag (`origins` maps a field to
+    where its value came from), what it may be, and the value given."""
+    detail = error.errors(include_url=False)[0]
+    field = str(detail["loc"][0]) if detail["loc"] else ""
+    name = origins.get(field, field)
+    given, kind, context = detail.get("input"), detail["type"], detail.get("ctx") or {}
+    if kind == "literal_error":
+        info = Settings.model_fields[field]
+        choices = ", ".join(get_args(info.annotation))
+        return f"Unknown {info.title or field} {given!r} ({name}). Valid: {choices}."
+    if kind == "extra_forbidden":
+        return f"Unknown setting {field!r}."
+    number = f"a number of {_UNITS[field]}" if field in _UNITS else "a number"
+    rules = {
+        "int_parsing": "a whole number", "int_from_float": "a whole number", "int_type": "a whole number",
+        "float_parsing": number, "float_type": number,
+        "greater_than": "positive" if context.get("gt") == 0 else f"above {context.get('gt')}",
+        "greater_than_equal": f"at least {context.get('ge')}",
+        "value_error": str(context.get("error", "")).removeprefix("must be "),
+    }
+    shown = f"{given:g}" if isinstance(given, float) else repr(given)  # a flag's -5.0 as typed: -5
+    if kind in rules:
+        return f"{name} must be {rules[kind]}, got {shown}"
+    return f"{name} cannot be {shown}: {detail['msg']}"  # a kind of value no variable or flag gives
 
 
 def quiet_libraries() -> None:
@@ -134,44 +236,3 @@ def quiet_libraries() -> None:
 def parse_origins(raw: str) -> tuple[str, ...]:
     """Comma-separated origins such as `https://lms.example.edu`, without trailing slashes."""
     return tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
-
-
-def parse_on_off(name: str, raw: str) -> bool:
-    """`on`/`off` (also true/false, yes/no, 1/0) as a bool; ValueError otherwise."""
-    value = raw.strip().lower()
-    if value in ("on", "true", "yes", "1"):
-        return True
-    if value in ("off", "false", "no", "0"):
-        return False
-    raise ValueError(f"{name} must be on or off, got {raw!r}")
-
-
-def parse_days(name: str, raw: str) -> float:
-    """A positive number of days; ValueError otherwise."""
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number of days, got {raw!r}") from None
-    if not value > 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
-    return value
-
-
-def _positive_float(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
-    return value
-
-
-def _positive_int(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
-    return value

@@ -192,13 +192,22 @@ def casebot(library):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def ingested_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A CASEBOT_DATA_DIR with the bundled case ingested by the real `casebot ingest`."""
-    import subprocess
+    """A CASEBOT_DATA_DIR with the bundled case ingested by the real `casebot ingest`, once per run.
 
+    Shared: a test that writes to it (ingests, holds it open from a server while another process
+    ingests) takes a `private_copy` instead."""
     data_dir = tmp_path_factory.mktemp("data")
     subprocess.run([CASEBOT, "ingest", "--quiet"], check=True, env=cli_env(data_dir),
                    capture_output=True, timeout=300)
     return data_dir
+
+
+def private_copy(data_dir: Path, tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A copy of `data_dir` in a new temporary folder named after `name`: copying the ingested
+    index takes well under a second, ingesting it again takes a model load and the embedding."""
+    target = tmp_path_factory.mktemp(name) / "data"
+    shutil.copytree(data_dir, target)
+    return target
 
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -215,17 +224,18 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
 
 
 # A test needs what its fixtures load: mark it so, whatever its module says, so that
-# `make test-fast` (no server, no browser) never starts one by accident.
-_NEEDS = {"embeddings": "model", "library": "model", "casebot": "model", "ingested_data_dir": "model",
-          "browser": "browser"}
+# `make test-fast` (no server, no browser, no child process) never starts one by accident.
+# ingested_data_dir runs the real `casebot ingest`, and its users run the console script on it.
+_NEEDS = {"embeddings": ("model",), "library": ("model",), "casebot": ("model",),
+          "ingested_data_dir": ("model", "subprocess"), "browser": ("browser",)}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for fixture in getattr(item, "fixturenames", ()):
-            marker = _NEEDS.get(fixture)
-            if marker and not item.get_closest_marker(marker):
-                item.add_marker(marker)
+            for marker in _NEEDS.get(fixture, ()):
+                if not item.get_closest_marker(marker):
+                    item.add_marker(marker)
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     """A real PostgreSQL server (Debian's package) on a free 127.0.0.1 port for the whole run."""

@@ -8,7 +8,6 @@ tests can check exactly what the client sent.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import threading
@@ -27,6 +26,7 @@ class Reply:
     status: int = 200
     malformed: bool = False
     delay: float = 0.0
+    word_delay: float = 0.0  # seconds between streamed words: a model that writes slowly
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class FakeOpenAI:
         self.default = default or Reply("The case doesn't say.")
         self.script: list[Reply] = []
         self.requests: list[Request] = []
+        self.hung_up = threading.Event()  # set when a client closed a stream before its end
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -115,8 +116,10 @@ class FakeOpenAI:
                 if reply.delay and fake._stopping.wait(reply.delay):
                     return
                 # A client that gave up (timeout) is the point of a slow reply.
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                try:
                     self._respond(reply, request)
+                except (BrokenPipeError, ConnectionResetError):
+                    fake.hung_up.set()
 
             def _respond(self, reply: Reply, request: Request) -> None:
                 model = str(request.body.get("model", "fake"))
@@ -133,6 +136,8 @@ class FakeOpenAI:
                     self.send_header("Connection", "close")
                     self.end_headers()
                     for event in sse_events(model, reply.text, reply.malformed):
+                        if reply.word_delay and fake._stopping.wait(reply.word_delay):
+                            return
                         self.wfile.write(event)
                         self.wfile.flush()
                     self.close_connection = True

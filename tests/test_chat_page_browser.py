@@ -6,7 +6,6 @@ exists, /work/drafts/screens/."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from conftest import (
     CASEBOT,
     ask_in_chat,
     cli_env,
+    private_copy,
     require_chromium,
     running_server,
     screenshot,
@@ -31,9 +31,7 @@ QUESTION = "How much did Volkswagen invest in XPeng?"
 @pytest.fixture(scope="module")
 def data_dir(ingested_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the ingested data folder: this module ingests a second case into it."""
-    copy = tmp_path_factory.mktemp("chat-page") / "data"
-    shutil.copytree(ingested_data_dir, copy)
-    return copy
+    return private_copy(ingested_data_dir, tmp_path_factory, "chat-page")
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,14 @@
 
 `ask --json` must print exactly the contract's JSON object; bad input must give a one-line error on
 stderr and a non-zero exit; a failed ingest must leave the index answering as before.
+Every test starts the console script (or a fresh Python) as a child process, and those on the
+ingested index load the model in it: marked `subprocess`, so `make test` runs them and
+`make test-fast` does not.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -15,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CASE_ID, CASEBOT, cli_env
+from conftest import CASE_ID, CASEBOT, cli_env, private_copy
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.subprocess]
 
 ANSWER_KEYS = {"answer", "abstained", "citations", "case", "backend", "latency_ms"}
 OPTIONAL_KEYS = {"unsupported", "notice"}
@@ -70,9 +72,7 @@ def assert_still_answers(data_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def data_dir(ingested_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the ingested index, so failed ingests here cannot harm other tests."""
-    target = tmp_path_factory.mktemp("cli") / "data"
-    shutil.copytree(ingested_data_dir, target)
-    return target
+    return private_copy(ingested_data_dir, tmp_path_factory, "cli")
 
 
 def test_help_lists_the_commands_and_returns_fast(tmp_path: Path) -> None:

@@ -80,6 +80,7 @@ def test_loaded_cases_are_an_lru_of_bounded_size(tmp_path: Path, embeddings: Any
 
 
 @pytest.mark.model
+@pytest.mark.subprocess
 def test_two_ingests_of_one_case_at_once_both_succeed(tmp_path: Path) -> None:
     data = tmp_path / "data"
     runs = [subprocess.Popen([CASEBOT, "ingest", "--quiet", str(CASE_FILE.parent)],
@@ -98,6 +99,7 @@ def test_two_ingests_of_one_case_at_once_both_succeed(tmp_path: Path) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.subprocess
 def test_one_default_case_rule_for_ask(tmp_path: Path) -> None:
     data = tmp_path / "data"
     folder = tmp_path / "cases"
@@ -122,6 +124,7 @@ def test_one_default_case_rule_for_ask(tmp_path: Path) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.subprocess
 def test_empty_question_on_an_empty_index_is_an_empty_question(tmp_path: Path) -> None:
     result = subprocess.run([CASEBOT, "ask", ""], env=cli_env(tmp_path / "empty"),
                             capture_output=True, text=True, timeout=300)

@@ -101,6 +101,7 @@ def _import_alone(module: str) -> tuple[str, int, str]:
     return module, result.returncode, result.stderr[-2000:]
 
 
+@pytest.mark.subprocess
 def test_every_module_imports_on_its_own() -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(_import_alone, module_names()))

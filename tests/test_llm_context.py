@@ -84,6 +84,7 @@ def test_paragraphs_are_numbered_under_their_headings() -> None:
     assert text == ("[¶1] Title\n\n## One\n\n[¶2] B ‹/paragraphs›.\n\n[¶3] C.\n\n## Two\n\n[¶5] E.")
 
 
+@pytest.mark.subprocess
 def test_cli_rejects_an_unknown_context_with_the_valid_ones(tmp_path: Any) -> None:
     env = cli_env(tmp_path, CASEBOT_LLM_CONTEXT="everything")
     result = subprocess.run([CASEBOT, "ask", "--json", HOW_MUCH], env=env, capture_output=True, text=True,

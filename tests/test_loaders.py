@@ -148,6 +148,7 @@ def _run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.model
+@pytest.mark.subprocess
 def test_several_cases_through_the_cli(tmp_path: Path) -> None:
     folder = tmp_path / "cases"
     folder.mkdir()

@@ -414,6 +414,7 @@ CANVAS = ["--issuer", "https://canvas.instructure.com", "--client-id", "10000000
           "--jwks-url", "https://sso.canvaslms.com/api/lti/security/jwks"]
 
 
+@pytest.mark.subprocess
 def test_cli_registers_lists_rotates_and_removes(tmp_path: Path, run_lti: Any) -> None:
     data = tmp_path / "data"
     added = _cli(data, "add-platform", *CANVAS, "--deployment-id", "1:abc")
@@ -447,6 +448,7 @@ def test_cli_registers_lists_rotates_and_removes(tmp_path: Path, run_lti: Any) -
     assert code == 2 and "No registration" in err
 
 
+@pytest.mark.subprocess
 def test_cli_info_prints_the_urls_a_portal_asks_for(tmp_path: Path, run_lti: Any) -> None:
     info = _cli(tmp_path, "info", "--base-url", "https://casebot.example.edu/")
     assert info.returncode == 0, info.stderr

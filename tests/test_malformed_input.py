@@ -10,7 +10,6 @@ One server is started for the module, on a copy of the ingested data folder.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import zipfile
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import CASE_ID, CASEBOT, cli_env, running_server
+from conftest import CASE_ID, CASEBOT, cli_env, private_copy, running_server
 from test_loaders import minimal_pdf, write_docx
 
 from bot.web.chat import respond
@@ -85,9 +84,7 @@ API_CASES: list[tuple[str, Any, int, str]] = [
 @pytest.fixture(scope="module")
 def data_dir(ingested_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the ingested data folder (nothing here may damage the shared one)."""
-    target = tmp_path_factory.mktemp("malformed") / "data"
-    shutil.copytree(ingested_data_dir, target)
-    return target
+    return private_copy(ingested_data_dir, tmp_path_factory, "malformed")
 
 
 @pytest.fixture(scope="module")
@@ -178,9 +175,7 @@ ASK_CASES: list[tuple[str, list[str], str]] = [
 @pytest.fixture(scope="module")
 def cli_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Another copy of the data folder, for the CLI (the server holds the first one open)."""
-    target = tmp_path_factory.mktemp("cli") / "data"
-    shutil.copytree(data_dir, target)
-    return target
+    return private_copy(data_dir, tmp_path_factory, "cli")
 
 
 @pytest.mark.parametrize(("name", "args", "needle"), ASK_CASES, ids=[c[0] for c in ASK_CASES])

@@ -252,6 +252,7 @@ def test_a_recorder_without_store_is_off() -> None:
     recorder.close()
 
 
+@pytest.mark.subprocess
 def test_serve_refuses_an_unusable_database_url_before_loading_anything(tmp_path: Path) -> None:
     import subprocess
 
@@ -265,6 +266,7 @@ def test_serve_refuses_an_unusable_database_url_before_loading_anything(tmp_path
     assert done.returncode == 2 and "positive" in done.stderr
 
 
+@pytest.mark.subprocess
 def test_questions_command_help_and_empty_export(tmp_path: Path) -> None:
     import subprocess
 

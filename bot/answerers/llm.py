@@ -190,9 +190,12 @@ class LLMAnswerer:
         self.condense = condense
         self._encode = encode
 
-    def chain(self) -> Runnable[Evidence, str]:
-        """evidence -> (condensed question) -> prompt -> chat model -> text pieces."""
-        return RunnableLambda(self._prompt) | self.model | StrOutputParser()
+    def chain(self) -> Runnable[Evidence, BaseMessage]:
+        """evidence -> (condensed question) -> prompt -> chat model -> message pieces."""
+        # The model is the last step, with no StrOutputParser after it: closing a LangChain stream
+        # whose last step reads another's output first reads that output to its end (for tracing),
+        # so a client that hung up would still wait for the model's whole answer.
+        return RunnableLambda(self._prompt) | self.model
 
     def condense_chain(self) -> Runnable[Evidence, str]:
         """evidence -> one standalone question (used when there is history)."""
@@ -226,9 +229,10 @@ class LLMAnswerer:
         prompt = system_prompt(evidence)
         pieces = self.chain().stream(evidence)
         try:
-            for piece in pieces:
+            for message in pieces:
                 if time.monotonic() - started > self.timeout:
                     raise TimeoutError(f"no answer within {self.timeout:g} s")
+                piece = message.text
                 if piece:
                     raw += piece
                     leaked = leaked or quotes_prompt(raw[max(0, sent - STREAM_HOLDBACK):], prompt)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import UsageError
-from bot.settings import Settings, parse_days, parse_on_off
+from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.records.store import RecordStore
@@ -34,15 +34,10 @@ def add_records_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def records_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The records settings given as flags; ValueError for a bad value."""
-    overrides: dict[str, Any] = {}
-    if getattr(args, "log_questions", None):
-        overrides["log_questions"] = parse_on_off("--log-questions", args.log_questions)
-    if getattr(args, "log_retention_days", None) is not None:
-        overrides["log_retention_days"] = parse_days("--log-retention-days", str(args.log_retention_days))
-    if getattr(args, "instructor_token", None) is not None:
-        overrides["instructor_token"] = args.instructor_token.strip()
-    return overrides
+    """The records settings given as flags, as typed (Settings.override checks them)."""
+    return {"log_questions": getattr(args, "log_questions", None),
+            "log_retention_days": getattr(args, "log_retention_days", None),
+            "instructor_token": getattr(args, "instructor_token", None)}
 
 
 def configure_parser(parser: argparse.ArgumentParser,

@@ -1,20 +1,24 @@
 """The JSON API under /api/v1: ask, ask as server-sent events, list cases.
 
 Bad input always becomes a 4xx JSON `{"error": "..."}`: unknown case 404, bad question or history
-422, unreachable vector store 503. Blocking work (embedding, Chroma) runs in worker threads.
+422, unreachable vector store 503; for the stream too, whose checks run before it starts. Blocking
+work (embedding, Chroma) runs in worker threads. The event stream is framed by FastAPI's own
+server-sent events support (`fastapi.sse`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse, format_sse_event
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 
 from bot.answer import Answer, Citation, Turn
 from bot.errors import describe
@@ -126,27 +130,31 @@ def _ask(bot: CaseBot, request: AskRequest, recorder: Recorder | None = None) ->
     return answer.to_dict()
 
 
-def sse(event: str, data: Any) -> str:
-    """One server-sent event with a JSON payload."""
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+def sse_event(kind: str, data: Any) -> bytes:
+    """One server-sent event of type `kind` with a JSON payload, framed by FastAPI's encoder."""
+    # Our own JSON: FastAPI's would escape non-ASCII, and the contract sends text as written
+    # ("¶12", not "\u00b612").
+    return format_sse_event(event=kind, data_str=json.dumps(data, ensure_ascii=False))
 
 
 def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str,
-            recorder: Recorder | None = None) -> Iterator[str]:
+            recorder: Recorder | None = None) -> Generator[bytes, None, None]:
+    # A client that goes away closes this generator at its current yield (GeneratorExit, which
+    # `except Exception` lets through): the answer stops there, and nothing is recorded or logged.
     try:
         for piece in bot.stream(question, history, case):
             if isinstance(piece, Answer):
                 if recorder is not None:
                     piece = recorder.record(piece, question, history, "api")
-                yield sse("answer", piece.to_dict())
+                yield sse_event("answer", piece.to_dict())
             else:
-                yield sse("token", {"text": piece})
+                yield sse_event("token", {"text": piece})
     except Exception as error:
         problem = describe(error)
         if problem is None:
             log.exception("streaming an answer failed")
-        yield sse("error", {"error": problem.message, "status": problem.status} if problem
-                  else {"error": "internal error", "status": 500})
+        yield sse_event("error", {"error": problem.message, "status": problem.status} if problem
+                    else {"error": "internal error", "status": 500})
 
 
 def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
@@ -191,18 +199,36 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
         count_question(http)
         return await in_thread(_ask, bot, request, recorder)
 
+    # FastAPI's own server-sent events (its encoder and EventSourceResponse) rather than
+    # sse-starlette: no extra dependency, and its framing is the contract's byte for byte (`event:`
+    # and `data:` lines ending in "\n", a blank line after each event, no id or retry fields), where
+    # sse-starlette's defaults end lines in "\r\n" and date its pings. The route returns the
+    # response rather than being a generator route that FastAPI streams itself: that pipeline (a
+    # producer task and a keep-alive task joined by queues) made a 24-event answer measurably
+    # slower end to end (p50 84 -> 100 ms, 30 streams side by side with the previous code), for
+    # keep-alive pings no client here needs; returned, it is as fast as before (79 -> 77 ms).
+    # It also lets the checks run in the route itself, before the response starts.
+    # Each step of the sync generator runs in a worker thread (Starlette's StreamingResponse).
     @router.post("/ask/stream", summary="Answer one question as server-sent events",
+                 # Not response_class=EventSourceResponse: FastAPI takes that to mean a generator
+                 # route that it streams itself.
                  response_class=StreamingResponse,
                  responses={200: {"content": {"text/event-stream": {}}, "description":
                             "`token` events `{\"text\": ...}`, then one `answer` event with the "
                             "answer object (or one `error` event `{\"error\": ...}`)"}})
-    async def ask_stream(request: AskRequest, http: Request) -> StreamingResponse:
+    async def ask_stream(request: AskRequest, http: Request) -> EventSourceResponse:
         """Text pieces as `token` events, then the final `answer` event."""
+        # Checked before the response starts: a refused question (rate limit, bad question or
+        # history, unknown case, busy workers) is a JSON `{"error"}` with its status, not a stream.
         count_question(http)
         question, history, case = await in_thread(_inputs, bot, request)
-        return StreamingResponse(_events(bot, question, history, case, recorder),
-                                 media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        events = _events(bot, question, history, case, recorder)
+        # The background task runs once the response is over, also when the client hung up: the
+        # response stops pulling events then but leaves the generator suspended until the garbage
+        # collector finds it (an LLM's response stays open meanwhile). Closing it stops the answer.
+        # no-cache: no proxy keeps a copy; X-Accel-Buffering: nginx passes each event on at once.
+        return EventSourceResponse(events, background=BackgroundTask(events.close),
+                                   headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @router.get("/cases", response_model=list[CaseOut], summary="The ingested cases")
     async def cases() -> Any:

@@ -14,7 +14,6 @@ import html
 import logging
 import os
 import sys
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from bot.settings import DEFAULT_CASE, Settings, quiet_libraries
@@ -82,34 +81,23 @@ def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     """`settings` with the serve flags on top; ValueError for invalid origins or rate limits."""
     from bot.records.commands import records_overrides
     from bot.records.database import check_url
-    from bot.settings import parse_origins
     from bot.web.ratelimit import check_storage_url
 
-    overrides: dict[str, Any] = {}
-    if getattr(args, "allowed_origins", None) is not None:
-        overrides["allowed_origins"] = parse_origins(args.allowed_origins)
-    if getattr(args, "rate_limit", None) is not None:
-        overrides["rate_limit"] = args.rate_limit.strip()
-    if getattr(args, "api_token", None) is not None:
-        overrides["api_token"] = args.api_token.strip()
-    if getattr(args, "rate_limit_ip", None) is not None:
-        overrides["rate_limit_ip"] = args.rate_limit_ip.strip()
-    if getattr(args, "rate_limit_storage", None) is not None:
-        overrides["rate_limit_storage"] = args.rate_limit_storage.strip()
-    if getattr(args, "answer_timeout", None) is not None:
-        if args.answer_timeout <= 0:
-            raise ValueError(f"--answer-timeout must be positive, got {args.answer_timeout:g}")
-        overrides["answer_timeout"] = args.answer_timeout
-    if getattr(args, "session_ttl", None) is not None:
-        if args.session_ttl <= 0:
-            raise ValueError(f"--session-ttl must be positive, got {args.session_ttl:g}")
-        overrides["session_ttl"] = args.session_ttl
-    settings = replace(settings, **overrides, **records_overrides(args))
+    # Settings.override checks each flag as it checks the variables (UsageError naming the flag).
+    settings = settings.override(
+        allowed_origins=getattr(args, "allowed_origins", None),
+        rate_limit=getattr(args, "rate_limit", None),
+        api_token=getattr(args, "api_token", None),
+        rate_limit_ip=getattr(args, "rate_limit_ip", None),
+        rate_limit_storage=getattr(args, "rate_limit_storage", None),
+        answer_timeout=getattr(args, "answer_timeout", None),
+        session_ttl=getattr(args, "session_ttl", None),
+        **records_overrides(args))
     parse_rate_limit(settings.rate_limit)
     parse_rate_limit(settings.rate_limit_ip)
     check_storage_url(settings.rate_limit_storage)
     check_url(settings.database_url)
-    return replace(settings, allowed_origins=check_origins(settings.allowed_origins))
+    return settings.override(allowed_origins=check_origins(settings.allowed_origins))
 
 
 def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = None) -> FastAPI:
