@@ -160,13 +160,6 @@ def test_one_item_of_a_list_is_answered_alone(casebot: CaseBot, follow_up: str, 
 
 
 @pytest.mark.model
-def test_filler_is_trimmed_from_answers(casebot: CaseBot) -> None:
-    answer = casebot.ask("When did Volkswagen and XPeng announce their partnership?")
-    assert "July 26, 2023" in answer.answer
-    assert "stunned" not in answer.answer
-
-
-@pytest.mark.model
 def test_a_question_wanting_an_amount_gets_a_paragraph_that_has_one(library: CaseLibrary) -> None:
     from bot.answerers.extractive import ANSWER_TYPES
 
