@@ -29,7 +29,8 @@ from fake_openai import FakeOpenAI, Reply
 
 import prompts
 from bot.answer import Answer, Turn
-from bot.answerers.extractive import ExtractiveAnswerer, decline_message
+from bot.answerers.abstention import decline_message
+from bot.answerers.extractive import ExtractiveAnswerer
 from bot.factory import make_answerer
 from bot.rag.chain import CaseBot
 from bot.rag.guard import carries_instructions, looks_like_injection

@@ -167,7 +167,7 @@ def test_answer_with_no_supported_sentence_becomes_an_abstention(library: Any, f
     fake.reply("XPeng was founded in 1995 by Elon Musk [¶12]. It sells 3 million cars a year.")
     _, answer = ask(llm_bot(library, fake.base_url), "Who founded XPeng, and when?")
     assert answer.abstained and answer.citations == ()
-    assert answer.answer.startswith("The case doesn't say")
+    assert answer.answer.startswith("The case doesn't cover that.") and answer.see_also
     assert len(answer.unsupported) == 2 and answer.backend == f"openai:{MODEL}"
     check_contract(answer, fake)
 
@@ -189,7 +189,7 @@ def test_echoed_question_labels_and_repeats_are_cleaned(library: Any, fake: Fake
 def test_model_saying_the_case_is_silent_is_an_abstention(library: Any, fake: FakeOpenAI) -> None:
     fake.reply("The case doesn't say.")
     _, answer = ask(llm_bot(library, fake.base_url), "What was XPeng's revenue in 2022?")
-    assert answer.abstained and answer.answer.startswith("The case doesn't say")
+    assert answer.abstained and answer.answer.startswith("The case doesn't cover that.") and answer.see_also
     assert answer.unsupported == () and answer.citations == ()
 
 
