@@ -161,7 +161,7 @@ def test_one_item_of_a_list_is_answered_alone(casebot: CaseBot, follow_up: str, 
 
 @pytest.mark.model
 def test_a_question_wanting_an_amount_gets_a_paragraph_that_has_one(library: CaseLibrary) -> None:
-    from bot.answerers.extractive import ANSWER_TYPES
+    from bot.lang.english import ANSWER_TYPES
 
     case = library.load("xpeng-volkswagen")
     # The words ("money", "carmaker", "startup") match the deal's amounts poorly; the paragraph

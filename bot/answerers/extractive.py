@@ -18,7 +18,21 @@ import numpy as np
 
 from bot.answer import Answer, Evidence
 from bot.answerers.abstention import declined, is_title, not_covered
-from bot.lang.english import ORDINALS, known_name, names_in
+from bot.lang.english import (
+    ANSWER_TYPES,
+    NUMBER,
+    ORDINAL_OPENING,
+    ORDINALS,
+    STRICT_TYPES,
+    SYNTHESIS,
+    asked_ordinal,
+    asks_for_several,
+    counted_noun,
+    expected_type,
+    focus_words,
+    known_name,
+    names_in,
+)
 from bot.rag.citations import build_citations, marker, place_markers
 from bot.rag.guard import looks_like_injection
 from vectorstore.store import NEAR_WORD_SIMILARITY, LoadedCase
@@ -30,60 +44,13 @@ MAX_SENTENCES = 3
 # leans on comes on top). Chosen on the SQuAD articles (benchmarks/ablation.py): 70 keeps answers
 # at 47 words on average and loses 0.02 of the facts; 50 would lose 0.08.
 _ANSWER_WORDS = 70
-_MONTHS = "January February March April May June July August September October November December"
-_NUMBER_WORDS = "one two three four five six seven eight nine ten eleven twelve dozen hundred"
-_NUMBER = r"\b(?:\d[\d.,]*|" + "|".join(_NUMBER_WORDS.split()) + r")\b"
-ANSWER_TYPES = {
-    # A year of any era ("821", "1409", "2023"; not "5.5" or "2,000"), a decade or century, or a
-    # month; month names only capitalised, as "may" and "march" are also a verb and a noun.
-    "date": re.compile(r"(?<![\d.,$€£¥])\b\d{3,4}(?:s|\s?(?:AD|BC|BCE|CE))?\b(?![.,]\d|\s?%)"
-                       r"|\b\d{1,2}(?:st|nd|rd|th)[ -]century\b|\b(?:" + "|".join(_MONTHS.split()) + r")\b"),
-    # An amount is money or a share ("$700 million", "5%"); a count is how many of something.
-    "amount": re.compile(r"[$€£¥]\s?\d|\b\d[\d.,]*\s?(?:%|percent|million|billion|thousand)\b"
-                         r"|\b(?:half|a third|a quarter)\b", re.I),
-    "count": re.compile(_NUMBER, re.I),
-    "age": re.compile(r"\b[\w-]+-year-old\b|\b[\w-]+\s+(?:years?|months?|weeks?|decades?)\b"
-                      r"|\bdecades?\b|\bcentur(?:y|ies)\b", re.I),
-    "name": re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-zA-Z]+"),
-    "place": re.compile(r"\b(?:in|from|at|near|based in|headquartered in)\s+(?:the\s+)?[A-Z][a-zA-Z]+"),
-}
-# Kinds of answer the case must give outright: without one, the case does not answer.
-_STRICT_TYPES = frozenset({"date", "amount", "count", "age"})
-_TYPE_CUES = [
-    ("age", re.compile(r"\bhow (?:old|long)\b", re.I)),
-    ("date", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month)\b|\bwhich (?:year|date|day|month)\b",
-                        re.I)),
-    ("count", re.compile(r"\bhow many\b|\bwhat number\b", re.I)),
-    ("amount", re.compile(r"\bhow much\b|\bwhat (?:size|fraction|percentage|proportion|"
-                          r"amount|sum|share)\b", re.I)),
-    ("place", re.compile(r"\bwhere\b|\bwhich (?:city|country|region|town|place)\b|\bwhat (?:city|"
-                         r"country|region|town|place)\b", re.I)),
-    ("name", re.compile(r"^\s*who\b|\bwho (?:was|is|were|had|did)\b|\bwhich (?:company|person|firm|"
-                        r"brand)\b|\bnames? of\b|\bcalled\b", re.I)),
-]
-# Words that name no topic of their own: a question using them asks about something else.
-_LIGHT = frozenset("""self kind sort type thing things way ways part whole lot put get got make made
-    take took go went come came find found end ended use used using help helped happen happened
-    according exactly really actually mean means first second main new old say says said call
-    calls called describe described describes realize realized learn learned know knew think
-    thought see saw need needed want wanted consider considered""".split())
-# Cue words of the answer type ("how much", "what size"): not the topic of the question.
-_CUES = frozenset("""much many old long size fraction percentage proportion amount sum number share
-    year date day month city country place time""".split())
-_WH = frozenset("what which who whom where when how".split())  # not "why": it asks for reasons
 _INTRO_WORDS = 15
-_FOCUS_WORDS = 2
+_COUNT_WINDOW = 5
 # A sentence telling this many words beyond the question's own counts as fully informative.
 _NEW_TERMS = 8
-_HOW_MANY = re.compile(r"\bhow many\s+(.*)", re.I)
-_COUNT_WINDOW = 5
 # How far down the candidates a question asking for a date or a number looks for a sentence
 # stating one: the best such sentence is rarely the best match overall.
 _TYPED_REACH = 3
-_SEVERAL = frozenset("two three four five several both".split())
-_ORDINAL_OPENING = re.compile(r"^(" + "|".join(ORDINALS) + r")(?:ly)?\b", re.I)
-_SYNTHESIS = re.compile(r"\b(?:and (?:what|how|why|who|when|where|which)|summari[sz]e|compare|differ|"
-                        r"both|change[ds]?|overall|benefits|problems|reasons)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -159,55 +126,6 @@ def compose(chosen: list[ScoredSentence], question_terms: set[str]) -> str:
     return " ".join(pieces)
 
 
-def _focus_words(question: str) -> list[str]:
-    """The first words after a question's question word, without names and small words."""
-    words = tokens(question)
-    start = next((i for i, w in enumerate(words) if w in _WH), None)
-    if start is None:
-        return []
-    names = {w.lower() for w in names_in(question)}
-    return [w for w in words[start + 1:] if w.isalpha() and w not in STOPWORDS and w not in _LIGHT
-            and w not in _CUES and w not in names][:_FOCUS_WORDS]
-
-
-def counted_noun(question: str) -> str:
-    """What a "how many" question counts, or "": the first plural in the words that follow it
-    ("How many unfinished pieces did ..." counts pieces), else the first of them ("How many
-    people live ..." counts people)."""
-    match = _HOW_MANY.search(question)
-    if match is None:
-        return ""
-    phrase: list[str] = []
-    for word in tokens(match.group(1)):
-        if not word.isalpha() or word in STOPWORDS:
-            break
-        if word not in _LIGHT:
-            phrase.append(word)
-    return next((w for w in phrase if _plural(w)), phrase[0] if phrase else "")
-
-
-def _plural(word: str) -> bool:
-    """Whether a word looks like a regular plural ("pieces", "states"; not "glass", "bus")."""
-    return len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is"))
-
-
-def asks_for_several(question: str) -> bool:
-    """Whether a question asks for more than one thing ("What were the two benefits?",
-    "Which reasons ...")."""
-    words = [w for w in tokens(question) if w.isalpha()]
-    return any(w in _SEVERAL for w in words) or any(_plural(w) and w not in STOPWORDS for w in words)
-
-
-def asked_ordinal(question: str) -> str | None:
-    """The ordinal a question asks about ("What was the second benefit?" asks about "second")."""
-    return next((w for w in tokens(question) if w in ORDINALS), None)
-
-
-def expected_type(question: str) -> str | None:
-    """The kind of answer a question asks for: date, quantity, age, name, or None."""
-    return next((kind for kind, cue in _TYPE_CUES if cue.search(question)), None)
-
-
 def _context_sentence(case: LoadedCase, row: int, paragraph: int) -> ScoredSentence:
     """A sentence added for context rather than chosen on its own evidence."""
     return ScoredSentence(row, paragraph, case.texts[row], 0.0, 0.0, 0, 0.0)
@@ -241,7 +159,7 @@ class ExtractiveAnswerer:
         scored = self._with_wanted_answer_first(evidence, self.score(evidence))
         if not self._answers(evidence, scored):
             return not_covered(evidence, NAME)
-        chosen = self._select(scored, synthesis=bool(_SYNTHESIS.search(evidence.question)))
+        chosen = self._select(scored, synthesis=bool(SYNTHESIS.search(evidence.question)))
         chosen = self._with_enumeration(evidence, chosen)
         chosen = self._with_context(evidence, chosen)
         text = compose(chosen, set(content_terms(evidence.query)))
@@ -287,7 +205,7 @@ class ExtractiveAnswerer:
         it in meaning, the case cannot answer, however well the rest of the question matches.
         Questions asking why have no such single topic.
         """
-        focus = _focus_words(evidence.question)
+        focus = focus_words(evidence.question)
         case = evidence.case
         unknown = [w for w in focus if stem(w) not in case.vocabulary
                    and case.nearest_word(w, evidence.embeddings)[1] < self.known_word_similarity]
@@ -311,7 +229,7 @@ class ExtractiveAnswerer:
         when none of them does (when the sentences that best match "In what year will the cars
         launch?" name no year, the case does not say)."""
         wanted = expected_type(evidence.question) or expected_type(evidence.query)
-        if wanted not in _STRICT_TYPES or not scored:
+        if wanted not in STRICT_TYPES or not scored:
             return scored
         cutoff = self.relative_cutoff * scored[0].score
         typed = next((s for s in scored[:_TYPED_REACH] if s.typed > 0 and s.score >= cutoff), None)
@@ -334,7 +252,7 @@ class ExtractiveAnswerer:
         "How many vehicles" is answered by "two new ... electric vehicles", not by "$700 million"."""
         words = tokens(sentence)
         for index, word in enumerate(words):
-            if not re.fullmatch(_NUMBER, word):
+            if not re.fullmatch(NUMBER, word):
                 continue
             for counted in words[index + 1:index + 1 + _COUNT_WINDOW]:
                 if stem(counted) == stem(noun):
@@ -363,12 +281,12 @@ class ExtractiveAnswerer:
         """What a sentence holding the answer looks like, for the kinds of answer the case must
         state outright (a date, an amount, a count, an age); retrieval favours such sentences."""
         wanted = expected_type(question) or expected_type(query)
-        return ANSWER_TYPES[wanted] if wanted in _STRICT_TYPES else None
+        return ANSWER_TYPES[wanted] if wanted in STRICT_TYPES else None
 
     def related_texts(self, question: str, query: str, case: LoadedCase) -> list[str]:
         """Texts this answerer will encode for a question, so the chain can encode them in the
         same batch as the retrieval query."""
-        texts = [question, *_focus_words(question),
+        texts = [question, *focus_words(question),
                  self._topic_text(query, case) or "", counted_noun(question)]
         return [text for text in texts if text]
 
@@ -418,7 +336,7 @@ class ExtractiveAnswerer:
                     typed = -1
                 if ordinal is not None:
                     # "What was the second benefit?" asks for the list item opening "Second, ...".
-                    opening = _ORDINAL_OPENING.match(case.texts[row])
+                    opening = ORDINAL_OPENING.match(case.texts[row])
                     typed += 1 if opening is not None and opening.group(1).lower() == ordinal else 0
                 sim = float(sims[index])
                 new_terms = len(case.terms[row] - question_terms)
@@ -474,7 +392,7 @@ class ExtractiveAnswerer:
         """The opening sentences of the items of the list ("First, ...", "Second, ...") that
         sentence `row` belongs to, in order; [] when it belongs to none."""
         head: int | None = row
-        while head is not None and not _ORDINAL_OPENING.match(case.texts[head]):
+        while head is not None and not ORDINAL_OPENING.match(case.texts[head]):
             previous = case.previous_sentence(head)
             same = previous is not None and case.paragraph_of(previous) == case.paragraph_of(row)
             head = previous if same else None
@@ -485,7 +403,7 @@ class ExtractiveAnswerer:
             section.insert(0, before)
         while (after := case.next_sentence(section[-1])) is not None:
             section.append(after)
-        openings = {r: m.group(1).lower() for r in section if (m := _ORDINAL_OPENING.match(case.texts[r]))}
+        openings = {r: m.group(1).lower() for r in section if (m := ORDINAL_OPENING.match(case.texts[r]))}
         position = ORDINALS.index(openings[head])
         items = [head]
         for rank in range(position - 1, -1, -1):  # earlier items, back to "First"

@@ -1,4 +1,5 @@
-"""English word lists and patterns the answerers and the conversation use, each with its reason.
+"""English word lists and patterns the answerers and the conversation use, each with its reason:
+what a question asks for (a date, an amount, a name), its topic words, names, abbreviations.
 
 Tokenising, stemming and stopwords live in `vectorstore.text`, because retrieval needs them too;
 what only reading questions and answers needs lives here.
@@ -9,6 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from difflib import SequenceMatcher
+
+from bot.lang.numbers import MONTH_NAMES, UNITS
+from vectorstore.text import STOPWORDS, tokens
 
 # Ordinals a list item opens with ("Second, it provided ...") and a follow-up names ("And the
 # second one?"): they pick one item of an enumeration.
@@ -61,3 +65,106 @@ def misspells(word: str, name: str) -> bool:
 def known_name(word: str, names: Iterable[str]) -> bool:
     """Whether a name the text never spells out is one of `names` abbreviated or misspelt."""
     return any(abbreviates(word, name) or misspells(word, name) for name in names)
+
+
+# A number: figures, or a count in words ("two new vehicles", "a dozen").
+NUMBER = r"\b(?:\d[\d.,]*|" + "|".join([*UNITS, "dozen", "hundred"]) + r")\b"
+# What a sentence holding each kind of answer contains.
+ANSWER_TYPES = {
+    # A year of any era ("821", "1409", "2023"; not "5.5" or "2,000"), a decade or century, or a
+    # month; month names only capitalised, as "may" and "march" are also a verb and a noun.
+    "date": re.compile(r"(?<![\d.,$€£¥])\b\d{3,4}(?:s|\s?(?:AD|BC|BCE|CE))?\b(?![.,]\d|\s?%)"
+                       r"|\b\d{1,2}(?:st|nd|rd|th)[ -]century\b|\b(?:" + "|".join(MONTH_NAMES) + r")\b"),
+    # An amount is money or a share ("$700 million", "5%"); a count is how many of something.
+    "amount": re.compile(r"[$€£¥]\s?\d|\b\d[\d.,]*\s?(?:%|percent|million|billion|thousand)\b"
+                         r"|\b(?:half|a third|a quarter)\b", re.I),
+    "count": re.compile(NUMBER, re.I),
+    "age": re.compile(r"\b[\w-]+-year-old\b|\b[\w-]+\s+(?:years?|months?|weeks?|decades?)\b"
+                      r"|\bdecades?\b|\bcentur(?:y|ies)\b", re.I),
+    "name": re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-zA-Z]+"),
+    "place": re.compile(r"\b(?:in|from|at|near|based in|headquartered in)\s+(?:the\s+)?[A-Z][a-zA-Z]+"),
+}
+# Kinds of answer the case must give outright: without one, the case does not answer.
+STRICT_TYPES = frozenset({"date", "amount", "count", "age"})
+# What in a question asks for each kind of answer, in the order they are tried.
+_TYPE_CUES = [
+    ("age", re.compile(r"\bhow (?:old|long)\b", re.I)),
+    ("date", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month)\b|\bwhich (?:year|date|day|month)\b",
+                        re.I)),
+    ("count", re.compile(r"\bhow many\b|\bwhat number\b", re.I)),
+    ("amount", re.compile(r"\bhow much\b|\bwhat (?:size|fraction|percentage|proportion|"
+                          r"amount|sum|share)\b", re.I)),
+    ("place", re.compile(r"\bwhere\b|\bwhich (?:city|country|region|town|place)\b|\bwhat (?:city|"
+                         r"country|region|town|place)\b", re.I)),
+    ("name", re.compile(r"^\s*who\b|\bwho (?:was|is|were|had|did)\b|\bwhich (?:company|person|firm|"
+                        r"brand)\b|\bnames? of\b|\bcalled\b", re.I)),
+]
+# Words that name no topic of their own: a question using them asks about something else.
+_LIGHT = frozenset("""self kind sort type thing things way ways part whole lot put get got make made
+    take took go went come came find found end ended use used using help helped happen happened
+    according exactly really actually mean means first second main new old say says said call
+    calls called describe described describes realize realized learn learned know knew think
+    thought see saw need needed want wanted consider considered""".split())
+# Cue words of the answer type ("how much", "what size"): not the topic of the question.
+_CUES = frozenset("""much many old long size fraction percentage proportion amount sum number share
+    year date day month city country place time""".split())
+_WH = frozenset("what which who whom where when how".split())  # not "why": it asks for reasons
+_HOW_MANY = re.compile(r"\bhow many\s+(.*)", re.I)
+# Words asking for more than one thing ("the two benefits", "both").
+_SEVERAL = frozenset("two three four five several both".split())
+# A list item's opening: "First, ...", "Secondly, ...".
+ORDINAL_OPENING = re.compile(r"^(" + "|".join(ORDINALS) + r")(?:ly)?\b", re.I)
+# A question asking to put several things together: the answer may draw on several paragraphs.
+SYNTHESIS = re.compile(r"\b(?:and (?:what|how|why|who|when|where|which)|summari[sz]e|compare|differ|"
+                        r"both|change[ds]?|overall|benefits|problems|reasons)\b", re.I)
+# How many of the words after the question word make a question's topic.
+_FOCUS_WORDS = 2
+
+
+def focus_words(question: str) -> list[str]:
+    """The first words after a question's question word, without names and small words."""
+    words = tokens(question)
+    start = next((i for i, w in enumerate(words) if w in _WH), None)
+    if start is None:
+        return []
+    names = {w.lower() for w in names_in(question)}
+    return [w for w in words[start + 1:] if w.isalpha() and w not in STOPWORDS and w not in _LIGHT
+            and w not in _CUES and w not in names][:_FOCUS_WORDS]
+
+
+def counted_noun(question: str) -> str:
+    """What a "how many" question counts, or "": the first plural in the words that follow it
+    ("How many unfinished pieces did ..." counts pieces), else the first of them ("How many
+    people live ..." counts people)."""
+    match = _HOW_MANY.search(question)
+    if match is None:
+        return ""
+    phrase: list[str] = []
+    for word in tokens(match.group(1)):
+        if not word.isalpha() or word in STOPWORDS:
+            break
+        if word not in _LIGHT:
+            phrase.append(word)
+    return next((w for w in phrase if _plural(w)), phrase[0] if phrase else "")
+
+
+def _plural(word: str) -> bool:
+    """Whether a word looks like a regular plural ("pieces", "states"; not "glass", "bus")."""
+    return len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is"))
+
+
+def asks_for_several(question: str) -> bool:
+    """Whether a question asks for more than one thing ("What were the two benefits?",
+    "Which reasons ...")."""
+    words = [w for w in tokens(question) if w.isalpha()]
+    return any(w in _SEVERAL for w in words) or any(_plural(w) and w not in STOPWORDS for w in words)
+
+
+def asked_ordinal(question: str) -> str | None:
+    """The ordinal a question asks about ("What was the second benefit?" asks about "second")."""
+    return next((w for w in tokens(question) if w in ORDINALS), None)
+
+
+def expected_type(question: str) -> str | None:
+    """The kind of answer a question asks for: date, quantity, age, name, or None."""
+    return next((kind for kind, cue in _TYPE_CUES if cue.search(question)), None)

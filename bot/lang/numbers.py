@@ -30,8 +30,10 @@ ORDINALS = {
     "fourteenth": 14, "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18,
     "nineteenth": 19, "twentieth": 20, "thirtieth": 30,
 }
-MONTHS = frozenset("january february march april may june july august september october november "
-                   "december jan feb mar apr jun jul aug sep sept oct nov dec".split())
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
+               "September", "October", "November", "December")
+MONTHS = frozenset([*(name.lower() for name in MONTH_NAMES),
+                    *"jan feb mar apr jun jul aug sep sept oct nov dec".split()])
 PERCENT_WORDS = ("percent", "per cent", "percentage points")
 # "one" is a pronoun or an article as often as a count: "one of the biggest names", "the one".
 ONE_NOT_A_COUNT_AFTER = frozenset("of another".split())
