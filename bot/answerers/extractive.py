@@ -201,7 +201,7 @@ class ExtractiveAnswerer:
         """The question's topic words (the first ones after its question word, names aside)
         when the case has none of them.
 
-        "What was XPeng's revenue?" asks about revenue: when no word of the case comes close to
+        "What was the firm's revenue?" asks about revenue: when no word of the case comes close to
         it in meaning, the case cannot answer, however well the rest of the question matches.
         Questions asking why have no such single topic.
         """
@@ -215,7 +215,7 @@ class ExtractiveAnswerer:
     @staticmethod
     def _similarity(evidence: Evidence, sentence: ScoredSentence) -> float:
         """How close a sentence is to the question in meaning, read with the sentence it leans on
-        ("They demanded intuitive software" means little without "Chinese consumers ...")."""
+        ("They wanted better software" means little without "The buyers ...")."""
         case = evidence.case
         previous = case.leans_on(sentence.row)
         if previous is None:
@@ -249,7 +249,7 @@ class ExtractiveAnswerer:
 
     def _counts(self, sentence: str, noun: str, evidence: Evidence) -> bool:
         """Whether a sentence gives a number of `noun` (or of something close in meaning):
-        "How many vehicles" is answered by "two new ... electric vehicles", not by "$700 million"."""
+        "How many plants" is answered by "three new ... plants", not by "$5 million"."""
         words = tokens(sentence)
         for index, word in enumerate(words):
             if not re.fullmatch(NUMBER, word):
@@ -266,7 +266,7 @@ class ExtractiveAnswerer:
 
     @staticmethod
     def _topic_text(query: str, case: LoadedCase) -> str | None:
-        """The question without the names the whole case is about ("Volkswagen", "XPeng").
+        """The question without the names the whole case is about ("Acme", "Globex").
 
         Every sentence mentioning those names resembles every question that does; matching the
         rest of the question finds the sentence about what is actually asked.
@@ -295,7 +295,7 @@ class ExtractiveAnswerer:
         case = evidence.case
         weights = self._weights(evidence)
         total = sum(weights.values()) or 1.0
-        # An elliptical follow-up ("And Volkswagen?") asks for what the earlier question asked.
+        # An elliptical follow-up ("And the rival?") asks for what the earlier question asked.
         wanted = expected_type(evidence.question) or expected_type(evidence.query)
         pattern = ANSWER_TYPES[wanted] if wanted else None
         paragraph_sim: dict[int, float] = {}
@@ -349,7 +349,7 @@ class ExtractiveAnswerer:
 
     @staticmethod
     def _inherited_terms(case: LoadedCase, row: int) -> frozenset[str]:
-        """What a sentence that leans on the one before it ("They demanded ...") speaks of through
+        """What a sentence that leans on the one before it ("They wanted ...") speaks of through
         that sentence; they count half as much as its own words."""
         previous = case.leans_on(row)
         return case.terms[previous] if previous is not None else frozenset()
@@ -362,8 +362,8 @@ class ExtractiveAnswerer:
     @staticmethod
     def _with_context(evidence: Evidence, chosen: list[ScoredSentence]) -> list[ScoredSentence]:
         """Give the chosen sentences what they lean on: the sentence before the best one in its
-        paragraph when it opens with a pronoun ("They demanded ..."), placed before it, and the
-        sentence after a short one that the next goes on from ("They needed a shortcut.").
+        paragraph when it opens with a pronoun ("They wanted ..."), placed before it, and the
+        sentence after a short one that the next goes on from ("They needed a partner.").
         At most three sentences."""
         case = evidence.case
         remaining = list(chosen)
