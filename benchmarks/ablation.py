@@ -96,18 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quiet_libraries()
 
-    from benchmarks.squad import load_articles, write_case
+    from benchmarks.squad import load_articles, open_articles
     from bot.answerers.extractive import ExtractiveAnswerer
     from bot.rag.chain import CaseBot
     from ingest.pipeline import ingest_file
-    from vectorstore.embeddings import SentenceEmbeddings
-    from vectorstore.store import CaseLibrary, open_client
 
     started = time.perf_counter()
     articles = load_articles(args.data)
-    library = CaseLibrary(open_client(args.work_dir / "store"), SentenceEmbeddings())
-    for article in articles:
-        ingest_file(write_case(article, args.work_dir / "cases"), library)
+    library = open_articles(articles, args.work_dir, progress=False)
     case_folder = REPO / "cases" / args.case
     ingest_file(case_folder / "case.txt", library)
     bot = CaseBot(library, ExtractiveAnswerer())

@@ -31,7 +31,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from benchmarks.squad import SquadArticle, contains_answer, load_articles, write_case  # noqa: E402
+from benchmarks.squad import SquadArticle, contains_answer, load_articles, open_articles  # noqa: E402
 from bot.settings import quiet_libraries  # noqa: E402
 
 DEFAULT_DATA = (REPO / ".." / "shared" / "data" / "squad2-train-10-articles.json").resolve()
@@ -185,16 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from bot.answerers.extractive import ExtractiveAnswerer
     from bot.rag.chain import CaseBot
-    from ingest.pipeline import ingest_file
-    from vectorstore.embeddings import SentenceEmbeddings
-    from vectorstore.store import CaseLibrary, open_client
-
     started = time.perf_counter()
     articles = load_articles(args.data)
     evaluated = parse_articles(args.articles, len(articles))
-    library = CaseLibrary(open_client(args.work_dir / "store"), SentenceEmbeddings())
-    for index in evaluated:
-        ingest_file(write_case(articles[index], args.work_dir / "cases"), library, progress=True)
+    library = open_articles([articles[index] for index in evaluated], args.work_dir)
     bot = CaseBot(library, ExtractiveAnswerer())
     pooled = Tally("**pooled**")
     lines = []

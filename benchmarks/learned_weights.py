@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from benchmarks.generality import DEFAULT_DATA  # noqa: E402
-from benchmarks.squad import SquadArticle, contains_answer, load_articles, write_case  # noqa: E402
+from benchmarks.squad import SquadArticle, contains_answer, load_articles, open_articles  # noqa: E402
 from bot.settings import quiet_libraries  # noqa: E402
 
 SEED = 20260
@@ -127,19 +127,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from bot.answerers.extractive import ExtractiveAnswerer, Weights
     from bot.rag.chain import CaseBot
-    from ingest.pipeline import ingest_file
-    from vectorstore.embeddings import SentenceEmbeddings
-    from vectorstore.store import CaseLibrary, open_client
 
     started = time.perf_counter()
     rng = np.random.default_rng(args.seed)
     articles = load_articles(args.data)
-    library = CaseLibrary(open_client(args.work_dir / "store"), SentenceEmbeddings())
+    library = open_articles(articles, args.work_dir)
     hand = np.array(astuple(Weights()), dtype=float)
     bot = CaseBot(library, ExtractiveAnswerer(weights=Weights()))
     questions: list[Question] = []
     for index, article in enumerate(articles):
-        ingest_file(write_case(article, args.work_dir / "cases"), library, progress=True)
         questions += collect(bot, index, article, args.questions or None, rng)
         print(f"  {article.title}: {sum(q.article == index for q in questions)} questions",
               file=sys.stderr)

@@ -94,3 +94,16 @@ def write_case(article: SquadArticle, folder: Path) -> Path:
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+def open_articles(articles: list[SquadArticle], work_dir: Path, progress: bool = True) -> Any:
+    """A case library in `work_dir/store` holding every article as a case (ingested once: an
+    unchanged article is not embedded again)."""
+    from ingest.pipeline import ingest_file
+    from vectorstore.embeddings import SentenceEmbeddings
+    from vectorstore.store import CaseLibrary, open_client
+
+    library = CaseLibrary(open_client(work_dir / "store"), SentenceEmbeddings())
+    for article in articles:
+        ingest_file(write_case(article, work_dir / "cases"), library, progress=progress)
+    return library
