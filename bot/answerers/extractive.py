@@ -192,10 +192,11 @@ class ExtractiveAnswerer:
         """
         case = evidence.case
         asked = evidence.question.rsplit("?", 1)[0] if "?" in evidence.question else evidence.question
-        names = [word for word in names_in(asked) if not known_name(word, case.name_runs)]
-        specifics = names + re.findall(r"\b\d[\d.,]*\b", asked)
-        return [word for word in dict.fromkeys(specifics) if (token := tokens(word))
-                and token[0] not in STOPWORDS and stem(token[0]) not in case.vocabulary]
+        specifics = names_in(asked) + re.findall(r"\b\d[\d.,]*\b", asked)
+        unknown = [word for word in dict.fromkeys(specifics) if (token := tokens(word))
+                   and token[0] not in STOPWORDS and stem(token[0]) not in case.vocabulary]
+        # Only a name the case never spells is compared with all of its names (the slow part).
+        return [word for word in unknown if word[0].isdigit() or not known_name(word, case.name_runs)]
 
     def _unknown_focus(self, evidence: Evidence) -> list[str]:
         """The question's topic words (the first ones after its question word, names aside)
