@@ -12,7 +12,7 @@ import pytest
 
 from bot.answer import Turn
 from bot.answerers.extractive import without_connective
-from bot.lang.english import abbreviates, expected_type, known_name, misspells, names_in
+from bot.lang.english import abbreviates, expected_type, focus_words, known_name, misspells, names_in
 from bot.rag.chain import CaseBot
 from bot.rag.conversation import resolve_question
 from vectorstore.hybrid import hybrid_search, with_neighbours
@@ -71,6 +71,15 @@ def test_known_name_checks_every_name() -> None:
     names = ["General Motors", "Detroit", "Volkswagen"]
     assert known_name("GM", names) and known_name("Volkswagon", names)
     assert not known_name("Tesla", names) and not known_name("BMW", names)
+
+
+@pytest.mark.parametrize(("question", "topic"), [
+    ("How good were they considered to be?", []),
+    ("What did that say about the firm itself?", ["firm"]),
+    ("How quickly did sales grow?", ["sales", "grow"]),
+])
+def test_a_degree_word_or_a_reflexive_pronoun_is_no_topic(question: str, topic: list[str]) -> None:
+    assert focus_words(question) == topic
 
 
 @pytest.mark.parametrize(("question", "kind"), [

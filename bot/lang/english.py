@@ -105,7 +105,8 @@ _LIGHT = frozenset("""self kind sort type thing things way ways part whole lot p
     take took go went come came find found end ended use used using help helped happen happened
     according exactly really actually mean means first second main new old say says said call
     calls called describe described describes realize realized learn learned know knew think
-    thought see saw need needed want wanted consider considered""".split())
+    thought see saw need needed want wanted consider considered
+    itself himself herself themselves myself yourself ourselves""".split())
 # Cue words of the answer type ("how much", "what size"): not the topic of the question.
 _CUES = frozenset("""much many old long size fraction percentage proportion amount sum number share
     year date day month city country place time""".split())
@@ -123,12 +124,15 @@ _FOCUS_WORDS = 2
 
 
 def focus_words(question: str) -> list[str]:
-    """The first words after a question's question word, without names and small words."""
+    """The first words after a question's question word (after "how" and its degree word), without
+    names and small words."""
     words = tokens(question)
     start = next((i for i, w in enumerate(words) if w in _WH), None)
     if start is None:
         return []
     names = {w.lower() for w in names_in(question)}
+    # "How good", "how quickly": the word after "how" asks for a degree; it names no topic.
+    start += 1 if words[start] == "how" else 0
     return [w for w in words[start + 1:] if w.isalpha() and w not in STOPWORDS and w not in _LIGHT
             and w not in _CUES and w not in names][:_FOCUS_WORDS]
 
