@@ -12,7 +12,7 @@ import pytest
 
 from bot.answer import Turn
 from bot.answerers.extractive import without_connective
-from bot.lang.english import abbreviates, known_name, misspells, names_in
+from bot.lang.english import abbreviates, expected_type, focus_words, known_name, misspells, names_in
 from bot.rag.chain import CaseBot
 from bot.rag.conversation import resolve_question
 from vectorstore.hybrid import hybrid_search, with_neighbours
@@ -71,6 +71,31 @@ def test_known_name_checks_every_name() -> None:
     names = ["General Motors", "Detroit", "Volkswagen"]
     assert known_name("GM", names) and known_name("Volkswagon", names)
     assert not known_name("Tesla", names) and not known_name("BMW", names)
+
+
+@pytest.mark.parametrize(("question", "topic"), [
+    ("How good were they considered to be?", []),
+    ("What did that say about the firm itself?", ["firm"]),
+    ("How quickly did sales grow?", ["sales", "grow"]),
+])
+def test_a_degree_word_or_a_reflexive_pronoun_is_no_topic(question: str, topic: list[str]) -> None:
+    assert focus_words(question) == topic
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("When did the company go public?", "date"),
+    ("The factory opened in what year?", "date"),
+    ("How much did the buyer pay when it took over?", "amount"),
+    ("So what did shoppers think they were getting when they bought one?", None),
+    ("What happened when the plant closed?", None),
+    ("What did the manager who was hired change?", None),
+    ("Who signed the deal?", "name"),
+    ("What was the new line of scooters called?", "name"),
+    ("In which city is the firm based?", "place"),
+])
+def test_the_answer_type_is_read_from_the_question_word_that_opens_the_ask(question: str,
+                                                                           kind: str | None) -> None:
+    assert expected_type(question) == kind
 
 
 @pytest.mark.parametrize(("sentence", "expected"), [

@@ -86,25 +86,27 @@ ANSWER_TYPES = {
 }
 # Kinds of answer the case must give outright: without one, the case does not answer.
 STRICT_TYPES = frozenset({"date", "amount", "count", "age"})
-# What in a question asks for each kind of answer, in the order they are tried.
+# What asks for each kind of answer, read where the question's first question word opens it
+# ("What did buyers think they were getting when ...?" asks what, not when), in the order tried.
 _TYPE_CUES = [
-    ("age", re.compile(r"\bhow (?:old|long)\b", re.I)),
-    ("date", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month)\b|\bwhich (?:year|date|day|month)\b",
-                        re.I)),
-    ("count", re.compile(r"\bhow many\b|\bwhat number\b", re.I)),
-    ("amount", re.compile(r"\bhow much\b|\bwhat (?:size|fraction|percentage|proportion|"
-                          r"amount|sum|share)\b", re.I)),
-    ("place", re.compile(r"\bwhere\b|\bwhich (?:city|country|region|town|place)\b|\bwhat (?:city|"
-                         r"country|region|town|place)\b", re.I)),
-    ("name", re.compile(r"^\s*who\b|\bwho (?:was|is|were|had|did)\b|\bwhich (?:company|person|firm|"
-                        r"brand)\b|\bnames? of\b|\bcalled\b", re.I)),
+    ("age", re.compile(r"how (?:old|long)\b", re.I)),
+    ("date", re.compile(r"when\b|(?:what|which) (?:year|date|day|month)\b", re.I)),
+    ("count", re.compile(r"how many\b|what number\b", re.I)),
+    ("amount", re.compile(r"how much\b|what (?:size|fraction|percentage|proportion|amount|sum|share)\b",
+                          re.I)),
+    ("place", re.compile(r"where\b|(?:which|what) (?:city|country|region|town|place)\b", re.I)),
+    ("name", re.compile(r"who\b|which (?:company|person|firm|brand)\b", re.I)),
 ]
+_QUESTION_WORD = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.I)
+# A name is also asked for without a question word at the start of the ask ("... is it called?").
+_NAME_ASKED = re.compile(r"\bnames? of\b|\bcalled\b", re.I)
 # Words that name no topic of their own: a question using them asks about something else.
 _LIGHT = frozenset("""self kind sort type thing things way ways part whole lot put get got make made
     take took go went come came find found end ended use used using help helped happen happened
     according exactly really actually mean means first second main new old say says said call
     calls called describe described describes realize realized learn learned know knew think
-    thought see saw need needed want wanted consider considered""".split())
+    thought see saw need needed want wanted consider considered
+    itself himself herself themselves myself yourself ourselves""".split())
 # Cue words of the answer type ("how much", "what size"): not the topic of the question.
 _CUES = frozenset("""much many old long size fraction percentage proportion amount sum number share
     year date day month city country place time""".split())
@@ -122,12 +124,15 @@ _FOCUS_WORDS = 2
 
 
 def focus_words(question: str) -> list[str]:
-    """The first words after a question's question word, without names and small words."""
+    """The first words after a question's question word (after "how" and its degree word), without
+    names and small words."""
     words = tokens(question)
     start = next((i for i, w in enumerate(words) if w in _WH), None)
     if start is None:
         return []
     names = {w.lower() for w in names_in(question)}
+    # "How good", "how quickly": the word after "how" asks for a degree; it names no topic.
+    start += 1 if words[start] == "how" else 0
     return [w for w in words[start + 1:] if w.isalpha() and w not in STOPWORDS and w not in _LIGHT
             and w not in _CUES and w not in names][:_FOCUS_WORDS]
 
@@ -166,5 +171,8 @@ def asked_ordinal(question: str) -> str | None:
 
 
 def expected_type(question: str) -> str | None:
-    """The kind of answer a question asks for: date, quantity, age, name, or None."""
-    return next((kind for kind, cue in _TYPE_CUES if cue.search(question)), None)
+    """The kind of answer a question asks for (date, age, count, amount, place, name), or None."""
+    opening = _QUESTION_WORD.search(question)
+    asked = question[opening.start():] if opening else ""
+    kind = next((kind for kind, cue in _TYPE_CUES if cue.match(asked)), None)
+    return kind or ("name" if _NAME_ASKED.search(question) else None)
