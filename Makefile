@@ -32,8 +32,13 @@ lint: setup
 	$(BIN)/deptry .
 
 # Everything but the LLM build: the model, real Chroma stores, servers on 127.0.0.1, Chromium.
+# On TEST_WORKERS pytest-xdist workers (one a core on CI's 2-core machine), each given whole test
+# modules (--dist loadfile: a module's servers start once), the costliest modules first
+# (tests/conftest.py sorts them; --no-loadscope-reorder keeps that order). TEST_WORKERS=0: one
+# process, as before.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest -m "not llm"
+	$(BIN)/python -m pytest -m "not llm" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The development tier, in one process: no server, no browser, no child process (the model,
 # loaded once in-process, and Chroma stores included).

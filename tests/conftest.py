@@ -77,11 +77,27 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
+def xdist_worker() -> tuple[int, int]:
+    """(this pytest-xdist worker's number, the number of workers); (0, 1) in a plain run."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return (int(name[2:]) if name.startswith("gw") else 0), max(count, 1)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Under pytest-xdist each worker only takes ports whose number modulo the worker count is its
+    own number: two workers can then never pick the same port between the probe and the server's
+    bind (each probe closes its socket before the server starts)."""
+    index, count = xdist_worker()
+    for _ in range(10_000):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port % count == index:
+            return port
+    raise RuntimeError(f"no free port for xdist worker {index} of {count}")
 
 
 def wait_until_ready(url: str, process: subprocess.Popen[bytes], log_path: Path | None = None,
@@ -230,12 +246,31 @@ _NEEDS = {"embeddings": ("model",), "library": ("model",), "casebot": ("model",)
           "ingested_data_dir": ("model", "subprocess"), "browser": ("browser",)}
 
 
+# A rough cost of one test, in seconds, by the costliest thing it is marked to need (a unit test:
+# milliseconds). Only the order of the modules' sums matters.
+_COST = {"browser": 6.0, "server": 4.0, "subprocess": 4.0, "model": 0.1}
+
+
+def _cost(item: pytest.Item) -> float:
+    return max((cost for marker, cost in _COST.items() if item.get_closest_marker(marker)), default=0.005)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for fixture in getattr(item, "fixturenames", ()):
             for marker in _NEEDS.get(fixture, ()):
                 if not item.get_closest_marker(marker):
                     item.add_marker(marker)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # `make test` gives each pytest-xdist worker whole modules (--dist loadfile) in this order
+        # (--no-loadscope-reorder): the costliest first, so that a long module is not the last
+        # one left, running on one core while the other has nothing to do. A module's tests keep
+        # their order. Every worker sorts the same collection the same way, as xdist requires.
+        module_cost: dict[str, float] = {}
+        for item in items:
+            module = item.nodeid.split("::", 1)[0]
+            module_cost[module] = module_cost.get(module, 0.0) + _cost(item)
+        items.sort(key=lambda item: -module_cost[item.nodeid.split("::", 1)[0]])
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     """A real PostgreSQL server (Debian's package) on a free 127.0.0.1 port for the whole run."""
