@@ -87,15 +87,16 @@ def xdist_worker() -> tuple[int, int]:
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now.
 
-    Under pytest-xdist each worker only takes ports whose number modulo the worker count is its
-    own number: two workers can then never pick the same port between the probe and the server's
-    bind (each probe closes its socket before the server starts)."""
+    Under pytest-xdist each worker only takes its own share of the ports (by port // 2 modulo
+    the worker count: Linux hands out odd ports to bind(0), so the port's own remainder would
+    starve a worker): two workers can then never pick the same port between the probe and the
+    server's bind (each probe closes its socket before the server starts)."""
     index, count = xdist_worker()
     for _ in range(10_000):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
-        if port % count == index:
+        if (port // 2) % count == index:
             return port
     raise RuntimeError(f"no free port for xdist worker {index} of {count}")
 
@@ -246,47 +247,9 @@ _NEEDS = {"embeddings": ("model",), "library": ("model",), "casebot": ("model",)
           "ingested_data_dir": ("model", "subprocess"), "browser": ("browser",)}
 
 
-# A rough cost of one test, in seconds, by the costliest thing it is marked to need (a unit test:
-# milliseconds). Only the order of the modules' sums matters.
-_COST = {"browser": 6.0, "server": 4.0, "subprocess": 4.0, "model": 0.1}
-
-
-def _cost(item: pytest.Item) -> float:
-    return max((cost for marker, cost in _COST.items() if item.get_closest_marker(marker)), default=0.005)
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for fixture in getattr(item, "fixturenames", ()):
             for marker in _NEEDS.get(fixture, ()):
                 if not item.get_closest_marker(marker):
                     item.add_marker(marker)
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        # `make test` gives each pytest-xdist worker whole modules (--dist loadfile) in this order
-        # (--no-loadscope-reorder): the costliest first, so that a long module is not the last
-        # one left, running on one core while the other has nothing to do. A module's tests keep
-        # their order. Every worker sorts the same collection the same way, as xdist requires.
-        module_cost: dict[str, float] = {}
-        for item in items:
-            module = item.nodeid.split("::", 1)[0]
-            module_cost[module] = module_cost.get(module, 0.0) + _cost(item)
-        items.sort(key=lambda item: -module_cost[item.nodeid.split("::", 1)[0]])
-@pytest.fixture(scope="session")
-def postgres_admin_url() -> Iterator[str]:
-    """A real PostgreSQL server (Debian's package) on a free 127.0.0.1 port for the whole run."""
-    from postgres import postgres_bin, postgres_server
-
-    if postgres_bin() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL is missing on CI: .ci/run must apt-get install -y postgresql")
-        pytest.skip("PostgreSQL is not installed (apt-get install -y postgresql)")
-    with postgres_server(free_port()) as url:
-        yield url
-
-
-@pytest.fixture
-def postgres_url(postgres_admin_url: str) -> str:
-    """A fresh, empty PostgreSQL database for one test."""
-    from postgres import create_database
-
-    return create_database(postgres_admin_url)
