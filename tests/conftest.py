@@ -253,3 +253,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             for marker in _NEEDS.get(fixture, ()):
                 if not item.get_closest_marker(marker):
                     item.add_marker(marker)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """A real PostgreSQL server (Debian's package) on a free 127.0.0.1 port for the whole run."""
+    from postgres import postgres_bin, postgres_server
+
+    if postgres_bin() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL is missing on CI: .ci/run must apt-get install -y postgresql")
+        pytest.skip("PostgreSQL is not installed (apt-get install -y postgresql)")
+    with postgres_server(free_port()) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    from postgres import create_database
+
+    return create_database(postgres_admin_url)
