@@ -77,11 +77,28 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
+def xdist_worker() -> tuple[int, int]:
+    """(this pytest-xdist worker's number, the number of workers); (0, 1) in a plain run."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return (int(name[2:]) if name.startswith("gw") else 0), max(count, 1)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Under pytest-xdist each worker only takes its own share of the ports (by port // 2 modulo
+    the worker count: Linux hands out odd ports to bind(0), so the port's own remainder would
+    starve a worker): two workers can then never pick the same port between the probe and the
+    server's bind (each probe closes its socket before the server starts)."""
+    index, count = xdist_worker()
+    for _ in range(10_000):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if (port // 2) % count == index:
+            return port
+    raise RuntimeError(f"no free port for xdist worker {index} of {count}")
 
 
 def wait_until_ready(url: str, process: subprocess.Popen[bytes], log_path: Path | None = None,
@@ -236,6 +253,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             for marker in _NEEDS.get(fixture, ()):
                 if not item.get_closest_marker(marker):
                     item.add_marker(marker)
+
+
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     """A real PostgreSQL server (Debian's package) on a free 127.0.0.1 port for the whole run."""

@@ -130,7 +130,11 @@ class Watched:
         deadline = time.monotonic() + 60
         last = ""
         while time.monotonic() < deadline:
-            if messages.count() >= 2 * self.shown_turns:
+            # Once the chat shows its last MAX_SESSION_TURNS only, the message count no longer
+            # grows: the turn before the answer must be this question, or a slow answer would be
+            # mistaken for the previous one (seen on a loaded machine).
+            if (messages.count() >= 2 * self.shown_turns
+                    and _shown(question, messages.nth(2 * self.shown_turns - 2).inner_text())):
                 text = messages.nth(2 * self.shown_turns - 1).inner_text()
                 if text and text == last and ("Sources" in text or "case" in text):
                     return text
