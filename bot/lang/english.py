@@ -97,7 +97,6 @@ _TYPE_CUES = [
     ("place", re.compile(r"where\b|(?:which|what) (?:city|country|region|town|place)\b", re.I)),
     ("name", re.compile(r"who\b|which (?:company|person|firm|brand)\b", re.I)),
 ]
-_QUESTION_WORD = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.I)
 # A name is also asked for without a question word at the start of the ask ("... is it called?").
 _NAME_ASKED = re.compile(r"\bnames? of\b|\bcalled\b", re.I)
 # Words that name no topic of their own: a question using them asks about something else.
@@ -111,6 +110,8 @@ _LIGHT = frozenset("""self kind sort type thing things way ways part whole lot p
 _CUES = frozenset("""much many old long size fraction percentage proportion amount sum number share
     year date day month city country place time""".split())
 _WH = frozenset("what which who whom where when how".split())  # not "why": it asks for reasons
+# Where a question's ask opens: its first question word, "why" and "whose" included.
+_QUESTION_WORD = re.compile(rf"\b(?:{'|'.join(sorted(_WH | {'why', 'whose'}))})\b", re.I)
 _HOW_MANY = re.compile(r"\bhow many\s+(.*)", re.I)
 # Words asking for more than one thing ("the two benefits", "both").
 _SEVERAL = frozenset("two three four five several both".split())
