@@ -32,12 +32,13 @@ lint: setup
 	$(BIN)/deptry .
 
 # Everything but the LLM build: the model, real Chroma stores, servers on 127.0.0.1, Chromium.
-# On TEST_WORKERS pytest-xdist workers (one a core on CI's 2-core machine), each given whole test
-# modules (--dist loadfile: a module's servers start once and its session fixtures once a worker)
-# in file order (--no-loadscope-reorder: xdist's own order, most tests first, would leave the few
-# long tests of test_crash_safety, test_chroma_server and test_sessions_load for the end).
-# TEST_WORKERS=0: one process, as before.
-TEST_WORKERS ?= 2
+# On TEST_WORKERS pytest-xdist workers, each given whole test modules (--dist loadfile: a
+# module's servers start once and its session fixtures once a worker) in file order
+# (--no-loadscope-reorder: xdist's own order, most tests first, would leave the few long tests of
+# test_crash_safety, test_chroma_server and test_sessions_load for the end).
+# Three on CI's 2-core machine: many tests wait (for a server to start, a session to expire, a
+# timeout), and a third worker uses the core a waiting one leaves idle. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 3
 test: lint
 	$(BIN)/python -m pytest -m "not llm" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 

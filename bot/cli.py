@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -328,6 +329,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the index keeps its last complete version", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`casebot ask --json … | head`): stop quietly, as other tools do.
+        # Python would complain again when it flushes stdout at exit, so point stdout at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as error:
         problem = describe(error)
         if problem is None:

@@ -192,6 +192,18 @@ def test_unknown_case(data_dir: Path) -> None:
     assert_one_line_error(result, (2,), "no-such-case", CASE_ID, "casebot ingest")
 
 
+def test_a_reader_that_goes_away_ends_the_command_quietly(data_dir: Path) -> None:
+    # `casebot cases --json | head -c 0`: the pipe is closed before the command writes to it.
+    process = subprocess.Popen([CASEBOT, "cases", "--json"], env=cli_env(data_dir),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141, errors
+    assert errors == ""
+
+
 def test_ask_with_an_empty_index_says_to_ingest(tmp_path: Path) -> None:
     result = run(tmp_path / "empty", "ask", "--json", INVEST)
     assert_one_line_error(result, (2,), "casebot ingest")
@@ -245,16 +257,31 @@ def _bad_case(folder: Path, kind: str) -> Path:
     return path
 
 
+def _stored(data_dir: Path, embeddings: Any) -> list[tuple[str, int, str]]:
+    """Each case in the index as (id, paragraphs, fingerprint), read in this process."""
+    from vectorstore.store import CaseLibrary, open_client
+
+    library = CaseLibrary(open_client(data_dir), embeddings)
+    return [(c.case_id, c.paragraphs, c.fingerprint) for c in library.cases()]
+
+
 @pytest.mark.parametrize(("kind", "fragment"), [
     ("missing", "no such file"),
     ("non-utf8", "not UTF-8"),
     ("empty", "empty"),
     ("only-headings", "no paragraphs"),
 ])
-def test_failed_ingest_loses_nothing(data_dir: Path, tmp_path: Path, kind: str,
+def test_failed_ingest_loses_nothing(data_dir: Path, tmp_path: Path, embeddings: Any, kind: str,
                                      fragment: str) -> None:
+    before = _stored(data_dir, embeddings)
+    assert [(case, paragraphs) for case, paragraphs, _ in before] == [(CASE_ID, 19)]
     path = _bad_case(tmp_path / "bad", kind)
     result = run(data_dir, "ingest", "--quiet", str(path))
     line = assert_one_line_error(result, (1, 2), fragment)
     assert str(path) in line
+    assert _stored(data_dir, embeddings) == before  # the same version of the case, untouched
+
+
+def test_the_index_still_answers_after_the_failed_ingests(data_dir: Path) -> None:
+    # Runs after the failed ingests above (a file's tests run in order, also on xdist workers).
     assert_still_answers(data_dir)

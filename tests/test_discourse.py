@@ -98,6 +98,27 @@ def test_the_answer_type_is_read_from_the_question_word_that_opens_the_ask(quest
     assert expected_type(question) == kind
 
 
+@pytest.mark.parametrize(("kind", "sentence", "holds"), [
+    # A share is an amount wherever the "%" stands ("5% stake": no word boundary after "%").
+    ("amount", "Crime fell more than 75% from 1993 to 2005.", True),
+    ("amount", "The fund bought a nearly 5% stake.", True),
+    ("amount", "It paid $700 million.", True),
+    ("amount", "Bare trees shade 1/3 to 1/2 of the light.", True),
+    ("amount", "The plant produced up to 22,700 L a day from 400 kW of panels.", True),
+    ("amount", "The creek is a 3.5-mile estuary.", True),
+    ("amount", "The firm was founded in 2011 by 3 engineers.", False),
+    # "How long" asks for a duration as well as an age.
+    ("age", "Exposure lasts from six hours to two days.", True),
+    ("age", "The brand is 90 years old and its founder a 70-year-old.", True),
+    ("age", "The plant opened in 2011.", False),
+])
+def test_what_a_sentence_holding_each_kind_of_answer_contains(kind: str, sentence: str,
+                                                             holds: bool) -> None:
+    from bot.lang.english import ANSWER_TYPES
+
+    assert bool(ANSWER_TYPES[kind].search(sentence)) == holds
+
+
 @pytest.mark.parametrize(("sentence", "expected"), [
     ("But the plan failed.", "The plan failed."),
     ("However, sales rose 5%.", "Sales rose 5%."),

@@ -69,7 +69,9 @@ def _rate_in_chat(scope: Any, question: str, comment: str, shot: str = "") -> No
     box.wait_for(timeout=60_000)
     box.fill(question)
     box.press("Enter")
-    scope.locator(".message-content").filter(has_text="¶").last.wait_for(timeout=120_000)
+    # The finished answer links its citations; the text streamed before it does not, and a
+    # rating given while the answer is still being written is refused (the log lacks it yet).
+    scope.locator(".message-content a.casebot-cite").last.wait_for(timeout=120_000)
     scope.get_by_label("Dislike").last.click()
     comment_box = scope.get_by_placeholder("What was wrong or missing? (optional)")
     comment_box.wait_for(timeout=30_000)

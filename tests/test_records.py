@@ -29,6 +29,7 @@ from bot.records.store import (
     open_recorder,
 )
 from bot.settings import Settings
+from bot.web.feedback import rate_answer, unfinished
 
 
 def _record(question: str = "How much did Volkswagen invest?", *, case: str = "case-a",
@@ -135,6 +136,29 @@ def test_recorder_gives_answers_an_id_and_writes_in_the_background(tmp_path: Pat
     finally:
         recorder.close()
     assert (tmp_path / "data" / "records.sqlite3").exists()
+
+
+def test_a_chat_rating_names_a_finished_answer_of_the_conversation(tmp_path: Path) -> None:
+    recorder = open_recorder(Settings.from_env({}, data_dir=tmp_path / "data"))
+    try:
+        answer = recorder.record(_answer(), "How much?", (), "chat", "sess")
+        log = [{"role": "user", "content": "How much?"},
+               {"role": "assistant", "content": answer.answer, "answer_id": answer.answer_id}]
+        assert rate_answer(recorder, log, 1, False) == answer.answer_id
+        assert rate_answer(recorder, log, [1], True) == answer.answer_id  # multimodal index
+        # The question itself, a flag that is not a rating, and an answer still being written
+        # (the chat shows it at index 3 before the log holds it) keep nothing.
+        assert rate_answer(recorder, log, 0, False) is None
+        assert rate_answer(recorder, log, 1, "maybe") is None
+        assert rate_answer(recorder, log, 3, False) is None
+        assert unfinished(log, 3) and unfinished([], 1)
+        assert not unfinished(log, 1) and not unfinished(log, True)
+        assert recorder.store is not None and recorder.writer is not None
+        assert recorder.writer.flush()
+        (row,) = recorder.store.answers()
+        assert row.rating == "up"
+    finally:
+        recorder.close()
 
 
 def test_records_off_keeps_nothing(tmp_path: Path) -> None:

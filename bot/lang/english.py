@@ -69,18 +69,27 @@ def known_name(word: str, names: Iterable[str]) -> bool:
 
 # A number: figures, or a count in words ("two new vehicles", "a dozen").
 NUMBER = r"\b(?:\d[\d.,]*|" + "|".join([*UNITS, "dozen", "hundred"]) + r")\b"
+# Units a measured quantity is given in, after its figure ("400 kW", "4.65 EJ", "3.5-mile").
+MEASURE_UNITS = ["[kMGT]?W[hp]?", "[kMGTPE]?J", "[mk]?[gLlm]", "m[23]", "km[23]?", "sq", "ft", "mi",
+                 "miles?", "mph", "tons?", "tonnes?", "gal(?:lons?)?", "barrels?", "acres?",
+                 "hectares?", "ha", "kilo(?:gram|metre|meter|watt)s?", "(?:metre|meter)s?", "litres?",
+                 "liters?", "pounds?", "lbs?", "ounces?", "oz", "feet", "foot", "inch(?:es)?",
+                 "degrees?", "°[CF]?"]
 # What a sentence holding each kind of answer contains.
 ANSWER_TYPES = {
     # A year of any era ("821", "1409", "2023"; not "5.5" or "2,000"), a decade or century, or a
     # month; month names only capitalised, as "may" and "march" are also a verb and a noun.
     "date": re.compile(r"(?<![\d.,$€£¥])\b\d{3,4}(?:s|\s?(?:AD|BC|BCE|CE))?\b(?![.,]\d|\s?%)"
                        r"|\b\d{1,2}(?:st|nd|rd|th)[ -]century\b|\b(?:" + "|".join(MONTH_NAMES) + r")\b"),
-    # An amount is money or a share ("$700 million", "5%"); a count is how many of something.
-    "amount": re.compile(r"[$€£¥]\s?\d|\b\d[\d.,]*\s?(?:%|percent|million|billion|thousand)\b"
-                         r"|\b(?:half|a third|a quarter)\b", re.I),
+    # An amount is money, a share or a measured quantity ("$700 million", "5%", "1/3", "400 kW",
+    # "22,700 L"); a count is how many of something. No word boundary after "%": "5% stake".
+    "amount": re.compile(r"[$€£¥]\s?\d|\b\d[\d.,]*\s?(?:%|(?:percent|million|billion|thousand)\b)"
+                         r"|\b\d+/\d+\b|\b(?:half|a third|a quarter)\b"
+                         r"|\b\d[\d.,]*[\s-]?(?:" + "|".join(MEASURE_UNITS) + r")(?![\w-])", re.I),
     "count": re.compile(NUMBER, re.I),
-    "age": re.compile(r"\b[\w-]+-year-old\b|\b[\w-]+\s+(?:years?|months?|weeks?|decades?)\b"
-                      r"|\bdecades?\b|\bcentur(?:y|ies)\b", re.I),
+    # An age or a duration ("a 90-year-old firm", "three years", "six hours to two days").
+    "age": re.compile(r"\b[\w-]+-year-old\b|\b[\w-]+\s+(?:years?|months?|weeks?|days?|hours?|minutes?"
+                      r"|seconds?|decades?)\b|\bdecades?\b|\bcentur(?:y|ies)\b", re.I),
     "name": re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-zA-Z]+"),
     "place": re.compile(r"\b(?:in|from|at|near|based in|headquartered in)\s+(?:the\s+)?[A-Z][a-zA-Z]+"),
 }

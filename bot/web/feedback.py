@@ -14,12 +14,25 @@ def pseudonymous_session(session_hash: str) -> str:
     return hashlib.sha256(f"casebot-session:{session_hash}".encode()).hexdigest()[:32]
 
 
+def _message_index(index: Any) -> int | None:
+    """The chat message a like event names (Gradio sends an int, or a list for a multimodal one)."""
+    if isinstance(index, list | tuple) and index:
+        index = index[0]
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
+
+
+def unfinished(log: list[dict[str, str]], index: Any) -> bool:
+    """Whether a like names a message past the conversation's log: an answer still being written
+    (the log gains it only once it is complete) or one of a conversation that has expired."""
+    at = _message_index(index)
+    return at is not None and at >= len(log)
+
+
 def rate_answer(recorder: Recorder, log: list[dict[str, str]], index: Any, liked: Any,
                 comment: str = "") -> str | None:
     """Keep a thumbs up/down on the answer at chat message `index`; its answer_id, or None."""
-    if isinstance(index, list | tuple):
-        index = index[0]
-    if not isinstance(index, int) or not 0 <= index < len(log) or liked not in (True, False):
+    index = _message_index(index)
+    if index is None or not 0 <= index < len(log) or liked not in (True, False):
         return None
     answer_id = log[index].get("answer_id", "")
     if not answer_id:
@@ -40,6 +53,9 @@ def wire_feedback(gr: Any, recorder: Recorder, chatbot: Any, session_log: Any, r
         except Exception:
             raise gr.Error("Your rating could not be saved right now.") from None
         if answer_id is None:
+            if unfinished(log, data.index):
+                # Gradio shows the thumbs while the answer streams; say why nothing was kept.
+                gr.Warning("Only a finished answer can be rated: rate it again once it is complete.")
             return None, gr.update(visible=False)
         return ({"answer_id": answer_id, "rating": "up" if data.liked else "down"},
                 gr.update(visible=True))
