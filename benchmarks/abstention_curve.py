@@ -31,7 +31,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from benchmarks.generality import DEFAULT_DATA, parse_articles  # noqa: E402
+from benchmarks.generality import add_article_options, parse_articles  # noqa: E402
 from benchmarks.squad import SquadArticle, SquadQuestion, contains_answer, load_articles, open_articles  # noqa: E402
 from bot.settings import quiet_libraries  # noqa: E402
 
@@ -99,17 +99,12 @@ def plot(points: list[Point], default: float) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Ingest the articles, sweep the floor, print the table and the plot."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD-format JSON")
-    parser.add_argument("--articles", default=None, metavar="I,J",
-                        help="comma-separated article indexes, from 0 (default: all)")
+    add_article_options(parser)
     parser.add_argument("--answerable", type=int, default=40, metavar="N",
                         help="a seeded sample of at most N answerable questions per article "
                              "(default 40); every unanswerable one is asked")
     parser.add_argument("--floors", default="0.1,0.15,0.2,0.25,0.3,0.35,0.4", metavar="A,B",
                         help="the similarity floors to try (default 0.1 to 0.4)")
-    parser.add_argument("--work-dir", type=Path, default=REPO / ".cache" / "generality",
-                        help="where the articles are ingested (kept between runs)")
-    parser.add_argument("--seed", type=int, default=20260)
     args = parser.parse_args(argv)
     try:
         floors = sorted({float(part) for part in args.floors.split(",") if part.strip()})

@@ -156,6 +156,16 @@ def evaluate_article(article: SquadArticle, bot: Any, max_questions: int | None,
     return tally
 
 
+def add_article_options(parser: argparse.ArgumentParser) -> None:
+    """The options naming the articles, where they are ingested and the sampling seed."""
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD-format JSON")
+    parser.add_argument("--articles", default=None, metavar="I,J",
+                        help="comma-separated article indexes, from 0 (default: all)")
+    parser.add_argument("--work-dir", type=Path, default=REPO / ".cache" / "generality",
+                        help="where the articles are ingested (kept between runs)")
+    parser.add_argument("--seed", type=int, default=20260, help="the seed of the question samples")
+
+
 def parse_articles(spec: str | None, count: int) -> list[int]:
     """Article indexes from "0,3,5" (all when None)."""
     if spec is None:
@@ -170,16 +180,11 @@ def parse_articles(spec: str | None, count: int) -> list[int]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Ingest the articles, ask their questions, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD-format JSON")
-    parser.add_argument("--articles", default=None, metavar="I,J",
-                        help="comma-separated article indexes, from 0 (default: all)")
+    add_article_options(parser)
     parser.add_argument("--max-questions", type=int, default=40, metavar="N",
                         help="a seeded sample of at most N questions per article (default 40; 0: all)")
-    parser.add_argument("--work-dir", type=Path, default=REPO / ".cache" / "generality",
-                        help="where the articles are ingested (kept between runs)")
     parser.add_argument("--results", type=Path, default=None, metavar="FILE",
                         help="write one JSON line per question to FILE")
-    parser.add_argument("--seed", type=int, default=20260)
     args = parser.parse_args(argv)
     quiet_libraries()
 
