@@ -140,6 +140,25 @@ def test_rough_questions_are_answered(casebot: CaseBot, question: str) -> None:
     assert_consistent(answer)
 
 
+def test_a_rare_name_no_retrieved_paragraph_mentions_means_the_case_does_not_answer(
+        casebot: CaseBot) -> None:
+    """Guangzhou is named in one paragraph of the case (¶7): passages that do not mention it do
+    not answer a question about it, however close they come otherwise."""
+    from dataclasses import replace
+
+    evidence = casebot.evidence("Which firm from Guangzhou did Volkswagen turn to?")
+    assert 7 in evidence.sources
+    answered = casebot.answerer.answer(evidence)
+    assert not answered.abstained and answered.citations[0].paragraph == 7, answered.answer
+    elsewhere = replace(evidence, hits=tuple(h for h in evidence.hits if h.paragraph != 7))
+    declined = casebot.answerer.answer(elsewhere)
+    assert declined.abstained and declined.citations == (), declined.answer
+    # A name the whole case uses places nothing: the same cut leaves an answer standing.
+    common = casebot.evidence("Which firm did Volkswagen turn to?")
+    kept = replace(common, hits=tuple(h for h in common.hits if h.paragraph != 7))
+    assert not casebot.answerer.answer(kept).abstained
+
+
 def test_an_abstention_points_to_the_closest_passages(casebot: CaseBot) -> None:
     answer = casebot.ask("What is Toyota's market share in China?")
     assert answer.abstained and answer.citations == ()

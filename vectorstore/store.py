@@ -169,6 +169,11 @@ class LoadedCase:
         for row in self.sentence_rows:
             self._sentences.setdefault(self.paragraph_of(row), []).append(row)
         self.terms = [frozenset(content_terms(text)) for text in self.texts]
+        # The terms of each paragraph, and in how many paragraphs each term occurs.
+        self.paragraph_terms = {number: frozenset().union(*(self.terms[row] for row in rows))
+                                for number, rows in self._sentences.items()}
+        self._paragraph_counts = Counter(term for terms in self.paragraph_terms.values()
+                                         for term in terms)
         headings = " ".join({str(m["section"]) for m in self.metadatas} | {info.title})
         self.vocabulary = frozenset(term for i in self.sentence_rows for term in self.terms[i]) \
             | frozenset(content_terms(headings))
@@ -208,6 +213,10 @@ class LoadedCase:
         sims = vectors @ embeddings.encode_query(word)
         best = int(np.argmax(sims))
         return self.words[best], float(sims[best])
+
+    def paragraph_share(self, term: str) -> float:
+        """The share of the case's paragraphs that mention `term` (a stemmed content term)."""
+        return self._paragraph_counts[term] / max(len(self.paragraph_terms), 1)
 
     def sentences_of(self, paragraph: int) -> list[int]:
         """Rows of the sentences of one paragraph, in reading order."""
