@@ -138,6 +138,13 @@ def _asked(question: str) -> str:
     return question.rsplit("?", 1)[0] if "?" in question else question
 
 
+def _term(word: str) -> str:
+    """The term a name or number of a question is indexed under ("Tesla's" → "tesla"), or "" for
+    a small word."""
+    token = tokens(word)
+    return stem(token[0]) if token and token[0] not in STOPWORDS else ""
+
+
 def _context_sentence(case: LoadedCase, row: int, paragraph: int) -> ScoredSentence:
     """A sentence added for context rather than chosen on its own evidence."""
     return ScoredSentence(row, paragraph, case.texts[row], 0.0, 0.0, 0, 0.0)
@@ -206,8 +213,8 @@ class ExtractiveAnswerer:
         case = evidence.case
         asked = _asked(evidence.question)
         specifics = names_in(asked) + re.findall(r"\b\d[\d.,]*\b", asked)
-        unknown = [word for word in dict.fromkeys(specifics) if (token := tokens(word))
-                   and token[0] not in STOPWORDS and stem(token[0]) not in case.vocabulary]
+        unknown = [word for word in dict.fromkeys(specifics)
+                   if (term := _term(word)) and term not in case.vocabulary]
         # Only a name the case never spells is compared with all of its names (the slow part).
         return [word for word in unknown if word[0].isdigit() or not known_name(word, case.name_runs)]
 
@@ -222,8 +229,7 @@ class ExtractiveAnswerer:
         """
         case = evidence.case
         rare = [term for word in dict.fromkeys(names_in(_asked(evidence.question)))
-                if (token := tokens(word)) and token[0] not in STOPWORDS
-                and 0 < case.paragraph_share(term := stem(token[0])) < _PLACING_SHARE]
+                if (term := _term(word)) and 0 < case.paragraph_share(term) < _PLACING_SHARE]
         placed = any(all(term in case.paragraph_terms[s.paragraph] for term in rare) for s in scored)
         return [] if placed else rare
 
