@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +79,33 @@ def test_loaded_cases_are_an_lru_of_bounded_size(tmp_path: Path, embeddings: Any
     library.load(ids[1])  # used again: now the most recent
     library.load(ids[0])
     assert library.loaded_ids() == [ids[1], ids[0]]
+
+
+# Each child opens one fresh store per round, all children at the same instant of the round.
+_OPEN_AT_ONCE = """
+import sys, time
+from pathlib import Path
+from vectorstore.store import open_client
+start, folders = float(sys.argv[1]), sys.argv[2:]
+for round_, folder in enumerate(folders):
+    while time.time() < start + round_:
+        time.sleep(0.001)
+    open_client(Path(folder)).get_or_create_collection("race")
+"""
+
+
+@pytest.mark.subprocess
+def test_processes_opening_one_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    # Before opening was serialised, about half of such rounds failed with Chroma's
+    # "table collections already exists" or "database is locked".
+    folders = [str(tmp_path / f"store-{round_}") for round_ in range(8)]
+    start = time.time() + 15  # after every child has imported chromadb
+    children = [subprocess.Popen([sys.executable, "-c", _OPEN_AT_ONCE, str(start), *folders],
+                                 cwd=Path(__file__).parent.parent, stderr=subprocess.PIPE, text=True)
+                for _ in range(4)]
+    errors = [(child.wait(timeout=120), child.stderr.read() if child.stderr else "")
+              for child in children]
+    assert all(code == 0 for code, _ in errors), errors
 
 
 @pytest.mark.model

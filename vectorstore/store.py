@@ -138,8 +138,13 @@ def open_client(data_dir: Path | None = None, url: str | None = None) -> ClientA
             raise StoreError(f"Cannot reach the Chroma server at {url}: {error}") from error
     if data_dir is None:
         raise StoreError("Either a data directory or a Chroma server URL is needed.")
+    from filelock import FileLock
+
     data_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
+    # Opening a new store creates its SQLite schema; two processes doing that at once race
+    # ("table collections already exists"), so the opening is serialised across processes.
+    with FileLock(str(data_dir / "chroma.open.lock"), timeout=LOCK_TIMEOUT_S):
+        return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
 
 
 class LoadedCase:
