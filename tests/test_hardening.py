@@ -1,6 +1,6 @@
 """Hardening regressions: secrets out of repr and /healthz, bounded memory (case cache, chat
-session), serialised ingests of one case, the one default-case rule, the API's method and
-content-type answers, offline /docs, one answer renderer, and `ask ""`."""
+session), serialised openings of a new store and ingests of one case, the one default-case rule,
+the API's method and content-type answers, offline /docs, one answer renderer, and `ask ""`."""
 
 from __future__ import annotations
 
