@@ -8,6 +8,8 @@ citation must quote its paragraph exactly as the source file has it.
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import CASE_FILE, CASE_ID
@@ -157,6 +159,42 @@ def test_a_rare_name_no_retrieved_paragraph_mentions_means_the_case_does_not_ans
     common = casebot.evidence("Which firm did Volkswagen turn to?")
     kept = replace(common, hits=tuple(h for h in common.hits if h.paragraph != 7))
     assert not casebot.answerer.answer(kept).abstained
+
+
+_COMPOSER = """# The composer's last years
+
+The composer gave his last public concert in Paris in the spring and spent the summer in Scotland.
+
+He died in Paris the following autumn after a long illness, nursed by his sister.
+
+His funeral was held at the Church of the Madeleine. Three out of five of the mourners had been his
+pupils.
+
+The expenses of the funeral and the monument, amounting to 5,000 francs, were covered by a
+Scottish pupil.
+
+His heart was taken to Warsaw by his sister, where it rests in a church.
+"""
+
+
+@pytest.mark.parametrize(("question", "fact", "paragraph"), [
+    # An amount named by its currency, and a share given in words: both are amounts.
+    ("How much did the funeral cost?", "5,000 francs", 5),
+    ("What fraction of the mourners had been his pupils?", "Three out of five", 4),
+])
+def test_amounts_in_words_answer_a_question_asking_for_an_amount(
+        tmp_path: Path, embeddings: Any, question: str, fact: str, paragraph: int) -> None:
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from ingest.pipeline import ingest_paths
+    from vectorstore.store import CaseLibrary, open_client
+
+    (tmp_path / "composer.md").write_text(_COMPOSER, encoding="utf-8")
+    library = CaseLibrary(open_client(tmp_path / "index"), embeddings)
+    [outcome] = ingest_paths([tmp_path / "composer.md"], library)
+    assert outcome.report is not None
+    answer = CaseBot(library, ExtractiveAnswerer()).ask(question, (), outcome.report.case_id)
+    assert not answer.abstained and fact in answer.answer, answer.answer
+    assert answer.citations[0].paragraph == paragraph
 
 
 def test_an_abstention_points_to_the_closest_passages(casebot: CaseBot) -> None:

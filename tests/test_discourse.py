@@ -106,7 +106,11 @@ def test_the_answer_type_is_read_from_the_question_word_that_opens_the_ask(quest
     ("amount", "Bare trees shade 1/3 to 1/2 of the light.", True),
     ("amount", "The plant produced up to 22,700 L a day from 400 kW of panels.", True),
     ("amount", "The creek is a 3.5-mile estuary.", True),
+    ("amount", "The funeral, amounting to 5,000 francs, was paid by a friend.", True),
+    ("amount", "Three out of five residents were graduates, one in every four a postgraduate.", True),
+    ("amount", "Two-thirds of the riders live in the region.", True),
     ("amount", "The firm was founded in 2011 by 3 engineers.", False),
+    ("amount", "Two of the five founders left in 2014.", False),
     # "How long" asks for a duration as well as an age.
     ("age", "Exposure lasts from six hours to two days.", True),
     ("age", "The brand is 90 years old and its founder a 70-year-old.", True),

@@ -75,16 +75,24 @@ MEASURE_UNITS = ["[kMGT]?W[hp]?", "[kMGTPE]?J", "[mk]?[gLlm]", "m[23]", "km[23]?
                  "hectares?", "ha", "kilo(?:gram|metre|meter|watt)s?", "(?:metre|meter)s?", "litres?",
                  "liters?", "pounds?", "lbs?", "ounces?", "oz", "feet", "foot", "inch(?:es)?",
                  "degrees?", "°[CF]?"]
+# Currencies named after their figure ("5,000 francs", "3 million yen").
+CURRENCIES = ["dollars?", "euros?", "francs?", "yen", "yuan", "renminbi", "rupees?", "pesos?",
+              "r[ou]bles?", "shillings?", "lire", "kron(?:a|or|e|er)", "marks?", "guineas?"]
 # What a sentence holding each kind of answer contains.
 ANSWER_TYPES = {
     # A year of any era ("821", "1409", "2023"; not "5.5" or "2,000"), a decade or century, or a
     # month; month names only capitalised, as "may" and "march" are also a verb and a noun.
     "date": re.compile(r"(?<![\d.,$€£¥])\b\d{3,4}(?:s|\s?(?:AD|BC|BCE|CE))?\b(?![.,]\d|\s?%)"
                        r"|\b\d{1,2}(?:st|nd|rd|th)[ -]century\b|\b(?:" + "|".join(MONTH_NAMES) + r")\b"),
-    # An amount is money, a share or a measured quantity ("$700 million", "5%", "1/3", "400 kW",
-    # "22,700 L"); a count is how many of something. No word boundary after "%": "5% stake".
+    # An amount is money, a share or a measured quantity ("$700 million", "5%", "1/3", "two-thirds",
+    # "three out of five", "5,000 francs", "400 kW", "22,700 L"); a count is how many of something.
+    # No word boundary after "%": "5% stake".
     "amount": re.compile(r"[$€£¥]\s?\d|\b\d[\d.,]*\s?(?:%|(?:percent|million|billion|thousand)\b)"
                          r"|\b\d+/\d+\b|\b(?:half|a third|a quarter)\b"
+                         r"|" + NUMBER + r"\s+(?:out of|in)\s+(?:every\s+)?" + NUMBER +
+                         r"|" + NUMBER + r"[\s-](?:halves|thirds?|quarters?|fifths?|tenths?)\b" +
+                         r"|\b\d[\d.,]*\s+(?:(?:million|billion|thousand)\s+)?(?:"
+                         + "|".join(CURRENCIES) + r")\b"
                          r"|\b\d[\d.,]*[\s-]?(?:" + "|".join(MEASURE_UNITS) + r")(?![\w-])", re.I),
     "count": re.compile(NUMBER, re.I),
     # An age or a duration ("a 90-year-old firm", "three years", "six hours to two days").
