@@ -111,6 +111,7 @@ def test_the_answer_type_is_read_from_the_question_word_that_opens_the_ask(quest
     ("amount", "Two-thirds of the riders live in the region.", True),
     ("amount", "The firm was founded in 2011 by 3 engineers.", False),
     ("amount", "Two of the five founders left in 2014.", False),
+    ("amount", "The team won three in 2014 and two in 2015.", False),
     # "How long" asks for a duration as well as an age.
     ("age", "Exposure lasts from six hours to two days.", True),
     ("age", "The brand is 90 years old and its founder a 70-year-old.", True),

@@ -103,8 +103,12 @@ def test_processes_opening_one_new_store_at_once_all_succeed(tmp_path: Path) -> 
     children = [subprocess.Popen([sys.executable, "-c", _OPEN_AT_ONCE, str(start), *folders],
                                  cwd=Path(__file__).parent.parent, stderr=subprocess.PIPE, text=True)
                 for _ in range(4)]
-    errors = [(child.wait(timeout=120), child.stderr.read() if child.stderr else "")
-              for child in children]
+    try:
+        errors = [(child.wait(timeout=120), child.stderr.read() if child.stderr else "")
+                  for child in children]
+    finally:
+        for child in children:
+            child.kill()
     assert all(code == 0 for code, _ in errors), errors
 
 

@@ -89,7 +89,7 @@ ANSWER_TYPES = {
     # No word boundary after "%": "5% stake".
     "amount": re.compile(r"[$€£¥]\s?\d|\b\d[\d.,]*\s?(?:%|(?:percent|million|billion|thousand)\b)"
                          r"|\b\d+/\d+\b|\b(?:half|a third|a quarter)\b"
-                         r"|" + NUMBER + r"\s+(?:out of|in)\s+(?:every\s+)?" + NUMBER +
+                         r"|" + NUMBER + r"\s+(?:out of|in)\s+(?:every\s+)?(?!\d{3,4}\b)" + NUMBER +
                          r"|" + NUMBER + r"[\s-](?:halves|thirds?|quarters?|fifths?|tenths?)\b" +
                          r"|\b\d[\d.,]*\s+(?:(?:million|billion|thousand)\s+)?(?:"
                          + "|".join(CURRENCIES) + r")\b"
