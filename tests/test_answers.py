@@ -142,6 +142,15 @@ def test_rough_questions_are_answered(casebot: CaseBot, question: str) -> None:
     assert_consistent(answer)
 
 
+def test_a_topic_word_with_two_letters_swapped_is_still_the_case_s(casebot: CaseBot) -> None:
+    """The case has "negotiations", so "negotaitions" is a slip, not a topic it lacks; a word no
+    such slip explains still makes the question one about something else."""
+    slipped = casebot.ask("What were the negotaitions like?")
+    assert not slipped.abstained and slipped.citations, slipped.answer
+    assert_consistent(slipped)
+    assert casebot.ask("What were the zqxvbn like?").abstained
+
+
 def test_a_rare_name_no_retrieved_paragraph_mentions_means_the_case_does_not_answer(
         casebot: CaseBot) -> None:
     """Guangzhou is named in one paragraph of the case (¶7): passages that do not mention it do

@@ -12,7 +12,15 @@ import pytest
 
 from bot.answer import Turn
 from bot.answerers.extractive import without_connective
-from bot.lang.english import abbreviates, expected_type, focus_words, known_name, misspells, names_in
+from bot.lang.english import (
+    abbreviates,
+    expected_type,
+    focus_words,
+    known_name,
+    misspells,
+    names_in,
+    with_two_letters_swapped,
+)
 from bot.rag.chain import CaseBot
 from bot.rag.conversation import resolve_question
 from vectorstore.hybrid import hybrid_search, with_neighbours
@@ -122,6 +130,13 @@ def test_what_a_sentence_holding_each_kind_of_answer_contains(kind: str, sentenc
     from bot.lang.english import ANSWER_TYPES
 
     assert bool(ANSWER_TYPES[kind].search(sentence)) == holds
+
+
+def test_with_two_letters_swapped() -> None:
+    assert "complain" in with_two_letters_swapped("compalin")
+    assert "lawyer" in with_two_letters_swapped("laywer")
+    assert with_two_letters_swapped("stock") == ["tsock", "sotck", "stcok", "stokc"]
+    assert with_two_letters_swapped("all") == ["lal"]  # a doubled letter swapped is no change
 
 
 @pytest.mark.parametrize(("sentence", "expected"), [

@@ -62,6 +62,13 @@ def misspells(word: str, name: str) -> bool:
     return SequenceMatcher(None, a, b).ratio() >= MISSPELLING_RATIO
 
 
+def with_two_letters_swapped(word: str) -> list[str]:
+    """The word with each pair of neighbouring letters swapped: the commonest typing slip
+    ("compalin" for "complain", "laywer" for "lawyer")."""
+    return [word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)
+            if word[i] != word[i + 1]]
+
+
 def known_name(word: str, names: Iterable[str]) -> bool:
     """Whether a name the text never spells out is one of `names` abbreviated or misspelt."""
     return any(abbreviates(word, name) or misspells(word, name) for name in names)
