@@ -143,10 +143,11 @@ def test_rough_questions_are_answered(casebot: CaseBot, question: str) -> None:
 
 
 def test_a_topic_word_with_two_letters_swapped_is_still_the_case_s(casebot: CaseBot) -> None:
-    """The case has "negotiations", so "negotaitions" is a slip, not a topic it lacks; a word no
-    such slip explains still makes the question one about something else."""
+    """The case has "negotiations", so "negotiations" is what "negotaitions" asks about, not a topic
+    the case lacks; a word no such slip explains still makes the question one about something else."""
     slipped = casebot.ask("What were the negotaitions like?")
-    assert not slipped.abstained and slipped.citations, slipped.answer
+    # Read as "negotiations" for retrieval too: the answer is the paragraph about them.
+    assert not slipped.abstained and slipped.citations[0].paragraph == 10, slipped.answer
     assert_consistent(slipped)
     assert casebot.ask("What were the zqxvbn like?").abstained
 

@@ -19,6 +19,7 @@ from bot.lang.english import (
     known_name,
     misspells,
     names_in,
+    with_slips_corrected,
     with_two_letters_swapped,
 )
 from bot.rag.chain import CaseBot
@@ -137,6 +138,20 @@ def test_with_two_letters_swapped() -> None:
     assert "lawyer" in with_two_letters_swapped("laywer")
     assert with_two_letters_swapped("stock") == ["tsock", "sotck", "stcok", "stokc"]
     assert with_two_letters_swapped("all") == ["lal"]  # a doubled letter swapped is no change
+
+
+def test_with_slips_corrected() -> None:
+    vocabulary = frozenset({"negoti", "invest", "xpeng", "volkswagen", "use"})
+    english = frozenset({"negotiations", "invest", "sued", "used", "trip"})
+    assert with_slips_corrected("What were the negotaitions like?", vocabulary, english) == \
+        "What were the negotiations like?"
+    # Capitals are kept, and words the vocabulary has, small words and words no swap explains stay.
+    assert with_slips_corrected("Did Volkswagen ivnest in Xepng or XPNEG?", vocabulary, english) == \
+        "Did Volkswagen invest in Xpeng or XPENG?"
+    assert with_slips_corrected("Who wnet on the zqxvbn trip?", vocabulary, english) == \
+        "Who wnet on the zqxvbn trip?"
+    # A real word is no slip, though the case has only its swapped twin ("used").
+    assert with_slips_corrected("Who sued Apple?", vocabulary, english) == "Who sued Apple?"
 
 
 @pytest.mark.parametrize(("sentence", "expected"), [

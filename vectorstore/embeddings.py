@@ -37,6 +37,7 @@ class SentenceEmbeddings(Embeddings):
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._words: frozenset[str] | None = None
 
     @property
     def model(self) -> SentenceTransformer:
@@ -90,6 +91,17 @@ class SentenceEmbeddings(Embeddings):
                     while len(self._queries) > _QUERY_CACHE_SIZE:
                         self._queries.popitem(last=False)
         return [self.encode_query(text) for text in texts]
+
+    def whole_words(self) -> frozenset[str]:
+        """The words the model's tokenizer holds whole (its vocabulary, word pieces and marks
+        aside): some 22,000 common English words, for telling a rare word from a slip."""
+        with self._lock:
+            words = self._words
+        if words is None:
+            words = frozenset(t for t in self.model.tokenizer.get_vocab() if t.isalpha())
+            with self._lock:
+                self._words = words
+        return words
 
     @property
     def dimension(self) -> int:

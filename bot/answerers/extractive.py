@@ -32,7 +32,6 @@ from bot.lang.english import (
     focus_words,
     known_name,
     names_in,
-    with_two_letters_swapped,
 )
 from bot.rag.citations import build_citations, marker, place_markers
 from bot.rag.guard import looks_like_injection
@@ -236,7 +235,8 @@ class ExtractiveAnswerer:
 
     def _unknown_focus(self, evidence: Evidence) -> list[str]:
         """The question's topic words (the first ones after its question word, names aside)
-        when the case has none of them, not even with two letters swapped ("compalin").
+        when the case has none of them (a slipped spelling, "compalin", was corrected before:
+        `bot.lang.english.with_slips_corrected`).
 
         "What was the firm's revenue?" asks about revenue: when no word of the case comes close to
         it in meaning, the case cannot answer, however well the rest of the question matches.
@@ -245,7 +245,6 @@ class ExtractiveAnswerer:
         focus = focus_words(evidence.question)
         case = evidence.case
         unknown = [w for w in focus if stem(w) not in case.vocabulary
-                   and not any(stem(slip) in case.vocabulary for slip in with_two_letters_swapped(w))
                    and case.nearest_word(w, evidence.embeddings)[1] < self.known_word_similarity]
         # One familiar word is enough to keep the question on the case's ground.
         return unknown if len(unknown) == len(focus) else []

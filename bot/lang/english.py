@@ -8,11 +8,11 @@ what only reading questions and answers needs lives here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from difflib import SequenceMatcher
 
 from bot.lang.numbers import MONTH_NAMES, UNITS
-from vectorstore.text import STOPWORDS, tokens
+from vectorstore.text import STOPWORDS, stem, tokens
 
 # Ordinals a list item opens with ("Second, it provided ...") and a follow-up names ("And the
 # second one?"): they pick one item of an enumeration.
@@ -67,6 +67,30 @@ def with_two_letters_swapped(word: str) -> list[str]:
     ("compalin" for "complain", "laywer" for "lawyer")."""
     return [word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)
             if word[i] != word[i + 1]]
+
+
+# Words this short are left as they are: swapped, many of them are other words ("on", "no").
+_SLIP_MIN_LETTERS = 4
+
+
+def with_slips_corrected(text: str, vocabulary: Collection[str], words: Collection[str]) -> str:
+    """`text` with each word that is not an English word (`words`, lower case) and that
+    `vocabulary` (stems) lacks, but has with two neighbouring letters swapped back, spelt the
+    vocabulary's way: "What were the negotaitions like?" asks about the negotiations, for
+    retrieval and answering alike. A real word stays as it is, even when the case lacks it and has
+    it swapped ("sued" is not a slip for "used")."""
+    def corrected(match: re.Match[str]) -> str:
+        word = match.group(0)
+        lower = word.lower()
+        if len(lower) < _SLIP_MIN_LETTERS or lower in words or lower in STOPWORDS \
+                or stem(lower) in vocabulary:
+            return word
+        slip = next((s for s in with_two_letters_swapped(lower) if stem(s) in vocabulary), None)
+        if slip is None:
+            return word
+        return slip.upper() if word.isupper() else slip[0].upper() + slip[1:] if word[0].isupper() else slip
+
+    return re.sub(r"[A-Za-z]+", corrected, text)
 
 
 def known_name(word: str, names: Iterable[str]) -> bool:

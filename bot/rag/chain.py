@@ -13,6 +13,7 @@ from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from bot.answer import Answer, Evidence, Retrieved, Turn
 from bot.errors import CaseChoiceError, QuestionError
+from bot.lang.english import with_slips_corrected
 from bot.rag.conversation import resolve_question
 from bot.rag.guard import carries_instructions
 from vectorstore.hybrid import DEFAULT_K, HybridRetriever, ScoredParagraph
@@ -58,7 +59,9 @@ class CaseBot:
 
     def _evidence(self, inputs: dict[str, Any]) -> Evidence:
         case = self.library.load(inputs["case"])
-        question: str = inputs["question"]
+        # A slipped letter pair ("negotaitions") would leave the word out of every match.
+        question = with_slips_corrected(inputs["question"], case.vocabulary,
+                                        self.library.embeddings.whole_words())
         history: tuple[Turn, ...] = inputs["history"]
         query = resolve_question(question, history, case.vocabulary)
         # Encode the query with whatever else the answerer will need, in one forward pass.
