@@ -47,21 +47,29 @@ CSS = """
 }
 """
 # Counts characters in the browser as the student types (no server round trip per key); the
-# server still refuses an over-long question with a message, and nothing is ever cut.
+# server still refuses an over-long question with a message, and nothing is ever cut. The count
+# is refreshed on every keystroke and whenever the page changes: Gradio renders components as
+# their code arrives, so the counter may appear after the box has text in it, and a sent question
+# clears the box without a keystroke.
 CHAT_HEAD = f"""
 <script>
-document.addEventListener("input", function (event) {{
-  var box = event.target;
-  if (!box || !box.closest || !box.closest(".casebot-question")) return;
-  var root = box.closest(".gradio-container") || document;
-  var counter = root.querySelector(".casebot-count");
-  if (!counter) return;
-  var left = {MAX_QUESTION_CHARS} - box.value.length;
-  counter.textContent = left < 0
-    ? (-left) + " characters too many (at most {MAX_QUESTION_CHARS:,})"
-    : (left < 200 ? left + " characters left" : "");
-  counter.classList.toggle("casebot-over", left < 0);
-}}, true);
+(function () {{
+  function refresh() {{
+    document.querySelectorAll(".casebot-question textarea").forEach(function (box) {{
+      var root = box.closest(".gradio-container") || document;
+      var counter = root.querySelector(".casebot-count");
+      if (!counter) return;
+      var left = {MAX_QUESTION_CHARS} - box.value.length;
+      var text = left < 0 ? (-left) + " characters too many (at most {MAX_QUESTION_CHARS:,})"
+        : (left < 200 ? left + " characters left" : "");
+      if (counter.textContent !== text) counter.textContent = text;
+      counter.classList.toggle("casebot-over", left < 0);
+    }});
+  }}
+  document.addEventListener("input", refresh, true);
+  new MutationObserver(refresh).observe(document.documentElement, {{childList: true, subtree: true}});
+  refresh();
+}})();
 </script>
 """
 
