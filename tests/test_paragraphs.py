@@ -238,6 +238,18 @@ def test_money_and_decimals_do_not_split() -> None:
                                                       "Shares rose."]),
     ("Partners, e.g. XPeng, help. Others do not.", ["Partners, e.g. XPeng, help.", "Others do not."]),
     ("He said J. Smith left. Nobody knew.", ["He said J. Smith left.", "Nobody knew."]),
+    # A short word cut before a number, also inside brackets; a figure is no initial.
+    ("It was Nocturne Op. 62 No. 2. A library holds it.",
+     ["It was Nocturne Op. 62 No. 2.", "A library holds it."]),
+    ("The Wanli Emperor (r. 1572–1620) wrote. Zhi Guang (d. 1435) went.",
+     ["The Wanli Emperor (r. 1572–1620) wrote.", "Zhi Guang (d. 1435) went."]),
+    ("It has three rivals (Vol. 2 names them). They grew.",
+     ["It has three rivals (Vol. 2 names them).", "They grew."]),
+    ("Profit was $1.58 billion. 42% of it came from music.",
+     ["Profit was $1.58 billion.", "42% of it came from music."]),
+    ("It topped the charts in the US. 4 also sold well.",
+     ["It topped the charts in the US.", "4 also sold well."]),
+    ("Singles were back. [...] Nobody came close.", ["Singles were back.", "[...] Nobody came close."]),
 ])
 def test_abbreviations_do_not_end_sentences(text: str, expected: list[str]) -> None:
     assert sentences(text) == expected

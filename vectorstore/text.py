@@ -14,6 +14,8 @@ import snowballstemmer
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof inc ltd co corp jr sr st vs etc e.g i.e u.s u.k no fig approx est".split()
 )
+# The most letters a word cut short before a number has ("Op. 28", "Vol. 2", "(r. 1402–1424)").
+_SHORT_ABBREVIATION = 3
 _SENTENCE_END = re.compile(r"[.!?]['\"”’)\]]*(?=\s+|$)")
 _WORD = re.compile(r"[a-z0-9]+(?:[.,'’][a-z0-9]+)*")
 
@@ -66,11 +68,19 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     for match in _SENTENCE_END.finditer(text):
         end = match.end()
         word = text[start:match.start()].rsplit(maxsplit=1)
-        last = word[-1].lower().rstrip(".") if word else ""
-        if text[match.start()] == "." and (last in _ABBREVIATIONS or len(last) == 1):
+        written = word[-1].rstrip(".").lstrip("([{\"'“‘") if word else ""
+        last = written.lower()
+        full_stop = text[match.start()] == "."
+        # An abbreviation, an initial, or no word at all ("[...]") ends no sentence; a figure does.
+        if full_stop and (last in _ABBREVIATIONS or (len(last) <= 1 and not last.isdigit())):
             continue
         rest = text[end:].lstrip()
         if rest and rest[0].islower():
+            continue
+        # A short word's full stop before a number abbreviates the word ("Op. 28", "(r. 1402–1424)");
+        # an acronym's does not ("in the US. 4 also ...").
+        if full_stop and rest[:1].isdigit() and last.isalpha() and len(last) <= _SHORT_ABBREVIATION \
+                and not written.isupper():
             continue
         spans.append(_trim(text, start, end))
         start = end
