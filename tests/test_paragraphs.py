@@ -250,6 +250,8 @@ def test_money_and_decimals_do_not_split() -> None:
     ("It topped the charts in the US. 4 also sold well.",
      ["It topped the charts in the US.", "4 also sold well."]),
     ("Singles were back. [...] Nobody came close.", ["Singles were back.", "[...] Nobody came close."]),
+    ("Inspired by J.S. Bach, he wrote preludes. They sold.",
+     ["Inspired by J.S. Bach, he wrote preludes.", "They sold."]),
 ])
 def test_abbreviations_do_not_end_sentences(text: str, expected: list[str]) -> None:
     assert sentences(text) == expected

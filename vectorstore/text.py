@@ -12,8 +12,10 @@ import snowballstemmer
 
 # Abbreviations whose trailing period does not end a sentence.
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof inc ltd co corp jr sr st vs etc e.g i.e u.s u.k no fig approx est".split()
+    "mr mrs ms dr prof inc ltd co corp jr sr st vs etc no fig approx est".split()
 )
+# Letters with full stops between them: "J.S.", "U.S.", "e.g.", "i.e." (the last stop is the match's).
+_INITIALS = re.compile(r"(?:[a-z]\.)+[a-z]")
 # The most letters a word cut short before a number has ("Op. 28", "Vol. 2", "(r. 1402–1424)").
 _SHORT_ABBREVIATION = 3
 _SENTENCE_END = re.compile(r"[.!?]['\"”’)\]]*(?=\s+|$)")
@@ -71,8 +73,9 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         written = word[-1].rstrip(".").lstrip("([{\"'“‘") if word else ""
         last = written.lower()
         full_stop = text[match.start()] == "."
-        # An abbreviation, an initial, or no word at all ("[...]") ends no sentence; a figure does.
-        if full_stop and (last in _ABBREVIATIONS or (len(last) <= 1 and not last.isdigit())):
+        # An abbreviation, initials, or no word at all ("[...]") end no sentence; a figure does.
+        if full_stop and (last in _ABBREVIATIONS or _INITIALS.fullmatch(last)
+                          or (len(last) <= 1 and not last.isdigit())):
             continue
         rest = text[end:].lstrip()
         if rest and rest[0].islower():
