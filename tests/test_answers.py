@@ -194,17 +194,43 @@ His heart was taken to Warsaw by his sister, where it rests in a church.
 ])
 def test_amounts_in_words_answer_a_question_asking_for_an_amount(
         tmp_path: Path, embeddings: Any, question: str, fact: str, paragraph: int) -> None:
+    answer = _ask_a_new_case(tmp_path, embeddings, _COMPOSER, question)
+    assert not answer.abstained and fact in answer.answer, answer.answer
+    assert answer.citations[0].paragraph == paragraph
+
+
+def _ask_a_new_case(tmp_path: Path, embeddings: Any, text: str, question: str) -> Answer:
+    """Ingest `text` as a case into a new store (the real model and Chroma) and ask `question`."""
     from bot.answerers.extractive import ExtractiveAnswerer
     from ingest.pipeline import ingest_paths
     from vectorstore.store import CaseLibrary, open_client
 
-    (tmp_path / "composer.md").write_text(_COMPOSER, encoding="utf-8")
+    (tmp_path / "case.md").write_text(text, encoding="utf-8")
     library = CaseLibrary(open_client(tmp_path / "index"), embeddings)
-    [outcome] = ingest_paths([tmp_path / "composer.md"], library)
+    [outcome] = ingest_paths([tmp_path / "case.md"], library)
     assert outcome.report is not None
-    answer = CaseBot(library, ExtractiveAnswerer()).ask(question, (), outcome.report.case_id)
-    assert not answer.abstained and fact in answer.answer, answer.answer
-    assert answer.citations[0].paragraph == paragraph
+    return CaseBot(library, ExtractiveAnswerer()).ask(question, (), outcome.report.case_id)
+
+
+_SINGER = """# The singer's second album
+
+Her second album was released in the autumn and sold well in Europe and in Japan.
+
+Its lead single "Déjà Vu", recorded with a rapper from Brooklyn, reached the top five of the chart.
+
+She toured Europe the following spring with a new band.
+"""
+
+
+@pytest.mark.parametrize("question", [
+    'How high did "Deja Vu" climb on the chart?',  # typed without the case's accents
+    'How high did "Déjà Vu" climb on the chart?',
+])
+def test_a_name_typed_without_its_accents_is_the_case_s(
+        tmp_path: Path, embeddings: Any, question: str) -> None:
+    answer = _ask_a_new_case(tmp_path, embeddings, _SINGER, question)
+    assert not answer.abstained and "top five" in answer.answer, answer.answer
+    assert answer.citations[0].paragraph == 3
 
 
 def test_an_abstention_points_to_the_closest_passages(casebot: CaseBot) -> None:

@@ -11,7 +11,7 @@ from conftest import CASE_FILE, CASE_ID
 
 from ingest.loaders import load_text
 from ingest.paragraphs import EmptyCaseError, ParsedCase, parse_case
-from vectorstore.text import sentences, split_sentences
+from vectorstore.text import sentences, split_sentences, tokens, without_accents
 
 SECTIONS = [
     "Key Takeaways",
@@ -283,3 +283,13 @@ def test_sentence_spans_are_trimmed_offsets_into_the_text() -> None:
 def test_no_sentences_in_blank_text() -> None:
     assert split_sentences("") == []
     assert split_sentences("  \n ") == []
+
+
+def test_tokens_fold_accents_and_keep_words_of_any_alphabet() -> None:
+    # A student types "Beyonce" and "Deja Vu" for the case's "Beyoncé" and "Déjà Vu".
+    assert tokens("Beyoncé sang “Déjà Vu”") == tokens("Beyonce sang 'Deja Vu'") == \
+        ["beyonce", "sang", "deja", "vu"]
+    # Letters of their own are kept whole rather than cut into pieces ("gładkowska", not "g").
+    assert tokens("Konstancja Gładkowska, 候顯, L'Oréal's") == ["konstancja", "gładkowska", "候顯", "l'oreal"]
+    assert without_accents("Frédéric François") == "Frederic Francois"
+    assert without_accents("plain") == "plain"

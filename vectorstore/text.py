@@ -19,7 +19,9 @@ _INITIALS = re.compile(r"(?:[a-z]\.)+[a-z]")
 # The most letters a word cut short before a number has ("Op. 28", "Vol. 2", "(r. 1402–1424)").
 _SHORT_ABBREVIATION = 3
 _SENTENCE_END = re.compile(r"[.!?]['\"”’)\]]*(?=\s+|$)")
-_WORD = re.compile(r"[a-z0-9]+(?:[.,'’][a-z0-9]+)*")
+# A word: letters of any alphabet and figures ("gładkowska", "700"), with inner punctuation ("5.5",
+# "2,000", "l'oreal").
+_WORD = re.compile(r"[^\W_]+(?:[.,'’][^\W_]+)*")
 
 _STEMMER = snowballstemmer.stemmer("english")
 
@@ -105,9 +107,18 @@ def sentences(text: str) -> list[str]:
     return [text[a:b] for a, b in split_sentences(text)]
 
 
+def without_accents(text: str) -> str:
+    """`text` with its letters' accents dropped ("Beyoncé" → "Beyonce", "Déjà" → "Deja"): students
+    often type names without them. Letters of their own ("ł", "ø") stay as they are."""
+    if text.isascii():
+        return text
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
 def tokens(text: str) -> list[str]:
-    """Lower-cased word tokens; numbers keep inner punctuation ("700", "5.5", "2,000")."""
-    folded = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
+    """Lower-cased word tokens without accents; numbers keep inner punctuation ("700", "5.5",
+    "2,000")."""
+    folded = without_accents(unicodedata.normalize("NFKC", text)).lower().replace("’", "'")
     return [word[:-2] if word.endswith("'s") else word for word in _WORD.findall(folded)]
 
 

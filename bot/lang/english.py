@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable
 from difflib import SequenceMatcher
 
 from bot.lang.numbers import MONTH_NAMES, UNITS
-from vectorstore.text import STOPWORDS, stem, tokens
+from vectorstore.text import STOPWORDS, stem, tokens, without_accents
 
 # Ordinals a list item opens with ("Second, it provided ...") and a follow-up names ("And the
 # second one?"): they pick one item of an enumeration.
@@ -81,7 +81,7 @@ def with_slips_corrected(text: str, vocabulary: Collection[str], words: Collecti
     it swapped ("sued" is not a slip for "used")."""
     def corrected(match: re.Match[str]) -> str:
         word = match.group(0)
-        lower = word.lower()
+        lower = without_accents(word.lower())
         if len(lower) < _SLIP_MIN_LETTERS or lower in words or lower in STOPWORDS \
                 or stem(lower) in vocabulary:
             return word
@@ -90,7 +90,7 @@ def with_slips_corrected(text: str, vocabulary: Collection[str], words: Collecti
             return word
         return slip.upper() if word.isupper() else slip[0].upper() + slip[1:] if word[0].isupper() else slip
 
-    return re.sub(r"[A-Za-z]+", corrected, text)
+    return re.sub(r"[^\W\d_]+", corrected, text)
 
 
 def known_name(word: str, names: Iterable[str]) -> bool:
