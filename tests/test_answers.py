@@ -212,6 +212,38 @@ def _ask_a_new_case(tmp_path: Path, embeddings: Any, text: str, question: str) -
     return CaseBot(library, ExtractiveAnswerer()).ask(question, (), outcome.report.case_id)
 
 
+_SEASONS = """# The theatre's seasons
+
+In the 2013–14 season the theatre sold 1.2 million tickets, 11% more than the season before.
+
+At the 43rd Annual Drama Awards its revival of an old comedy won Best Production.
+
+The theatre closed for repairs in the summer of 2016.
+"""
+
+
+@pytest.mark.parametrize(("question", "fact", "paragraph"), [
+    # A range's end cut short, and a number the case gives as an ordinal, are the case's numbers.
+    ("How many tickets did the theatre sell in 2013-4?", "1.2 million", 2),
+    ("What won Best Production at the 43 Annual Drama Awards?", "revival", 3),
+])
+def test_numbers_written_differently_are_the_case_s(
+        tmp_path: Path, embeddings: Any, question: str, fact: str, paragraph: int) -> None:
+    answer = _ask_a_new_case(tmp_path, embeddings, _SEASONS, question)
+    assert not answer.abstained and fact in answer.answer, answer.answer
+    assert answer.citations[0].paragraph == paragraph
+
+
+@pytest.mark.parametrize("question", [
+    "How many tickets did the theatre sell from 2013 to 2019?",
+    "How many tickets did the theatre sell in 2013-2019?",  # a range's full end is checked
+])
+def test_a_range_ending_in_a_number_the_case_lacks_is_declined(
+        tmp_path: Path, embeddings: Any, question: str) -> None:
+    answer = _ask_a_new_case(tmp_path, embeddings, _SEASONS, question)
+    assert answer.abstained, answer.answer
+
+
 _SINGER = """# The singer's second album
 
 Her second album was released in the autumn and sold well in Europe and in Japan.

@@ -25,6 +25,7 @@ from bot.lang.numbers import (
     MONTHS,
     ONE_NOT_A_COUNT_AFTER,
     ONE_NOT_A_COUNT_BEFORE,
+    ORDINAL_SUFFIXES,
     ORDINALS,
     SCALE_SUFFIXES,
     SCALES,
@@ -33,7 +34,6 @@ from bot.lang.numbers import (
 )
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*[a-z]*|[a-z]+|%")
-_ORDINAL_SUFFIX = ("st", "nd", "rd", "th")
 # Two values are the same quantity when they differ by less than this share ("a third" is 33%).
 _TOLERANCE = 0.015
 
@@ -87,7 +87,7 @@ def quantities(text: str) -> list[Quantity]:
             value = bare = number
             if suffix in SCALE_SUFFIXES:
                 value = number * SCALE_SUFFIXES[suffix]
-            elif suffix in _ORDINAL_SUFFIX:
+            elif suffix in ORDINAL_SUFFIXES:
                 ordinal = True
             i += 1
             while i < len(words) and words[i] in SCALES:

@@ -33,6 +33,7 @@ from bot.lang.english import (
     known_name,
     names_in,
 )
+from bot.lang.numbers import ORDINAL_SUFFIXES
 from bot.rag.citations import build_citations, marker, place_markers
 from bot.rag.guard import looks_like_injection
 from vectorstore.store import NEAR_WORD_SIMILARITY, LoadedCase
@@ -206,15 +207,23 @@ class ExtractiveAnswerer:
     @staticmethod
     def _unknown_specifics(evidence: Evidence) -> list[str]:
         """Names and numbers of the question that the case never mentions (a name it abbreviates
-        or misspells counts as mentioned).
+        or misspells counts as mentioned, and so does a number it has as an ordinal: "the 43
+        Annual Grammy Awards" for "the 43rd").
 
         Only the question itself is read, up to its last question mark.
         """
         case = evidence.case
         asked = _asked(evidence.question)
-        specifics = names_in(asked) + re.findall(r"\b\d[\d.,]*\b", asked)
+        # The end of a range cut short ("the 2013-4 season" for the case's "2013–14") is not
+        # checked; the full end of one ("$80-85 million") is.
+        numbers = []
+        for start, end in re.findall(r"(?:\b(\d+)[-–])?\b(\d[\d.,]*)\b", asked):
+            numbers += [start] if start else []
+            numbers += [end] if len(end) >= len(start) else []
+        specifics = names_in(asked) + numbers
         unknown = [word for word in dict.fromkeys(specifics)
-                   if (term := _term(word)) and term not in case.vocabulary]
+                   if (term := _term(word)) and term not in case.vocabulary
+                   and not any(term + suffix in case.vocabulary for suffix in ORDINAL_SUFFIXES)]
         # Only a name the case never spells is compared with all of its names (the slow part).
         return [word for word in unknown if word[0].isdigit() or not known_name(word, case.name_runs)]
 

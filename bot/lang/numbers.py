@@ -18,6 +18,8 @@ SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_
           "trillion": 1_000_000_000_000}
 # Abbreviated scales written after figures ("$700m", "$1.2bn").
 SCALE_SUFFIXES = {"k": 1_000, "m": 1_000_000, "mn": 1_000_000, "bn": 1_000_000_000, "b": 1_000_000_000}
+# What an ordinal in figures ends in ("43rd", "5th").
+ORDINAL_SUFFIXES = ("st", "nd", "rd", "th")
 # Words that are a number by themselves.
 COUNTS = {"dozen": 12, "half": 0.5}
 # Ordinals that are fractions after "a" or "one" ("a third", "one fifth"); "a second" is time.
