@@ -36,16 +36,19 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from benchmarks.generality import add_article_options, parse_articles  # noqa: E402
-from benchmarks.squad import contains_answer, load_articles, open_articles  # noqa: E402
-from bot.settings import quiet_libraries  # noqa: E402
+from benchmarks.generality import (  # noqa: E402
+    add_article_options,
+    bundled_case_questions,
+    open_chosen_articles,
+)
+from benchmarks.squad import contains_answer  # noqa: E402
+from bot.settings import DEFAULT_CASE, quiet_libraries  # noqa: E402
 
 CANDIDATES = 12
 JUDGED = 8
 NEGATIVES = 7
 BLENDS = (0.0, 0.05, 0.1, 0.2, 0.4, 1.0)
 MAX_TOKENS = 128
-CASE_SETS = ("questions", "heldout", "heldout-fresh")
 
 
 @dataclass(frozen=True)
@@ -149,16 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quiet_libraries()
 
-    from bot.answerers.extractive import ExtractiveAnswerer
-    from bot.evaluation.questions import load_questions
-    from bot.rag.chain import CaseBot
-    from ingest.pipeline import ingest_file
-
     started = time.perf_counter()
-    articles = load_articles(args.data)
-    articles = [articles[i] for i in parse_articles(args.articles, len(articles))]
-    library = open_articles(articles, args.work_dir)
-    bot = CaseBot(library, ExtractiveAnswerer())
+    articles, bot = open_chosen_articles(args)
     train: list[Ranked] = []
     held: list[Ranked] = []
     for index, article in enumerate(articles):
@@ -167,15 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                partial(contains_answer, answers=item.answers))
             (train if index % 2 == 0 else held).extend([found] if found else [])
     held = random.Random(args.seed).sample(held, min(args.judged, len(held)))
-    case_dir = REPO / "cases" / "xpeng-volkswagen"
-    ingest_file(case_dir / "case.txt", library, progress=False)
     case: list[Ranked] = []
-    for name in CASE_SETS:
-        for asked in load_questions(case_dir / f"{name}.jsonl"):
-            if asked.history or not asked.answerable or not asked.must_include:
-                continue
-            found = candidates(bot, asked.question, "xpeng-volkswagen",
-                               partial(states_one, needed=asked.must_include))
+    for _, item in bundled_case_questions(bot.library):
+        if item.answerable and item.must_include:
+            found = candidates(bot, item.question, DEFAULT_CASE,
+                               partial(states_one, needed=item.must_include))
             case.extend([found] if found else [])
     print(f"  {len(train)} training questions, {len(held)} judged, {len(case)} of the case",
           file=sys.stderr)

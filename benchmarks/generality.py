@@ -36,6 +36,8 @@ from bot.settings import quiet_libraries  # noqa: E402
 
 DEFAULT_DATA = (REPO / ".." / "shared" / "data" / "squad2-train-10-articles.json").resolve()
 RRF_K = 60
+# The bundled case's question sets the benchmarks may read (heldout-fresh-2 stays sealed).
+CASE_SETS = ("questions", "heldout", "heldout-fresh")
 
 
 @dataclass
@@ -166,6 +168,31 @@ def add_article_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=20260, help="the seed of the question samples")
 
 
+def open_chosen_articles(args: argparse.Namespace) -> tuple[list[SquadArticle], Any]:
+    """The articles `--data` and `--articles` choose, and a CaseBot with the default extractive
+    answerer over them (ingested into `--work-dir`)."""
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
+
+    articles = load_articles(args.data)
+    articles = [articles[index] for index in parse_articles(args.articles, len(articles))]
+    return articles, CaseBot(open_articles(articles, args.work_dir), ExtractiveAnswerer())
+
+
+def bundled_case_questions(library: Any) -> list[tuple[str, Any]]:
+    """The bundled case, ingested into `library`, and the single questions (those without a
+    history) of its development and held-out sets, each with its set's name. The sealed set
+    (heldout-fresh-2) is not read."""
+    from bot.evaluation.questions import load_questions
+    from bot.settings import DEFAULT_CASE
+    from ingest.pipeline import ingest_file
+
+    folder = REPO / "cases" / DEFAULT_CASE
+    ingest_file(folder / "case.txt", library, progress=False)
+    return [(name, question) for name in CASE_SETS
+            for question in load_questions(folder / f"{name}.jsonl") if not question.history]
+
+
 def parse_articles(spec: str | None, count: int) -> list[int]:
     """Article indexes from "0,3,5" (all when None)."""
     if spec is None:
@@ -188,29 +215,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quiet_libraries()
 
-    from bot.answerers.extractive import ExtractiveAnswerer
-    from bot.rag.chain import CaseBot
     started = time.perf_counter()
-    articles = load_articles(args.data)
-    evaluated = parse_articles(args.articles, len(articles))
-    library = open_articles([articles[index] for index in evaluated], args.work_dir)
-    bot = CaseBot(library, ExtractiveAnswerer())
+    articles, bot = open_chosen_articles(args)
     pooled = Tally("**pooled**")
     lines = []
     results = args.results.open("w", encoding="utf-8") if args.results else None
     try:
-        for index in evaluated:
-            tally = evaluate_article(articles[index], bot, args.max_questions or None, args.seed,
-                                     results)
+        for article in articles:
+            tally = evaluate_article(article, bot, args.max_questions or None, args.seed, results)
             pooled.add(tally)
             lines.append(tally.row())
-            print(f"  {articles[index].title}: done", file=sys.stderr)
+            print(f"  {article.title}: done", file=sys.stderr)
     finally:
         if results is not None:
             results.close()
     sample = "all questions" if not args.max_questions else \
         f"a seeded sample (seed {args.seed}) of at most {args.max_questions} questions per article"
-    print(f"Data: {args.data.name}; {len(evaluated)} articles; {sample}.\n")
+    print(f"Data: {args.data.name}; {len(articles)} articles; {sample}.\n")
     print(HEADER)
     print("\n".join(lines))
     print(pooled.row())

@@ -35,12 +35,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from benchmarks.abstention_curve import questions_of  # noqa: E402
-from benchmarks.generality import add_article_options, parse_articles  # noqa: E402
-from benchmarks.squad import contains_answer, load_articles, open_articles  # noqa: E402
-from bot.settings import quiet_libraries  # noqa: E402
+from benchmarks.generality import (  # noqa: E402
+    CASE_SETS,
+    add_article_options,
+    bundled_case_questions,
+    open_chosen_articles,
+)
+from benchmarks.squad import contains_answer  # noqa: E402
+from bot.settings import DEFAULT_CASE, quiet_libraries  # noqa: E402
 
 THRESHOLDS = (0.9, 0.7, 0.5, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15)
-CASE_SETS = ("questions", "heldout", "heldout-fresh")
 STEPS = 2000
 LEARNING_RATE = 0.05
 L2 = 1e-3
@@ -142,16 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quiet_libraries()
 
-    from bot.answerers.extractive import ExtractiveAnswerer
-    from bot.evaluation.questions import load_questions
-    from bot.rag.chain import CaseBot
-    from ingest.pipeline import ingest_file
-
     started = time.perf_counter()
-    articles = load_articles(args.data)
-    articles = [articles[i] for i in parse_articles(args.articles, len(articles))]
-    library = open_articles(articles, args.work_dir)
-    bot = CaseBot(library, ExtractiveAnswerer())
+    articles, bot = open_chosen_articles(args)
     asked: list[Asked] = []
     for article in articles:
         for q in questions_of(article, args.answerable, args.seed):
@@ -168,18 +164,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append(f"| declines also at p >= {threshold:.2f} | {facts:.3f} | "
                     f"{false_abstention:.3f} | {caught:.3f} |")
 
-    case_dir = REPO / "cases" / "xpeng-volkswagen"
-    ingest_file(case_dir / "case.txt", library, progress=False)
     model = fit(asked)
+    on_case: dict[str, list[Asked]] = {name: [] for name in CASE_SETS}
+    for name, item in bundled_case_questions(bot.library):
+        found = ask(bot, name, item.question, DEFAULT_CASE, bool(item.answerable),
+                    partial(states_all, needed=item.must_include))
+        on_case[name] += [found] if found else []
     case_rows = []
-    for name in CASE_SETS:
-        rows_of_set = []
-        for item in load_questions(case_dir / f"{name}.jsonl"):
-            if item.history:
-                continue  # follow-ups lean on a conversation; the model reads one question
-            found = ask(bot, name, item.question, "xpeng-volkswagen",
-                        bool(item.answerable), partial(states_all, needed=item.must_include))
-            rows_of_set += [found] if found else []
+    for name, rows_of_set in on_case.items():
         left = [a for a in rows_of_set if not a.declined]
         for threshold in (0.5, 0.3, 0.2):
             more = [a for a in left if probability(model, a) >= threshold]
