@@ -128,12 +128,12 @@ def probability(model: tuple[np.ndarray, np.ndarray, np.ndarray], asked: Asked) 
 
 def outcome(asked: Sequence[Asked], p: Sequence[float], threshold: float) -> tuple[float, float, float]:
     """(facts, false abstention, abstention on unanswerable) when the model also declines."""
-    answerable = [(a, q) for a, q in zip(asked, p, strict=True) if a.answerable]
-    unanswerable = [(a, q) for a, q in zip(asked, p, strict=True) if not a.answerable]
-    declined = lambda a, q: a.declined or q >= threshold  # noqa: E731
-    return (sum(a.fact and q < threshold for a, q in answerable) / max(len(answerable), 1),
-            sum(declined(a, q) for a, q in answerable) / max(len(answerable), 1),
-            sum(declined(a, q) for a, q in unanswerable) / max(len(unanswerable), 1))
+    declined = [a.declined or q >= threshold for a, q in zip(asked, p, strict=True)]
+    answerable = [(a, d) for a, d in zip(asked, declined, strict=True) if a.answerable]
+    unanswerable = [d for a, d in zip(asked, declined, strict=True) if not a.answerable]
+    return (sum(a.fact and not d for a, d in answerable) / max(len(answerable), 1),
+            sum(d for _, d in answerable) / max(len(answerable), 1),
+            sum(unanswerable) / max(len(unanswerable), 1))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
