@@ -68,7 +68,8 @@ def measure(library: Any, asked: list[tuple[str, SquadQuestion]], floor: float) 
     from bot.evaluation.metrics import strip_markers
     from bot.rag.chain import CaseBot
 
-    bot = CaseBot(library, ExtractiveAnswerer(min_similarity=floor))
+    # The hand-set score alone: the shipped sentence reader was trained on these articles.
+    bot = CaseBot(library, ExtractiveAnswerer(min_similarity=floor, reader=None))
     answerable = unanswerable = declined = caught = facts = 0
     for case_id, item in asked:
         answer = bot.ask(item.question, (), case_id)

@@ -166,17 +166,25 @@ def add_article_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work-dir", type=Path, default=REPO / ".cache" / "generality",
                         help="where the articles are ingested (kept between runs)")
     parser.add_argument("--seed", type=int, default=20260, help="the seed of the question samples")
+    parser.add_argument("--reader", default="none", metavar="none|shipped|FILE",
+                        help="the answerer's sentence reader: none (default: the shipped one was "
+                             "trained on these articles, so it would be judged on what it learned "
+                             "from), shipped, or a weights file such as `cross_encoder.py --save` "
+                             "writes, trained on other articles")
 
 
 def open_chosen_articles(args: argparse.Namespace) -> tuple[list[SquadArticle], Any]:
-    """The articles `--data` and `--articles` choose, and a CaseBot with the default extractive
-    answerer over them (ingested into `--work-dir`)."""
+    """The articles `--data` and `--articles` choose, and a CaseBot with the extractive answerer
+    and the `--reader` over them (ingested into `--work-dir`)."""
     from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.answerers.reader import SHIPPED_READER, SentenceReader
     from bot.rag.chain import CaseBot
 
     articles = load_articles(args.data)
     articles = [articles[index] for index in parse_articles(args.articles, len(articles))]
-    return articles, CaseBot(open_articles(articles, args.work_dir), ExtractiveAnswerer())
+    readers = {"none": None, "shipped": SHIPPED_READER}
+    reader = readers[args.reader] if args.reader in readers else SentenceReader(Path(args.reader))
+    return articles, CaseBot(open_articles(articles, args.work_dir), ExtractiveAnswerer(reader=reader))
 
 
 def bundled_case_questions(library: Any) -> list[tuple[str, Any]]:

@@ -61,6 +61,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "llm_timeout": getattr(args, "llm_timeout", None),
         "llm_context": getattr(args, "llm_context", None),
         "llm_context_tokens": getattr(args, "llm_context_tokens", None),
+        "sentence_reader": getattr(args, "sentence_reader", None),
         "top_k": getattr(args, "k", None),
         "default_case": getattr(args, "default_case", None),
         "database_url": getattr(args, "database_url", None),
@@ -234,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--llm-context-tokens", type=int, metavar="N",
                         help="token budget for auto: the whole case is sent when it fits "
                              "(env CASEBOT_LLM_CONTEXT_TOKENS; default 12000)")
+    common.add_argument("--sentence-reader", choices=("on", "off"),
+                        help="reorder the extractive answerer's best sentences with the shipped "
+                             "cross-encoder: on (about 60 ms a question, 2 s to load) or off (default: "
+                             "the hand-set score alone; env CASEBOT_SENTENCE_READER)")
     common.add_argument("-k", type=int, metavar="N",
                         help="paragraphs to retrieve per question (env CASEBOT_TOP_K; default 5); a "
                              "paragraph they cannot be read without (\"Second, it ...\") or that states "

@@ -211,6 +211,11 @@ class LLMAnswerer:
                 standalone = ""  # a rewrite that turned into instructions is not used
         return answer_messages(evidence, standalone)
 
+    def warm_up(self) -> None:
+        """Load the fallback's models now (the chat model is a server or loads when built)."""
+        if self.fallback is not None:
+            self.fallback.warm_up()
+
     def stream(self, evidence: Evidence) -> Iterator[str | Answer]:
         """Text pieces as the model writes them, then the enforced final Answer."""
         if looks_like_injection(evidence.question):

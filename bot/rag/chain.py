@@ -29,6 +29,9 @@ class Answerer(Protocol):
 
     def stream(self, evidence: Evidence) -> Iterator[str | Answer]: ...
 
+    def warm_up(self) -> None:
+        """Load now what the first answer would otherwise wait for."""
+
 
 def check_question(question: Any) -> str:
     """The question with outer whitespace removed; QuestionError when it cannot be asked."""
@@ -123,9 +126,10 @@ class CaseBot:
         return final
 
     def warm_up(self, case: str = "") -> None:
-        """Load the model and a case's index now, so the first student does not wait for them."""
+        """Load the models and a case's index now, so the first student does not wait for them."""
         loaded = self.library.load(case or self.default_case())
         loaded.word_vectors(self.library.embeddings)
+        self.answerer.warm_up()
 
     def default_case(self) -> str:
         """The one rule for the case of a question that names none: the configured default
