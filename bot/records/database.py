@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Connection,
     DateTime,
     Engine,
     Float,
@@ -187,6 +188,14 @@ def open_engine(url: str) -> Engine:
         raise DatabaseError(f"Cannot use {describe_url(url)}: {error}") from None
 
 
+def lock_schema(connection: Connection) -> None:
+    """Hold casebot's schema lock until `connection`'s transaction ends (PostgreSQL; elsewhere a
+    no-op): replicas starting together on one database create tables one at a time, the others wait
+    and then find them done, instead of failing on PostgreSQL's catalogue with a duplicate type."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+
+
 def ensure_schema(engine: Engine, component: str = COMPONENT, tables: tuple[Table, ...] = RECORD_TABLES,
                   version: int = SCHEMA_VERSION,
                   upgrades: dict[int, Callable[[Any], None]] | None = None) -> None:
@@ -195,10 +204,7 @@ def ensure_schema(engine: Engine, component: str = COMPONENT, tables: tuple[Tabl
     upgrades = UPGRADES if upgrades is None else upgrades
     try:
         with engine.begin() as connection:
-            if engine.dialect.name == "postgresql":
-                # Replicas starting together: one creates, the others wait and then find it done.
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                                   {"key": _ADVISORY_LOCK_KEY})
+            lock_schema(connection)
             version_table: Table = SchemaVersion.__table__  # type: ignore[assignment]
             Base.metadata.create_all(connection, tables=[version_table, *tables])
             with Session(bind=connection) as session:

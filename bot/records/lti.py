@@ -21,6 +21,7 @@ from sqlalchemy import DateTime, Engine, String, Text, UniqueConstraint, delete,
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from bot.errors import RegistrationError
+from bot.records.database import lock_schema
 
 
 class LtiBase(DeclarativeBase):
@@ -161,8 +162,10 @@ def url_origin(url: str) -> str:
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the LTI tables that do not exist yet (idempotent)."""
-    LtiBase.metadata.create_all(engine)
+    """Create the LTI tables that do not exist yet (idempotent; safe when replicas start together)."""
+    with engine.begin() as connection:
+        lock_schema(connection)
+        LtiBase.metadata.create_all(connection)
 
 
 def _registration(row: PlatformRow) -> Registration:
