@@ -148,6 +148,7 @@ def test_replicas_starting_together_on_one_postgresql_all_create_the_schema(post
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert not [thread for thread in threads if thread.is_alive()], "a starter is still waiting"
     assert failures == []
     engine = open_engine(postgres_url)
     try:
