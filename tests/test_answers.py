@@ -249,6 +249,28 @@ def test_a_new_case_answers_questions_that_word_its_facts_differently(
     assert answer.citations[0].paragraph == paragraph
 
 
+_PLANT = """# Northwind Foods
+
+Northwind Foods sells frozen meals in supermarkets across Canada and the northern United States.
+
+Food critics praised the new range of frozen meals for their taste and their price.
+
+The company's employees praised the new canteen and the longer breaks at the Toronto plant.
+
+The plant's managers were praised by the owners for cutting costs by a tenth in one year.
+"""
+
+
+@pytest.mark.parametrize("question", ["What did the workers praise?", "What did the staff praise?"])
+def test_a_word_the_case_never_uses_counts_as_the_case_s_word_nearest_to_it(
+        tmp_path: Path, embeddings: Any, question: str) -> None:
+    # "workers" and "staff" are the case's "employees": the one sentence about them answers, not
+    # every sentence that praises something.
+    answer = _ask_a_new_case(tmp_path, embeddings, _PLANT, question)
+    assert "canteen" in answer.answer, answer.answer
+    assert [c.paragraph for c in answer.citations] == [4], answer.answer
+
+
 def test_an_abstention_points_to_the_closest_passages(casebot: CaseBot) -> None:
     answer = casebot.ask("What is Toyota's market share in China?")
     assert answer.abstained and answer.citations == ()

@@ -155,6 +155,12 @@ def _term(word: str) -> str:
     return stem(token[0]) if token and token[0] not in STOPWORDS else ""
 
 
+def _unfamiliar_words(question: str, case: LoadedCase) -> list[str]:
+    """The question's words that the case never uses in any form."""
+    return [word for word in dict.fromkeys(tokens(question))
+            if word.isalpha() and word not in STOPWORDS and stem(word) not in case.vocabulary]
+
+
 def _context_sentence(case: LoadedCase, row: int, paragraph: int) -> ScoredSentence:
     """A sentence added for context rather than chosen on its own evidence."""
     return ScoredSentence(row, paragraph, case.texts[row], 0.0, 0.0, 0, 0.0)
@@ -300,13 +306,22 @@ class ExtractiveAnswerer:
         return [typed, *(s for s in scored if s is not typed)]
 
     def _weights(self, evidence: Evidence) -> dict[str, float]:
-        """Query terms found in the case, weighted by rarity; history terms count half."""
-        index = evidence.case.sentence_index
+        """Query terms found in the case, weighted by rarity; history terms count half, and so
+        does the case's word nearest in meaning to a word of the question the case never uses
+        (a question's "carmaker" reads the case's "automakers", "firms" its "companies"): students
+        paraphrase."""
+        case = evidence.case
+        index = case.sentence_index
         own = set(content_terms(evidence.question))
         weights = {}
         for term in content_terms(evidence.query):
-            if term in evidence.case.vocabulary:
+            if term in case.vocabulary:
                 weights[term] = index.idf_of(term) * (1.0 if term in own else 0.5)
+        for word in _unfamiliar_words(evidence.question, case):
+            near, similarity = case.nearest_word(word, evidence.embeddings)
+            term = stem(near)
+            if similarity >= self.known_word_similarity and term in case.vocabulary and term not in weights:
+                weights[term] = index.idf_of(term) * 0.5
         return weights
 
     def _counts(self, sentence: str, noun: str, evidence: Evidence) -> bool:
@@ -348,7 +363,7 @@ class ExtractiveAnswerer:
     def related_texts(self, question: str, query: str, case: LoadedCase) -> list[str]:
         """Texts this answerer will encode for a question, so the chain can encode them in the
         same batch as the retrieval query."""
-        texts = [question, *focus_words(question),
+        texts = [question, *focus_words(question), *_unfamiliar_words(question, case),
                  self._topic_text(query, case) or "", counted_noun(question)]
         return [text for text in texts if text]
 
