@@ -2,7 +2,8 @@
 
 It scores the sentences of the retrieved paragraphs by meaning (cosine similarity of the sentence
 and of its paragraph to the question), by coverage of the question's terms (weighted by how rare
-they are in the case, with the neighbouring sentences as context) and by whether they hold the
+they are in the case, with the neighbouring sentences as context; a word the case never uses
+stands for the case's word nearest to it in meaning) and by whether they hold the
 kind of answer the question asks for (a date, an amount, a name). From that evidence it decides
 whether the case answers at all, then composes one to three sentences, each followed by the
 marker of the paragraph it comes from.
