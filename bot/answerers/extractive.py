@@ -52,6 +52,10 @@ _INTRO_WORDS = 15
 _COUNT_WINDOW = 5
 # A sentence telling this many words beyond the question's own counts as fully informative.
 _NEW_TERMS = 8
+# What a term the question does not itself use counts in the word match, against 1 for its own: a
+# term of the earlier question a follow-up leans on, or the case's word nearest to a word of the
+# question that the case never uses.
+_BORROWED_TERM = 0.5
 # How far down the candidates a question asking for a date or a number looks for a sentence
 # stating one: the best such sentence is rarely the best match overall.
 _TYPED_REACH = 3
@@ -317,12 +321,12 @@ class ExtractiveAnswerer:
         weights = {}
         for term in content_terms(evidence.query):
             if term in case.vocabulary:
-                weights[term] = index.idf_of(term) * (1.0 if term in own else 0.5)
+                weights[term] = index.idf_of(term) * (1.0 if term in own else _BORROWED_TERM)
         for word in _unfamiliar_words(evidence.question, case):
             near, similarity = case.nearest_word(word, evidence.embeddings)
             term = stem(near)
             if similarity >= self.known_word_similarity and term in case.vocabulary and term not in weights:
-                weights[term] = index.idf_of(term) * 0.5
+                weights[term] = index.idf_of(term) * _BORROWED_TERM
         return weights
 
     def _counts(self, sentence: str, noun: str, evidence: Evidence) -> bool:
