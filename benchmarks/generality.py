@@ -14,6 +14,11 @@ as `casebot eval` (bot.evaluation.runner.ask_question). Per article and pooled i
 Run: `.venv/bin/python benchmarks/generality.py [--articles 0,3] [--max-questions N]`. The articles
 are ingested once into `--work-dir`, so later runs start fast. `--results FILE` writes one JSON
 line per question (question, answer, gold answers, verdicts) for reading the failures.
+
+`--cases DIR [--split dev]` runs a folder of cases instead (`DIR/cases/<id>/case.*` with its
+`questions.jsonl`, and `DIR/splits.json` naming each split's cases, as training/data holds them):
+facts are answers holding every must_include string, cites answers citing an expected paragraph,
+printed per category and pooled.
 """
 
 from __future__ import annotations
@@ -212,10 +217,90 @@ def parse_articles(spec: str | None, count: int) -> list[int]:
     return chosen
 
 
+CASE_HEADER = ("| category | questions (ans./unans.) | facts | cites | false abst. | abst. on unans. | "
+               "mean words | p95 ms |\n|---|---|---|---|---|---|---|---|")
+
+
+def case_row(tally: Tally) -> str:
+    """A case-folder tally as one Markdown row (the article baselines have no case counterpart)."""
+    return "|".join(tally.row().split("|")[:9]) + "|"
+
+
+def evaluate_case_folder(folder: Path, split: str | None, work_dir: Path, results: Any) -> list[Tally]:
+    """Ingest the cases of `folder` (one split, or all), ask their questions, count per category;
+    the tallies, pooled last."""
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.evaluation.metrics import missing_strings, strip_markers
+    from bot.evaluation.questions import load_questions
+    from bot.evaluation.runner import ask_question
+    from bot.rag.chain import CaseBot
+    from ingest.loaders import case_id_for
+    from ingest.pipeline import discover, ingest_file
+    from vectorstore.embeddings import SentenceEmbeddings
+    from vectorstore.store import CaseLibrary, open_client
+
+    chosen = None
+    if split is not None:
+        splits = json.loads((folder / "splits.json").read_text(encoding="utf-8"))
+        if split not in splits:
+            raise SystemExit(f"--split: no split {split!r} in {folder / 'splits.json'} "
+                             f"(known: {', '.join(splits)})")
+        chosen = set(splits[split])
+    library = CaseLibrary(open_client(work_dir / "store"), SentenceEmbeddings())
+    bot = CaseBot(library, ExtractiveAnswerer())
+    tallies: dict[str, Tally] = {}
+    for source in discover([folder / "cases"]):
+        case_id = case_id_for(source)
+        questions_file = source.parent / "questions.jsonl"
+        if (chosen is not None and case_id not in chosen) or not questions_file.exists():
+            continue
+        ingest_file(source, library, progress=False)
+        for question in load_questions(questions_file):
+            row = ask_question(bot, question, case_id)
+            tally = tallies.setdefault(question.category, Tally(question.category))
+            if row.get("latency_ms") is not None:
+                tally.latencies.append(float(row["latency_ms"]))
+            text = strip_markers(row["answer"])
+            verdict: dict[str, Any] = {"abstained": bool(row["abstained"])}
+            if not question.answerable:
+                tally.unanswerable += 1
+                tally.caught += bool(row["abstained"])
+            else:
+                tally.answerable += 1
+                if row["abstained"]:
+                    tally.false_abstentions += 1
+                else:
+                    verdict["fact"] = not missing_strings(text, question.must_include)
+                    verdict["cited"] = bool(set(question.expected_paragraphs)
+                                            & {c["paragraph"] for c in row["citations"]})
+                    tally.facts += verdict["fact"]
+                    tally.cites += verdict["cited"]
+                    tally.words += len(text.split())
+                    tally.answered += 1
+            if results is not None:
+                results.write(json.dumps({"case": case_id, "id": question.id, "category": question.category,
+                                          "type": question.type, "question": question.question,
+                                          "answerable": question.answerable,
+                                          "expected": list(question.expected_paragraphs),
+                                          "must_include": list(question.must_include),
+                                          "answer": row["answer"], **verdict}, ensure_ascii=False) + "\n")
+        print(f"  {case_id}: done", file=sys.stderr)
+    pooled = Tally("**pooled**")
+    for tally in tallies.values():
+        pooled.add(tally)
+    return [tallies[name] for name in sorted(tallies)] + [pooled]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Ingest the articles, ask their questions, print the table."""
+    """Ingest the articles (or a folder of cases), ask their questions, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     add_article_options(parser)
+    parser.add_argument("--cases", type=Path, default=None, metavar="DIR",
+                        help="a folder of cases with question sets (e.g. training/data) instead of "
+                             "the articles")
+    parser.add_argument("--split", default=None, metavar="NAME",
+                        help="with --cases: only the cases DIR/splits.json puts in this split "
+                             "(train, dev; the test split is sealed: run it once)")
     parser.add_argument("--max-questions", type=int, default=40, metavar="N",
                         help="a seeded sample of at most N questions per article (default 40; 0: all)")
     parser.add_argument("--results", type=Path, default=None, metavar="FILE",
@@ -224,6 +309,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_libraries()
 
     started = time.perf_counter()
+    if args.cases is not None:
+        results = args.results.open("w", encoding="utf-8") if args.results else None
+        try:
+            tallies = evaluate_case_folder(args.cases, args.split, args.work_dir, results)
+        finally:
+            if results is not None:
+                results.close()
+        print(f"Cases: {args.cases}, split {args.split or 'all'}.\n")
+        print(CASE_HEADER)
+        print("\n".join(case_row(t) for t in tallies))
+        print(f"\nTotal time {time.perf_counter() - started:.0f} s.")
+        return 0
     articles, bot = open_chosen_articles(args)
     pooled = Tally("**pooled**")
     lines = []

@@ -30,7 +30,7 @@ from bot.errors import HistoryError, QuestionSetError
 from bot.rag.conversation import parse_history
 
 FIELDS = ("id", "question", "history", "answerable", "reference_answer", "expected_paragraphs",
-          "must_include", "category")
+          "must_include", "category", "evidence", "type")
 CATEGORIES = ("fact", "synthesis", "paraphrase", "follow-up", "unanswerable", "off-topic", "injection",
               "student")
 # What an exported records row adds (bot/records/export.py): read and ignored, so an export runs as is.
@@ -56,6 +56,10 @@ class Question:
     expected_paragraphs: tuple[int, ...] = ()
     must_include: tuple[str, ...] = ()
     category: str = UNCATEGORIZED
+    # Optional labels of written training data: the case's sentences that answer the question,
+    # verbatim, and the kind of question (who, where, how-much, near-miss-figure, ...).
+    evidence: tuple[str, ...] = ()
+    type: str = ""
     line: int = field(default=0, compare=False)
 
 
@@ -150,6 +154,8 @@ def question_from_mapping(raw: Mapping[str, Any], line: int = 0) -> Question:
         expected_paragraphs=expected,
         must_include=_strings(raw.get("must_include"), "must_include"),
         category=category,
+        evidence=_strings(raw.get("evidence"), "evidence"),
+        type=_text(raw.get("type"), "type"),
         line=line,
     )
 
@@ -195,7 +201,7 @@ def _csv_mapping(header: list[str], row: list[str]) -> dict[str, Any]:
                 raw[name] = json.loads(cell)
             except json.JSONDecodeError as error:
                 raise _Invalid(f"'history' must be a JSON list of turns ({error.msg})") from None
-        elif name in ("expected_paragraphs", "must_include"):
+        elif name in ("expected_paragraphs", "must_include", "evidence"):
             raw[name] = _csv_list(cell, name)
         else:
             raw[name] = cell
