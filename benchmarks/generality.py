@@ -174,8 +174,8 @@ def add_article_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reader", default="none", metavar="none|shipped|FILE",
                         help="the answerer's sentence reader: none (default: the shipped one was "
                              "trained on these articles, so it would be judged on what it learned "
-                             "from), shipped, or a weights file such as `cross_encoder.py --save` "
-                             "writes, trained on other articles")
+                             "from), shipped, or a weights file trained on other articles "
+                             "(docs/decisions/sentence-reader.md)")
 
 
 def open_chosen_articles(args: argparse.Namespace) -> tuple[list[SquadArticle], Any]:

@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     llm_context: LlmContext = Field(default="auto", title="LLM context")
     llm_context_tokens: int = Field(default=DEFAULT_LLM_CONTEXT_TOKENS, ge=MIN_LLM_CONTEXT_TOKENS)
     # The extractive answerer reorders its best sentences with the shipped cross-encoder (opt-in:
-    # it gains on unseen articles, not yet on the bundled case; README "The sentence reader").
+    # it gains on unseen articles, not yet on the bundled case; docs/decisions/sentence-reader.md).
     sentence_reader: bool = False
     openai_base_url: str = ""
     openai_api_key: str = Field(default="", repr=False)

@@ -1,7 +1,7 @@
 """Okapi BM25 over pre-tokenised texts: the lexical half of hybrid retrieval.
 
 Scoring is bm25s's (sparse, precomputed per term): on a 3,000-sentence case it scores a query
-in about 0.3 ms where a loop over the documents took 43 ms (`benchmarks/lexical.py`); on a short
+in about 0.3 ms where a loop over the documents took 43 ms (docs/decisions/bm25-library.md); on a short
 case the two are equally fast. Scores are Lucene's BM25 times (k1 + 1), which is the classic
 Okapi form; the ranking is the same either way.
 """

@@ -61,13 +61,13 @@ _BORROWED_TERM = 0.5
 _TYPED_REACH = 3
 # A name the case mentions in fewer than this share of its paragraphs says where the answer is:
 # when none of the retrieved paragraphs mentions it, they are about something else. Chosen on the
-# SQuAD articles (benchmarks/abstention_curve.py, --answerable 80): 0.05 declines 0.167 of the
+# SQuAD articles (docs/decisions/rare-name-check.md): 0.05 declines 0.167 of the
 # unanswerable questions, 0.10 0.175, both at a false abstention of 0.041 (0.035 without the rule);
 # 0.20 declines 0.187 at 0.045 and costs facts.
 _PLACING_SHARE = 0.10
 # The sentence reader reorders this many of the best candidates: their hand-set score plus this
 # weight times the reader's score, standardised over them. Chosen on the SQuAD articles
-# (benchmarks/cross_encoder.py, trained on half of them, judged on the other half and on the
+# (docs/decisions/sentence-reader.md: trained on half of them, judged on the other half and on the
 # bundled case): 0.05 and 0.1 put the answer sentence first most often on unseen articles, 0.1 also
 # on the case; 0.2 and more lose on both.
 _READ_CANDIDATES = 8
