@@ -458,3 +458,47 @@ def test_retention_purges_at_start_and_then_periodically(tmp_path: Path) -> None
         assert store.count() == 1
     finally:
         recorder.close()
+
+
+@pytest.mark.parametrize("days", ["nan", "inf", "1e10", "-1"])
+def test_purge_refuses_an_age_records_cannot_have_in_one_line(
+        days: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    assert main(["questions", "purge", "--older-than", days, "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--older-than must be a number of days from 0 to 36,500" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_purge_one_user_through_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    data = tmp_path / "data"
+    recorder = open_recorder(Settings.from_env({}, data_dir=data))
+    try:
+        mine = recorder.record(_answer(), "Mine?", (), "lti", "s-1", user_id="lti-student-1")
+        recorder.record(_answer(), "Mine too?", (), "lti", "s-2", user_id="lti-student-1")
+        theirs = recorder.record(_answer(), "Theirs?", (), "chat", "s-3")
+        assert recorder.writer is not None and recorder.writer.flush()
+        recorder.feedback(mine.answer_id, "down", "no")
+    finally:
+        recorder.close()
+    assert main(["questions", "purge", "--user", "lti-student-1", "--data-dir", str(data)]) == 0
+    assert "purged 2 records of that user" in capsys.readouterr().err
+    assert main(["questions", "purge", "--user", "s-3", "--data-dir", str(data)]) == 0
+    assert "purged 1 record of that user" in capsys.readouterr().err
+    store = RecordStore(open_engine(default_database_url(data)))
+    assert store.count() == 0 and not store.has_answer(theirs.answer_id)
+
+
+def test_the_records_file_is_private_and_so_is_the_data_folder(tmp_path: Path) -> None:
+    import stat
+
+    from bot.cli import main
+
+    data = tmp_path / "data"
+    assert main(["questions", "export", "--output", str(tmp_path / "x.jsonl"), "--data-dir", str(data)]) == 0
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for name in ("records.sqlite3", "secret"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
