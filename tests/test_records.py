@@ -177,25 +177,25 @@ def test_a_database_that_is_down_never_delays_the_answer(caplog: pytest.LogCaptu
     assert "1 records not written" in caplog.text
 
 
-def test_records_wait_in_memory_within_a_bound_while_the_database_is_down(tmp_path: Path) -> None:
+def test_records_wait_in_memory_within_a_bound_while_the_database_is_down(
+        caplog: pytest.LogCaptureFixture) -> None:
     from conftest import free_port
 
-    from bot.records.writer import RecordWriter
+    from bot.records.writer import PendingRecord, RecordWriter
 
     store = RecordStore(open_engine(f"postgresql+psycopg://casebot@127.0.0.1:{free_port()}/x"),
                         secret=SECRET)
     writer = RecordWriter(store, max_held=3)
-    from bot.records.writer import PendingRecord
-
-    records = [_record(f"q{i}") for i in range(5)]
-    try:
-        for record in records:
-            writer.submit(PendingRecord(record))
-        assert writer.failures == 2  # the two oldest went when the third and fourth came
-        assert not writer.flush(timeout=0.2)
-    finally:
-        writer.close(timeout=1)
+    with caplog.at_level(logging.ERROR, logger="casebot.records"):
+        try:
+            for record in [_record(f"q{i}") for i in range(5)]:
+                writer.submit(PendingRecord(record))
+            assert not writer.flush(timeout=0.2)  # held, not written and not given up on
+        finally:
+            writer.close(timeout=5)
     assert writer.status == "down"
+    assert writer.failures == 2  # the two oldest went when the fourth and fifth came
+    assert "3 records not written" in caplog.text
 
 
 def test_export_rows_are_a_question_set_that_loads_as_unlabelled(tmp_path: Path) -> None:

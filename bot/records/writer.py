@@ -125,7 +125,11 @@ class RecordWriter:
                     self._ids.discard(self._held.popleft().record.id)
                     self.failures += 1
                 self._lock.notify_all()
-                self._lock.wait(pause)
+                # The whole pause: new records arriving must not make a down database be tried
+                # once per answer.
+                deadline = time.monotonic() + pause
+                while not self._stopping and (left := deadline - time.monotonic()) > 0:
+                    self._lock.wait(left)
             pause = min(pause * 2, RETRY_MAX_S)
 
     def _attempt(self, batch: list[PendingRecord]) -> bool:
