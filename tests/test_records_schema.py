@@ -5,6 +5,7 @@ starting together upgrade one at a time, and the models agree with the migration
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -158,11 +159,12 @@ def test_the_models_agree_with_the_migrations(database_url: str) -> None:
     assert differences == []
 
 
-@pytest.mark.server
-def test_replicas_starting_together_on_one_postgresql_all_upgrade_the_schema(postgres_url: str) -> None:
+def test_replicas_starting_together_on_one_database_all_upgrade_the_schema(database_url: str) -> None:
     # Unlocked, concurrent CREATE TABLEs on PostgreSQL fail on its catalogue ("duplicate key ...
-    # pg_type_typname_nsp_index"): it failed in 10 rounds of 10 with six starters. Each starter has its
-    # own engine, as each replica has, and all start at one barrier.
+    # pg_type_typname_nsp_index"): it failed in 10 rounds of 10 with six starters. On SQLite they
+    # fail with "table ... already exists". Each starter has its own engine, as each replica (or
+    # the server's LTI tool and its records writer) has, and all start at one barrier.
+    postgres_url = database_url
     starters = 6
     barrier = threading.Barrier(starters)
     failures: list[Exception] = []
@@ -190,3 +192,31 @@ def test_replicas_starting_together_on_one_postgresql_all_upgrade_the_schema(pos
         assert set(Base.metadata.tables) <= set(sqlalchemy.inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+@pytest.mark.subprocess
+def test_processes_starting_together_on_one_sqlite_file_all_upgrade_the_schema(tmp_path: Path) -> None:
+    # Separate processes (a server and `casebot questions`, say) share no lock in memory: SQLite's
+    # own write lock, taken before the first DDL, is what keeps them from creating a table twice.
+    import subprocess
+    import sys
+
+    url = default_database_url(tmp_path)
+    gate = tmp_path / "go"
+    script = ("import pathlib, sys, time\n"
+              "from bot.records.database import open_engine\n"
+              "from bot.records.schema import upgrade_schema\n"
+              "engine = open_engine(sys.argv[1])\n"
+              "pathlib.Path(sys.argv[2] + '.' + sys.argv[3]).touch()\n"
+              "while not pathlib.Path(sys.argv[2]).exists():\n"
+              "    time.sleep(0.01)\n"  # a start line the processes wait at, as at a barrier
+              "upgrade_schema(engine)\n")
+    starters = [subprocess.Popen([sys.executable, "-c", script, url, str(gate), str(i)],
+                                 stderr=subprocess.PIPE, text=True) for i in range(4)]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("go.*"))) < len(starters) and time.monotonic() < deadline:
+        time.sleep(0.01)  # every starter imported and waiting at the line
+    gate.touch()
+    outcomes = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in starters]
+    assert [code for code, _ in outcomes] == [0] * 4, outcomes
+    assert current_revision(open_engine(url)) == head_revision()

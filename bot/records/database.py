@@ -97,11 +97,15 @@ def open_engine(url: str) -> Engine:
 
 
 def lock_schema(connection: Connection) -> None:
-    """Hold casebot's schema lock until `connection`'s transaction ends (PostgreSQL; elsewhere a
-    no-op): replicas starting together on one database create tables one at a time, the others wait
-    and then find them done, instead of failing on PostgreSQL's catalogue with a duplicate type."""
+    """Hold casebot's schema lock until `connection`'s transaction ends: replicas starting together
+    on one database create tables one at a time, the others wait and then find them done, instead
+    of failing (on PostgreSQL's catalogue with a duplicate type, on SQLite with a table that
+    already exists). PostgreSQL: an advisory lock. SQLite: its write lock, taken now (the Python
+    driver would start no transaction before DDL at all); others wait for it (busy timeout)."""
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 P = ParamSpec("P")

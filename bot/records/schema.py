@@ -24,6 +24,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Alembic's bookkeeping table, named for casebot: a shared PostgreSQL database may hold another
 # application's `alembic_version`.
 VERSION_TABLE = "casebot_alembic_version"
+# Alembic's migration context is module-global (`alembic.context`): two upgrades in one process
+# (the LTI tool and the records writer at start) must not run at the same time, whatever database.
+_ALEMBIC = threading.Lock()
 
 
 def _config(connection: Connection) -> Config:
@@ -60,7 +63,7 @@ def upgrade_schema(engine: Engine) -> None:
     from alembic.util import CommandError
 
     try:
-        with engine.begin() as connection:
+        with _ALEMBIC, engine.begin() as connection:
             lock_schema(connection)
             command.upgrade(_config(connection), "head")
     except DatabaseError:
