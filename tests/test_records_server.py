@@ -49,6 +49,7 @@ def server(ingested_data_dir: Path, records_url: str, tmp_path_factory: pytest.T
 
 def test_answers_carry_an_id_and_take_feedback(server: str) -> None:
     answered = _ask(server, QUESTIONS[0])
+    assert httpx.get(f"{server}/healthz", timeout=30).json()["database"] == "up"
     assert len(answered["answer_id"]) == 32 and not answered["abstained"]
     feedback = f"{server}/api/v1/feedback"
     ok = httpx.post(feedback, json={"answer_id": answered["answer_id"], "rating": "down",
@@ -164,6 +165,7 @@ def test_records_off_and_no_instructor_token(ingested_data_dir: Path, tmp_path: 
                         log_dir=tmp_path) as base:
         answered = _ask(base, QUESTIONS[0])
         assert "answer_id" not in answered
+        assert httpx.get(f"{base}/healthz", timeout=30).json()["database"] == "off"
         feedback = httpx.post(f"{base}/api/v1/feedback", json={"answer_id": "a" * 32, "rating": "up"},
                               timeout=30)
         assert feedback.status_code == 404
