@@ -194,7 +194,8 @@ def test_records_wait_in_memory_within_a_bound_while_the_database_is_down(
         finally:
             writer.close(timeout=5)
     assert writer.status == "down"
-    assert writer.failures == 2  # the two oldest went when the fourth and fifth came
+    assert writer.failures == writer.dropped == 2  # the two oldest went when the fourth and fifth came
+    assert "3 records held: dropped the oldest (1 dropped so far)" in caplog.text
     assert "3 records not written" in caplog.text
 
 

@@ -55,6 +55,7 @@ class RecordWriter:
         self._stopping = False
         self._reported_down = False
         self.failures = 0  # records given up on: bad rows, and the oldest held past the bound
+        self.dropped = 0  # of which held past the bound
         self._thread = threading.Thread(target=self._run, name="casebot-records", daemon=True)
         self._thread.start()
 
@@ -67,16 +68,21 @@ class RecordWriter:
     def submit(self, pending: PendingRecord) -> None:
         """Queue a record (never blocking); past the bound the oldest held record is dropped."""
         with self._lock:
-            if len(self._held) >= self.max_held:
-                dropped = self._held.popleft()
-                self._ids.discard(dropped.record.id)
-                self.failures += 1
-                log.error("records database unreachable and %d records held: dropped the oldest "
-                          "(answer %s; %d records dropped so far)", self.max_held, dropped.record.id,
-                          self.failures)
             self._held.append(pending)
             self._ids.add(pending.record.id)
+            self._drop_past_bound()
             self._lock.notify_all()
+
+    def _drop_past_bound(self) -> None:
+        """Drop the oldest held records beyond `max_held`, counted in the log (the first, then
+        every thousandth: a class keeps asking while the database is down). Holds the lock."""
+        while len(self._held) > self.max_held:
+            self._ids.discard(self._held.popleft().record.id)
+            self.dropped += 1
+            self.failures += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.error("records database unreachable with %d records held: dropped the oldest "
+                          "(%d dropped so far)", self.max_held, self.dropped)
 
     def wait_for(self, answer_id: str, timeout: float = 5.0) -> None:
         """Wait until a queued answer has been written (or given up on), at most `timeout` s; at
@@ -121,9 +127,7 @@ class RecordWriter:
             with self._lock:
                 # Back to the front, oldest first, for the next attempt.
                 self._held.extendleft(reversed(batch))
-                while len(self._held) > self.max_held:
-                    self._ids.discard(self._held.popleft().record.id)
-                    self.failures += 1
+                self._drop_past_bound()
                 self._lock.notify_all()
                 # The whole pause: new records arriving must not make a down database be tried
                 # once per answer.
