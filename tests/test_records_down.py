@@ -68,3 +68,22 @@ def test_a_key_the_database_refuses_leaves_no_key_file(tmp_path: Path) -> None:
     with pytest.raises(DatabaseError):
         tool.jwks()
     assert not list((tmp_path / "lti").glob("*.pem"))
+
+
+def test_a_database_host_that_never_answers_is_given_up_on_in_seconds() -> None:
+    import socket
+
+    from bot.errors import DatabaseError
+    from bot.records.database import CONNECT_TIMEOUT_S, open_engine
+    from bot.records.schema import upgrade_schema
+
+    # A listening socket nobody accepts on: the kernel completes the handshake and then nothing
+    # answers, as with a database host behind a firewall that drops packets.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(DatabaseError):
+            upgrade_schema(open_engine(f"postgresql+psycopg://casebot@127.0.0.1:{port}/casebot"))
+        assert time.monotonic() - started < CONNECT_TIMEOUT_S * 3

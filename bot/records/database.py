@@ -22,6 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import DatabaseError
 
+# Seconds to wait for a PostgreSQL server to answer a new connection: a healthy one answers in
+# milliseconds, even across a data centre.
+CONNECT_TIMEOUT_S = 5
 # An arbitrary constant naming casebot's schema lock among PostgreSQL advisory locks.
 _ADVISORY_LOCK_KEY = 0x6361_7365_626F_74
 
@@ -88,10 +91,14 @@ def open_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
+    # libpq waits for a host that drops packets as long as TCP does (minutes): the server's start,
+    # and any LTI page that tries the database again, would wait as long.
+    timeout = ({"connect_timeout": CONNECT_TIMEOUT_S}
+               if parsed.get_driver_name() in ("psycopg", "psycopg2") else {})
     try:
         # hide_parameters: an error message never carries a student's question into the log.
         return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5,
-                             hide_parameters=True)
+                             hide_parameters=True, connect_args=timeout)
     except Exception as error:  # an unknown dialect or a missing driver
         raise DatabaseError(f"Cannot use {describe_url(url)}: {error}") from None
 
