@@ -1,6 +1,7 @@
 """A records database that is down: `casebot serve` starts anyway and answers, /healthz says so,
 the records made meanwhile are written once the database is up, and /lti/jwks answers 503 without
-leaving a key file behind (also when the database is read-only)."""
+leaving a key file behind (also when the database is read-only), and a database host that never
+answers is given up on in seconds."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def test_the_server_answers_while_the_database_is_down_and_writes_the_records_on
         jwks = httpx.get(f"{base}/lti/jwks", timeout=30)
         assert jwks.status_code == 503 and "error" in jwks.json()
         assert not list((data / "lti").glob("*.pem"))
+        login = httpx.get(f"{base}/lti/login", timeout=30, params={
+            "iss": "https://lms.example.edu", "login_hint": "u1", "target_link_uri": f"{base}/embed/"})
+        assert login.status_code == 503 and "not reachable" in login.text
 
         with postgres_server(port):
             deadline = time.monotonic() + 120

@@ -65,8 +65,12 @@ def page(title: str, body: str, status: int = 200, kind: str = "") -> HTMLRespon
                         headers={"Cache-Control": "no-store"})
 
 
-def error_page(error: LtiError) -> HTMLResponse:
-    """The 4xx page of a failed LTI step, saying what failed."""
+def error_page(error: LtiError | DatabaseError) -> HTMLResponse:
+    """The 4xx page of a failed LTI step, saying what failed; 503 when the database failed (its
+    details, which name hosts, go to the log only)."""
+    if isinstance(error, DatabaseError):
+        log.error("LTI request failed: %s", error)
+        error = DATABASE_DOWN
     body = (f"<main><h1>casebot could not start this activity</h1><p class=\"error\">"
             f"{html.escape(error.message)}</p><p>If this keeps happening, show this message to the "
             "course's instructor or the portal's administrator.</p></main>")
@@ -115,11 +119,8 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
         try:
             url = await run_in_threadpool(tool.login, params, request.scope.get("root_path", ""),
                                           request.url.hostname)
-        except LtiError as error:
+        except (LtiError, DatabaseError) as error:
             return error_page(error)
-        except DatabaseError as error:
-            log.error("LTI request failed: %s", error)
-            return error_page(DATABASE_DOWN)
         return RedirectResponse(url, status_code=302)
 
     @router.post("/launch", summary="LTI 1.3 launch (form post of id_token and state)",
@@ -133,8 +134,7 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
             log.info("LTI launch refused: %s", error.message)
             return error_page(error)
         except DatabaseError as error:
-            log.error("LTI launch failed: %s", error)
-            return error_page(DATABASE_DOWN)
+            return error_page(error)
 
     def _launch(id_token: str, state: str) -> Response:
         launch = tool.verify_launch(id_token, state)
@@ -175,11 +175,8 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
         launch_url = str(form.get("launch_url", "") or "")
         try:
             return await run_in_threadpool(_deep_link, link_id, case_id, launch_url)
-        except LtiError as error:
+        except (LtiError, DatabaseError) as error:
             return error_page(error)
-        except DatabaseError as error:
-            log.error("LTI request failed: %s", error)
-            return error_page(DATABASE_DOWN)
 
     def _deep_link(link_id: str, case_id: str, launch_url: str) -> Response:
         titles = case_titles()
