@@ -503,3 +503,21 @@ def test_the_records_file_is_private_and_so_is_the_data_folder(tmp_path: Path) -
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     for name in ("records.sqlite3", "secret"):
         assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
+
+
+@pytest.mark.subprocess
+@pytest.mark.model
+def test_ingest_creates_a_private_data_folder(tmp_path: Path) -> None:
+    import stat
+    import subprocess
+
+    from conftest import CASEBOT, cli_env
+
+    case = tmp_path / "cases" / "tiny" / "case.txt"
+    case.parent.mkdir(parents=True)
+    case.write_text("Tiny Case\n\nVolkswagen invested $700 million in XPeng in July 2023.\n")
+    data = tmp_path / "new" / "data"
+    done = subprocess.run([CASEBOT, "ingest", "--quiet", str(case.parent)], env=cli_env(data),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
