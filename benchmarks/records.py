@@ -55,8 +55,9 @@ def record_costs(url: str, runs: int) -> list[tuple[str, list[float]]]:
     from datetime import UTC, datetime
 
     from bot.answer import Answer, Citation, Turn
+    from bot.records import AnswerRecord, Recorder, RecordStore
     from bot.records.database import open_engine
-    from bot.records.store import AnswerRecord, Recorder, RecordStore, new_answer_id
+    from bot.records.repository import new_answer_id
 
     store = RecordStore(open_engine(url)).create()
     citation = Citation("c:12", "¶12", 12, "Act II", "text", 0.8)
@@ -81,8 +82,8 @@ def answer_costs(runs: int, data_dir: Path) -> list[tuple[str, list[float]]]:
     """The real answer latency over the bundled case without and with recording."""
     from bot.answerers.extractive import ExtractiveAnswerer
     from bot.rag.chain import CaseBot
+    from bot.records import Recorder, RecordStore
     from bot.records.database import default_database_url, open_engine
-    from bot.records.store import Recorder, RecordStore
     from bot.settings import BUNDLED_CASES
     from ingest.pipeline import ingest_paths
     from vectorstore.embeddings import SentenceEmbeddings

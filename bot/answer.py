@@ -60,6 +60,9 @@ class Answer:
     # When abstaining: the passages closest to the question, as pointers for the student. They
     # are not evidence for anything, so they are never in `citations`.
     see_also: tuple[Citation, ...] = ()
+    # A hint that points to where the case answers, rather than the answer (guide mode, or an
+    # assignment question).
+    guided: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the contract; optional fields appear only when set."""
@@ -79,6 +82,8 @@ class Answer:
             data["answer_id"] = self.answer_id
         if self.see_also:
             data["see_also"] = [asdict(c) for c in self.see_also]
+        if self.guided:
+            data["guided"] = True
         return data
 
 

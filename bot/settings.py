@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     log_questions: bool = True
     log_retention_days: float = Field(default=180.0, gt=0)
     instructor_token: str = Field(default="", repr=False)
+    # Signs sessions and tickets and keys pseudonyms (bot.secret.load_secret; "" = the data
+    # folder's secret file). The one setting with no flag: a flag shows in `ps` to every user of
+    # the machine, and a secret shared by replicas belongs in their environment.
+    secret: str = Field(default="", repr=False)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

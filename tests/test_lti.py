@@ -535,7 +535,7 @@ def test_login_on_one_replica_and_launch_on_another(tmp_path: Path, platform: Pl
 
 
 def test_the_dashboard_link_signs_an_instructor_in_once(tmp_path: Path, platform: Platform) -> None:
-    from bot.records.store import open_recorder
+    from bot.records.recorder import open_recorder
     from bot.web.instructor import COOKIE, records_router
 
     settings = Settings.from_env({}, data_dir=tmp_path / "data", instructor_token="t0ken")

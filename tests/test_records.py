@@ -1,12 +1,13 @@
-"""The records database on SQLite and on a real PostgreSQL: answers, feedback, export, purge,
-schema versions, the background writer, and the settings and session cookie around them."""
+"""The records database on SQLite and on a real PostgreSQL: answers, feedback, export, purge (by
+age and by student), course scopes, revoked sessions, pseudonyms, the background writer (bad rows,
+a database that is down), and the settings and session cookie around them."""
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,24 +15,16 @@ import pytest
 import sqlalchemy
 
 from bot.answer import Answer, Citation, Turn
-from bot.errors import DatabaseError, FeedbackError, UnknownAnswerError
-from bot.records.database import (
-    SchemaVersion,
-    default_database_url,
-    ensure_schema,
-    open_engine,
-    schema_version,
-)
+from bot.errors import FeedbackError, UnknownAnswerError
+from bot.records import AnswerRecord, Recorder, RecordScope, RecordStore
+from bot.records.database import default_database_url, open_engine
 from bot.records.export import csv_lines, export_row, jsonl_lines
-from bot.records.store import (
-    AnswerRecord,
-    Recorder,
-    RecordStore,
-    new_answer_id,
-    open_recorder,
-)
+from bot.records.recorder import open_recorder
+from bot.records.repository import keyed_user_hash, new_answer_id
 from bot.settings import Settings
 from bot.web.feedback import rate_answer, unfinished
+
+SECRET = "0123456789abcdef" * 4
 
 
 def _record(question: str = "How much did Volkswagen invest?", *, case: str = "case-a",
@@ -59,7 +52,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> RecordStore:
         url = default_database_url(tmp_path / "data")
     else:
         url = request.getfixturevalue("postgres_url")
-    return RecordStore(open_engine(url)).create()
+    return RecordStore(open_engine(url), secret=SECRET).create()
 
 
 def test_answers_round_trip_with_history_and_filters(store: RecordStore) -> None:
@@ -106,56 +99,6 @@ def test_purge_removes_old_answers_and_their_feedback(store: RecordStore) -> Non
     assert store.purge(180) == 0
     assert store.purge(0) == 1
     assert store.count() == 0
-
-
-def test_schema_is_versioned_and_a_newer_database_is_refused(store: RecordStore) -> None:
-    assert schema_version(store.engine) == 1
-    ensure_schema(store.engine)  # idempotent: a restart or a second replica changes nothing
-    from sqlalchemy.orm import Session
-
-    with Session(store.engine) as session, session.begin():
-        row = session.get(SchemaVersion, "records")
-        assert row is not None
-        row.version = 99
-    with pytest.raises(DatabaseError, match="newer"):
-        ensure_schema(store.engine)
-
-
-@pytest.mark.server
-def test_replicas_starting_together_on_one_postgresql_all_create_the_schema(postgres_url: str) -> None:
-    # Unlocked, concurrent CREATE TABLEs on PostgreSQL fail on its catalogue ("duplicate key ...
-    # pg_type_typname_nsp_index"): it failed in 10 rounds of 10 with six starters. Each starter has its
-    # own engine, as each replica has, and all start at one barrier.
-    from bot.records.lti import LtiBase, create_tables
-
-    starters = 6
-    barrier = threading.Barrier(starters)
-    failures: list[Exception] = []
-
-    def start_replica() -> None:
-        engine = open_engine(postgres_url)
-        try:
-            barrier.wait(timeout=60)
-            create_tables(engine)
-            ensure_schema(engine)
-        except Exception as error:  # collected, and asserted on below
-            failures.append(error)
-        finally:
-            engine.dispose()
-
-    threads = [threading.Thread(target=start_replica) for _ in range(starters)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not [thread for thread in threads if thread.is_alive()], "a starter is still waiting"
-    assert failures == []
-    engine = open_engine(postgres_url)
-    try:
-        assert schema_version(engine) == 1
-        assert set(LtiBase.metadata.tables) <= set(sqlalchemy.inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
 
 
 def test_recorder_gives_answers_an_id_and_writes_in_the_background(tmp_path: Path) -> None:
@@ -210,24 +153,50 @@ def test_records_off_keeps_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "records.sqlite3").exists()
 
 
-def test_a_database_that_is_down_never_loses_the_answer(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_database_that_is_down_never_delays_the_answer(caplog: pytest.LogCaptureFixture,
+                                                        tmp_path: Path) -> None:
     from conftest import free_port
 
-    # Nothing listens on this port: every write fails fast.
+    # Nothing listens on this port: every attempt fails fast.
     url = f"postgresql+psycopg://casebot@127.0.0.1:{free_port()}/casebot"
-    settings = Settings.from_env({"CASEBOT_DATABASE_URL": url})
+    settings = Settings.from_env({"CASEBOT_DATABASE_URL": url}, data_dir=tmp_path / "data")
     with caplog.at_level(logging.ERROR, logger="casebot.records"):
         recorder = open_recorder(settings)
         started = time.perf_counter()
         answer = recorder.record(_answer(), "q", (), "api")
         elapsed = time.perf_counter() - started
-        assert recorder.writer is not None
-        assert recorder.writer.flush(timeout=30)
+        deadline = time.monotonic() + 30
+        while "records database down" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert recorder.database_status() == "down"
+        assert recorder.writer is not None and not recorder.writer.flush(timeout=0.2)  # held
         recorder.close()
     assert answer.answer and answer.answer_id
     assert elapsed < 0.5  # the write happens on the background thread
-    assert recorder.writer.failures == 1
-    assert "could not record 1 answer" in caplog.text and "password" not in caplog.text
+    assert "records database down" in caplog.text and "password" not in caplog.text
+    assert "1 records not written" in caplog.text
+
+
+def test_records_wait_in_memory_within_a_bound_while_the_database_is_down(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from conftest import free_port
+
+    from bot.records.writer import PendingRecord, RecordWriter
+
+    store = RecordStore(open_engine(f"postgresql+psycopg://casebot@127.0.0.1:{free_port()}/x"),
+                        secret=SECRET)
+    writer = RecordWriter(store, max_held=3)
+    with caplog.at_level(logging.ERROR, logger="casebot.records"):
+        try:
+            for record in [_record(f"q{i}") for i in range(5)]:
+                writer.submit(PendingRecord(record))
+            assert not writer.flush(timeout=0.2)  # held, not written and not given up on
+        finally:
+            writer.close(timeout=5)
+    assert writer.status == "down"
+    assert writer.failures == writer.dropped == 2  # the two oldest went when the fourth and fifth came
+    assert "3 records held: dropped the oldest (1 dropped so far)" in caplog.text
+    assert "3 records not written" in caplog.text
 
 
 def test_export_rows_are_a_question_set_that_loads_as_unlabelled(tmp_path: Path) -> None:
@@ -344,7 +313,7 @@ def test_questions_command_help_and_empty_export(tmp_path: Path) -> None:
 
 
 def test_lti_user_ids_are_kept_only_as_a_keyed_hash_shared_by_replicas(store: RecordStore) -> None:
-    first, second = Recorder(store), Recorder(RecordStore(store.engine))
+    first, second = Recorder(store), Recorder(RecordStore(store.engine, secret=SECRET))
     try:
         a = first.record(_answer(), "q", (), "lti", user_id="platform-user-42")
         b = second.record(_answer(), "q", (), "lti", user_id="platform-user-42")
@@ -357,10 +326,124 @@ def test_lti_user_ids_are_kept_only_as_a_keyed_hash_shared_by_replicas(store: Re
     assert hashes[a.answer_id] == hashes[b.answer_id]  # same key on both replicas
     assert hashes[a.answer_id] and "platform-user-42" not in hashes[a.answer_id]
     assert len(hashes[a.answer_id] or "") == 64
+    # A new database keeps no key: it is derived from the secret.
+    with store.engine.connect() as connection:
+        assert connection.execute(sqlalchemy.text("SELECT COUNT(*) FROM casebot_secrets")).scalar() == 0
+    other = RecordStore(store.engine, secret="f" * 64)
+    assert other.user_hash("platform-user-42") != hashes[a.answer_id]
+
+
+def test_a_pseudonym_key_kept_by_an_earlier_casebot_keeps_linking_its_students(
+        store: RecordStore) -> None:
+    old_key = "9" * 64
+    with store.engine.begin() as connection:
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO casebot_secrets (name, value) VALUES ('user-hash-key', :key)"), {"key": old_key})
+    fresh = RecordStore(store.engine, secret=SECRET)  # a restarted server: nothing cached
+    assert fresh.user_hash("student-7") == keyed_user_hash(old_key, "student-7")
+    with store.engine.begin() as connection:  # read once: a later change is not seen
+        connection.execute(sqlalchemy.text("DELETE FROM casebot_secrets"))
+    assert fresh.user_hash("student-7") == keyed_user_hash(old_key, "student-7")
+
+
+def test_purge_user_deletes_one_students_answers_and_feedback(store: RecordStore) -> None:
+    mine = replace(_record("Mine?"), user_hash=store.user_hash("student-1"), session_id="s-a")
+    also_mine = replace(_record("Mine too?"), session_id="s-b")
+    theirs = replace(_record("Theirs?"), user_hash=store.user_hash("student-2"), session_id="s-c")
+    store.add_answers([mine, also_mine, theirs])
+    store.add_feedback(mine.id, "down", "meh")
+    assert store.purge_user("student-1") == 1
+    assert store.purge_user("s-b") == 1  # a session id
+    assert store.purge_user("nobody") == 0
+    assert [r.record.id for r in store.answers()] == [theirs.id]
+    with store.engine.connect() as connection:
+        assert connection.execute(sqlalchemy.text("SELECT COUNT(*) FROM casebot_feedback")).scalar() == 0
+
+
+def test_a_scope_reads_only_its_case_platform_and_course(store: RecordStore) -> None:
+    from bot.records.insight import case_insight
+
+    ours = replace(_record("Ours?"), platform="https://lms.a", course="c1")
+    other_course = replace(_record("Other course?"), platform="https://lms.a", course="c2")
+    other_platform = replace(_record("Other platform?"), platform="https://lms.b", course="c1")
+    no_course = _record("Direct chat?")
+    other_case = replace(_record("Other case?", case="case-b"), platform="https://lms.a", course="c1")
+    store.add_answers([ours, other_course, other_platform, no_course, other_case])
+    scope = RecordScope("case-a", "https://lms.a", "c1")
+    assert [r.record.id for r in store.answers(scope=scope)] == [ours.id]
+    assert store.count(scope=scope) == 1 and store.count("case-a") == 4
+    assert store.cases(scope=scope) == [("case-a", 1)]
+    insight = case_insight(store, "case-a", None, scope=scope)
+    assert insight.total == 1 and [g.label for g in insight.groups] == ["Ours?"]
+
+
+def test_revoked_sessions_are_remembered_until_they_expire(store: RecordStore) -> None:
+    now = datetime.now(UTC)
+    store.revoke_session("gone", now + timedelta(hours=1))
+    store.revoke_session("gone", now + timedelta(hours=1))  # twice: no error
+    store.revoke_session("expired", now - timedelta(seconds=1))
+    assert store.is_revoked("gone") and store.is_revoked("expired") and not store.is_revoked("live")
+    assert store.purge_revocations() == 1
+    assert store.is_revoked("gone") and not store.is_revoked("expired")
+
+
+def test_a_record_keeps_the_text_it_cited_and_whether_it_was_a_hint(store: RecordStore) -> None:
+    recorder = Recorder(store)
+    try:
+        answer = recorder.record(replace(_answer(), guided=True), "q", (), "lti", platform="https://lms",
+                                 course="c1")
+        assert recorder.writer is not None and recorder.writer.flush()
+    finally:
+        recorder.close()
+    (row,) = store.answers()
+    assert row.record.id == answer.answer_id and row.record.guided
+    assert (row.record.platform, row.record.course) == ("https://lms", "c1")
+    assert [(c.paragraph, c.label, c.text) for c in row.record.citations] == [(12, "¶12", "...")]
+    assert answer.to_dict()["guided"] is True and "guided" not in _answer().to_dict()
+
+
+def test_one_bad_row_never_costs_the_good_ones(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A client sending lone surrogates among other students' questions once made whole batches
+    # of good records disappear (one failed batch was dropped whole).
+    store = RecordStore(open_engine(default_database_url(tmp_path)), secret=SECRET).create()
+    recorder = Recorder(store)
+    bad = "\ud800"
+    asked: list[str] = []
+    try:
+        for i in range(60):
+            if i % 3 == 0:
+                answer = recorder.record(_answer(), f"bad {bad} {i}", (Turn("user", f"x{bad}"),), "api")
+                recorder.feedback(answer.answer_id, "down", f"comment {bad}")
+            else:
+                answer = recorder.record(_answer(), f"good {i}", (), "api")
+            asked.append(answer.answer_id)
+        assert recorder.writer is not None and recorder.writer.flush()
+    finally:
+        recorder.close()
+    rows = {r.record.id: r for r in store.answers()}
+    assert set(rows) == set(asked)  # every record kept, the odd text replaced
+    cleaned = next(r for r in rows.values() if r.record.question.startswith("bad"))
+    assert "\ufffd" in cleaned.record.question and cleaned.record.history[0].content == "x\ufffd"
+    assert cleaned.comment == "comment \ufffd"
+
+    # A row the database refuses (here: an id already kept) costs only itself.
+    from bot.records.writer import PendingRecord, RecordWriter
+
+    duplicate = next(iter(rows.values())).record
+    good = [_record(f"fine {i}") for i in range(4)]
+    writer = RecordWriter(store)
+    with caplog.at_level(logging.ERROR, logger="casebot.records"):
+        for pending in (good[0], good[1], duplicate, good[2], good[3]):
+            writer.submit(PendingRecord(pending))
+        assert writer.flush()
+        writer.close()
+    kept = {r.record.id for r in store.answers()}
+    assert {g.id for g in good} <= kept and writer.failures == 1
+    assert "could not record 1 of" in caplog.text and duplicate.id in caplog.text
 
 
 def test_retention_purges_at_start_and_then_periodically(tmp_path: Path) -> None:
-    store = RecordStore(open_engine(default_database_url(tmp_path))).create()
+    store = RecordStore(open_engine(default_database_url(tmp_path)), secret=SECRET).create()
     store.add_answers([_record(days_ago=40), _record(days_ago=1)])
     recorder = Recorder(store, retention_days=30)
     try:
@@ -376,3 +459,65 @@ def test_retention_purges_at_start_and_then_periodically(tmp_path: Path) -> None
         assert store.count() == 1
     finally:
         recorder.close()
+
+
+@pytest.mark.parametrize("days", ["nan", "inf", "1e10", "-1"])
+def test_purge_refuses_an_age_records_cannot_have_in_one_line(
+        days: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    assert main(["questions", "purge", "--older-than", days, "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--older-than must be a number of days from 0 to 36,500" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_purge_one_user_through_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    data = tmp_path / "data"
+    recorder = open_recorder(Settings.from_env({}, data_dir=data))
+    try:
+        mine = recorder.record(_answer(), "Mine?", (), "lti", "s-1", user_id="lti-student-1")
+        recorder.record(_answer(), "Mine too?", (), "lti", "s-2", user_id="lti-student-1")
+        theirs = recorder.record(_answer(), "Theirs?", (), "chat", "s-3")
+        assert recorder.writer is not None and recorder.writer.flush()
+        recorder.feedback(mine.answer_id, "down", "no")
+    finally:
+        recorder.close()
+    assert main(["questions", "purge", "--user", "lti-student-1", "--data-dir", str(data)]) == 0
+    assert "purged 2 records of that user" in capsys.readouterr().err
+    assert main(["questions", "purge", "--user", "s-3", "--data-dir", str(data)]) == 0
+    assert "purged 1 record of that user" in capsys.readouterr().err
+    store = RecordStore(open_engine(default_database_url(data)))
+    assert store.count() == 0 and not store.has_answer(theirs.answer_id)
+
+
+def test_the_records_file_is_private_and_so_is_the_data_folder(tmp_path: Path) -> None:
+    import stat
+
+    from bot.cli import main
+
+    data = tmp_path / "data"
+    assert main(["questions", "export", "--output", str(tmp_path / "x.jsonl"), "--data-dir", str(data)]) == 0
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for name in ("records.sqlite3", "secret"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
+
+
+@pytest.mark.subprocess
+@pytest.mark.model
+def test_ingest_creates_a_private_data_folder(tmp_path: Path) -> None:
+    import stat
+    import subprocess
+
+    from conftest import CASEBOT, cli_env
+
+    case = tmp_path / "cases" / "tiny" / "case.txt"
+    case.parent.mkdir(parents=True)
+    case.write_text("Tiny Case\n\nVolkswagen invested $700 million in XPeng in July 2023.\n")
+    data = tmp_path / "new" / "data"
+    done = subprocess.run([CASEBOT, "ingest", "--quiet", str(case.parent)], env=cli_env(data),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700

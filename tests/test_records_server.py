@@ -49,6 +49,7 @@ def server(ingested_data_dir: Path, records_url: str, tmp_path_factory: pytest.T
 
 def test_answers_carry_an_id_and_take_feedback(server: str) -> None:
     answered = _ask(server, QUESTIONS[0])
+    assert httpx.get(f"{server}/healthz", timeout=30).json()["database"] == "up"
     assert len(answered["answer_id"]) == 32 and not answered["abstained"]
     feedback = f"{server}/api/v1/feedback"
     ok = httpx.post(feedback, json={"answer_id": answered["answer_id"], "rating": "down",
@@ -131,8 +132,9 @@ def test_cli_export_filters_and_purge(server: str, ingested_data_dir: Path, tmp_
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     from datetime import UTC, datetime, timedelta
 
+    from bot.records import AnswerRecord, RecordStore
     from bot.records.database import open_engine
-    from bot.records.store import AnswerRecord, RecordStore, new_answer_id
+    from bot.records.repository import new_answer_id
 
     store = RecordStore(open_engine(url)).create()
     old = AnswerRecord(new_answer_id(), datetime.now(UTC) - timedelta(days=400), CASE_ID, "old?", (),
@@ -163,6 +165,7 @@ def test_records_off_and_no_instructor_token(ingested_data_dir: Path, tmp_path: 
                         log_dir=tmp_path) as base:
         answered = _ask(base, QUESTIONS[0])
         assert "answer_id" not in answered
+        assert httpx.get(f"{base}/healthz", timeout=30).json()["database"] == "off"
         feedback = httpx.post(f"{base}/api/v1/feedback", json={"answer_id": "a" * 32, "rating": "up"},
                               timeout=30)
         assert feedback.status_code == 404
@@ -171,12 +174,12 @@ def test_records_off_and_no_instructor_token(ingested_data_dir: Path, tmp_path: 
         exported = httpx.get(f"{base}/api/v1/instructor/questions", timeout=30,
                              headers={"Authorization": "Bearer anything"})
         assert exported.status_code == 404
-    # The database holds the LTI tool's registrations (made at start), but no question was kept.
-    database = tmp_path / "never.sqlite3"
-    if database.exists():
-        with sqlite3.connect(database) as connection:
-            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-        assert not tables & {"casebot_answers", "casebot_feedback"}, tables
+    # The database holds the LTI tool's schema (made at start, records tables included), but no
+    # question was kept.
+    with sqlite3.connect(tmp_path / "never.sqlite3") as connection:
+        kept = [connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                for table in ("casebot_answers", "casebot_feedback")]
+    assert kept == [0, 0]
 
 
 # Three server starts (each loads the embedding model) on a 2-core machine.

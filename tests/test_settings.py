@@ -43,6 +43,7 @@ VARIABLES = {
     "CASEBOT_LOG_QUESTIONS": ("No", False),
     "CASEBOT_LOG_RETENTION_DAYS": ("30", 30.0),
     "CASEBOT_INSTRUCTOR_TOKEN": ("t0ken", "t0ken"),
+    "CASEBOT_SECRET": ("k" * 40, "k" * 40),
 }
 
 

@@ -140,7 +140,8 @@ def open_client(data_dir: Path | None = None, url: str | None = None) -> ClientA
         raise StoreError("Either a data directory or a Chroma server URL is needed.")
     from filelock import FileLock
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # 0700: the data folder holds the records, the secret and the LTI signing keys.
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Opening a new store creates its SQLite schema; two processes doing that at once race
     # ("table collections already exists"), so the opening is serialised across processes.
     with FileLock(str(data_dir / "chroma.open.lock"), timeout=LOCK_TIMEOUT_S):

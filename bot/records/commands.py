@@ -11,12 +11,12 @@ from bot.errors import UsageError
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.records.store import RecordStore
+    from bot.records.repository import RecordStore
 
 DESCRIPTION = (
     "The records of what students asked (CASEBOT_DATABASE_URL; default a SQLite file in the data "
     "folder). `export` writes them as a question set that `casebot eval` runs as it is; `purge` "
-    "deletes old ones."
+    "deletes old ones, or one student's."
 )
 
 
@@ -54,33 +54,41 @@ def configure_parser(parser: argparse.ArgumentParser,
     export.add_argument("--rating", choices=("up", "down"), help="only answers rated up or down")
     export.add_argument("--output", "-o", type=Path, required=True, metavar="FILE",
                         help="where to write (.jsonl or .csv; - for stdout as JSONL)")
-    purge = actions.add_parser("purge", parents=parents or [], help="delete records older than some days",
+    purge = actions.add_parser("purge", parents=parents or [],
+                               help="delete records older than some days, or one student's",
                                description="Delete the questions (and their ratings) asked more "
-                               "than DAYS days ago. The server does this by itself for records "
-                               "older than CASEBOT_LOG_RETENTION_DAYS.")
-    purge.add_argument("--older-than", type=float, required=True, metavar="DAYS",
+                               "than DAYS days ago, or every question of one student. The server "
+                               "deletes records older than CASEBOT_LOG_RETENTION_DAYS by itself.")
+    which = purge.add_mutually_exclusive_group(required=True)
+    which.add_argument("--older-than", type=float, metavar="DAYS",
                        help="delete records older than this many days (0 deletes all)")
+    which.add_argument("--user", metavar="ID",
+                       help="delete one student's records: their LTI user id (the records keep "
+                       "only its pseudonym) or a session id")
 
 
 def _store(settings: Settings) -> RecordStore:
-    from bot.records.database import default_database_url, open_engine
-    from bot.records.store import RecordStore
+    from bot.records.recorder import open_store
 
-    return RecordStore(open_engine(settings.database_url or default_database_url(settings.data_dir))
-                       ).create()
+    return open_store(settings).create()
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run `casebot questions ACTION`; returns the exit code (UsageError for bad usage)."""
     from bot.records.export import export_lines
+    from bot.records.repository import check_age_days
 
+    if args.action == "purge" and args.user is None:
+        check_age_days(args.older_than, "--older-than")  # before the database is opened
     store = _store(settings)
     if args.action == "purge":
-        if args.older_than < 0:
-            raise UsageError(f"--older-than must be 0 or more days, got {args.older_than:g}")
-        removed = store.purge(args.older_than)
-        print(f"purged {removed} record{'s' if removed != 1 else ''} older than {args.older_than:g} "
-              "days", file=sys.stderr)
+        if args.user is not None:
+            removed = store.purge_user(args.user)
+            which = "of that user"
+        else:
+            removed = store.purge(args.older_than)
+            which = f"older than {args.older_than:g} days"
+        print(f"purged {removed} record{'s' if removed != 1 else ''} {which}", file=sys.stderr)
         return 0
     output: Path = args.output
     to_stdout = str(output) == "-"

@@ -1,133 +1,32 @@
-"""The records database: engine from a SQLAlchemy URL, the tables, and a schema that upgrades itself.
+"""The records database: an engine from a SQLAlchemy URL, the schema lock, and casebot's own
+errors for a database that fails.
 
 Any SQLAlchemy 2 URL works; the default is a SQLite file in the data folder, and PostgreSQL is
 reached through `postgresql+psycopg://user:password@host:port/dbname`. Several casebot replicas may
-share one PostgreSQL database: creating and upgrading the schema happens under an advisory lock, so
-two servers starting together do not race.
-
-Each component keeps its schema version in `casebot_schema` (one row per component, e.g. `records`),
-so other modules (LTI registrations) can add their own tables on the same engine and version them
-independently.
+share one PostgreSQL database: the schema is upgraded (bot.records.schema) under an advisory lock,
+so two servers starting together do not race.
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import functools
+import os
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import (
-    Boolean,
-    Connection,
-    DateTime,
-    Engine,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    select,
-    text,
-)
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import DatabaseError
 
-log = logging.getLogger("casebot.records")
-
-SCHEMA_VERSION = 1
-COMPONENT = "records"
+# Seconds to wait for a PostgreSQL server to answer a new connection: a healthy one answers in
+# milliseconds, even across a data centre.
+CONNECT_TIMEOUT_S = 5
 # An arbitrary constant naming casebot's schema lock among PostgreSQL advisory locks.
 _ADVISORY_LOCK_KEY = 0x6361_7365_626F_74
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend (SQLite drops the zone; this restores it)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC) if dialect.name != "sqlite" else value.astimezone(UTC).replace(
-            tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    """The declarative base of every casebot table (records, and LTI registrations)."""
-
-
-class SchemaVersion(Base):
-    """One row per component: the schema version its tables are at."""
-
-    __tablename__ = "casebot_schema"
-    component: Mapped[str] = mapped_column(String(64), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer)
-
-
-class AnswerRow(Base):
-    """One answered question. No IP address or user agent is ever stored."""
-
-    __tablename__ = "casebot_answers"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    asked_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    case_id: Mapped[str] = mapped_column(String(200))
-    question: Mapped[str] = mapped_column(Text)
-    # The earlier turns as JSON, so an exported row replays the same follow-up question.
-    history: Mapped[str] = mapped_column(Text, default="[]")
-    history_turns: Mapped[int] = mapped_column(Integer, default=0)
-    answer: Mapped[str] = mapped_column(Text)
-    abstained: Mapped[bool] = mapped_column(Boolean)
-    cited_paragraphs: Mapped[str] = mapped_column(String(2000), default="[]")
-    backend: Mapped[str] = mapped_column(String(200))
-    latency_ms: Mapped[float] = mapped_column(Float)
-    channel: Mapped[str] = mapped_column(String(16))
-    session_id: Mapped[str] = mapped_column(String(64))
-    # An LTI user only as a keyed hash (HMAC), never the platform's id itself.
-    user_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
-
-    __table_args__ = (Index("ix_casebot_answers_case_time", "case_id", "asked_at"),)
-
-
-class FeedbackRow(Base):
-    """A student's rating of one answer (the latest rating replaces an earlier one)."""
-
-    __tablename__ = "casebot_feedback"
-    answer_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("casebot_answers.id", ondelete="CASCADE"), primary_key=True)
-    rating: Mapped[str] = mapped_column(String(8))
-    comment: Mapped[str] = mapped_column(Text, default="")
-    rated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-class SecretRow(Base):
-    """Random keys shared by every replica through the database (e.g. the LTI user-id hash key)."""
-
-    __tablename__ = "casebot_secrets"
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(128))
-
-
-RECORD_TABLES: tuple[Table, ...] = (AnswerRow.__table__, FeedbackRow.__table__,  # type: ignore[assignment]
-                                    SecretRow.__table__)
-# Upgrades from version N to N + 1, run in order inside the schema lock; none yet.
-UPGRADES: dict[int, Callable[[Any], None]] = {}
 
 
 def default_database_url(data_dir: Path) -> str:
@@ -160,6 +59,15 @@ def check_url(url: str) -> None:
         raise ValueError(f"The driver for {describe_url(url)} is not installed{hint}: {error}") from None
 
 
+def create_private_file(path: Path) -> None:
+    """Make `path` an empty file readable by its owner only (0600), in a folder only its owner may
+    enter (0700), unless it exists: the records hold what students asked. SQLite gives its -wal and
+    -shm files the mode of the database file."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def open_engine(url: str) -> Engine:
     """An Engine for `url` (SQLite files get their folder, WAL and a busy timeout)."""
     try:
@@ -167,10 +75,11 @@ def open_engine(url: str) -> Engine:
     except Exception as error:
         raise DatabaseError(f"Not a database URL: {describe_url(url)} ({error})") from None
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
+            create_private_file(Path(parsed.database).expanduser())
         # The background writer and request threads share the engine.
-        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30},
+                               hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -182,57 +91,42 @@ def open_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
+    # libpq waits for a host that drops packets as long as TCP does (minutes): the server's start,
+    # and any LTI page that tries the database again, would wait as long.
+    timeout = ({"connect_timeout": CONNECT_TIMEOUT_S}
+               if parsed.get_driver_name() in ("psycopg", "psycopg2") else {})
     try:
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # hide_parameters: an error message never carries a student's question into the log.
+        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                             hide_parameters=True, connect_args=timeout)
     except Exception as error:  # an unknown dialect or a missing driver
         raise DatabaseError(f"Cannot use {describe_url(url)}: {error}") from None
 
 
 def lock_schema(connection: Connection) -> None:
-    """Hold casebot's schema lock until `connection`'s transaction ends (PostgreSQL; elsewhere a
-    no-op): replicas starting together on one database create tables one at a time, the others wait
-    and then find them done, instead of failing on PostgreSQL's catalogue with a duplicate type."""
+    """Hold casebot's schema lock until `connection`'s transaction ends: replicas starting together
+    on one database create tables one at a time, the others wait and then find them done, instead
+    of failing (on PostgreSQL's catalogue with a duplicate type, on SQLite with a table that
+    already exists). PostgreSQL: an advisory lock. SQLite: its write lock, taken now (the Python
+    driver would start no transaction before DDL at all); others wait for it (busy timeout)."""
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def ensure_schema(engine: Engine, component: str = COMPONENT, tables: tuple[Table, ...] = RECORD_TABLES,
-                  version: int = SCHEMA_VERSION,
-                  upgrades: dict[int, Callable[[Any], None]] | None = None) -> None:
-    """Create `component`'s tables, or upgrade them to `version`; DatabaseError when the database
-    holds a newer schema than this code knows."""
-    upgrades = UPGRADES if upgrades is None else upgrades
-    try:
-        with engine.begin() as connection:
-            lock_schema(connection)
-            version_table: Table = SchemaVersion.__table__  # type: ignore[assignment]
-            Base.metadata.create_all(connection, tables=[version_table, *tables])
-            with Session(bind=connection) as session:
-                row = session.scalar(select(SchemaVersion).where(SchemaVersion.component == component))
-                if row is None:
-                    session.add(SchemaVersion(component=component, version=version))
-                elif row.version > version:
-                    raise DatabaseError(
-                        f"The database's {component} schema is version {row.version}, newer than "
-                        f"this casebot's {version}: upgrade casebot.")
-                else:
-                    for step in range(row.version, version):
-                        log.info("upgrading the %s schema from version %d", component, step)
-                        upgrades[step](connection)
-                    row.version = version
-                session.flush()
-    except DatabaseError:
-        raise
-    except Exception as error:
-        raise DatabaseError(f"Cannot open the records database {describe_url(str(engine.url))}: "
-                            f"{error}") from error
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def schema_version(engine: Engine, component: str = COMPONENT) -> int | None:
-    """The stored schema version of `component`, None when it has no tables yet."""
-    with Session(engine) as session:
+def database_errors(function: Callable[P, R]) -> Callable[P, R]:
+    """`function` raising DatabaseError where SQLAlchemy raised (the database is down, full or
+    read-only): callers handle casebot's own error, and the web layer answers 503."""
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return session.scalar(select(SchemaVersion.version).where(
-                SchemaVersion.component == component))
-        except Exception:
-            return None
+            return function(*args, **kwargs)
+        except SQLAlchemyError as error:
+            raise DatabaseError(f"The records database failed: {error}") from error
+
+    return wrapper

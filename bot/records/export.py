@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from bot.records.store import StoredAnswer
+from bot.records.models import StoredAnswer
 
 FORMATS = ("jsonl", "csv")
 COLUMNS = ("id", "question", "history", "category", "answerable", "expected_paragraphs",

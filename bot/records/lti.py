@@ -3,9 +3,10 @@ values of a launch (login state and nonce, deep-linking sessions, instructor tic
 
 Everything a launch must remember lives in the records database rather than in a cookie or in
 process memory: a framed launch cannot rely on third-party cookies, and the login may hit one
-replica while the launch hits another. Every function takes an `sqlalchemy.Engine`; the tables
-belong to this module's own metadata (`create_tables`). Single use is enforced by the database: a
-value is consumed by a DELETE or UPDATE whose row count tells whether this call was the first.
+replica while the launch hits another. Every function takes an `sqlalchemy.Engine` whose schema is
+current (bot.records.schema) and raises DatabaseError when the database fails. Single use is
+enforced by the database: a value is consumed by a DELETE or UPDATE whose row count tells whether
+this call was the first.
 """
 
 from __future__ import annotations
@@ -18,17 +19,14 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import DateTime, Engine, String, Text, UniqueConstraint, delete, select, update
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.errors import RegistrationError
-from bot.records.database import lock_schema
+from bot.records.database import database_errors
+from bot.records.models import Base
 
 
-class LtiBase(DeclarativeBase):
-    """The declarative base of the LTI tables (their own metadata, created by create_tables)."""
-
-
-class PlatformRow(LtiBase):
+class PlatformRow(Base):
     __tablename__ = "lti_platforms"
     __table_args__ = (UniqueConstraint("issuer", "client_id", name="uq_lti_platform"),)
 
@@ -45,7 +43,7 @@ class PlatformRow(LtiBase):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class ToolKeyRow(LtiBase):
+class ToolKeyRow(Base):
     __tablename__ = "lti_tool_keys"
 
     kid: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -54,7 +52,7 @@ class ToolKeyRow(LtiBase):
     retired_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
-class LoginStateRow(LtiBase):
+class LoginStateRow(Base):
     __tablename__ = "lti_login_states"
 
     state: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -64,14 +62,14 @@ class LoginStateRow(LtiBase):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class UsedNonceRow(LtiBase):
+class UsedNonceRow(Base):
     __tablename__ = "lti_used_nonces"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class DeepLinkRow(LtiBase):
+class DeepLinkRow(Base):
     __tablename__ = "lti_deep_links"
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -83,7 +81,7 @@ class DeepLinkRow(LtiBase):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class InstructorTicketRow(LtiBase):
+class InstructorTicketRow(Base):
     __tablename__ = "lti_instructor_tickets"
 
     # SHA-256 of the ticket: a copy of the database does not hand out dashboard access.
@@ -92,6 +90,8 @@ class InstructorTicketRow(LtiBase):
     user: Mapped[str] = mapped_column(String(64))
     case_id: Mapped[str] = mapped_column(String(255))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The course (LTI context id) the launch came from: the session sees only its records.
+    course: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
 
 @dataclass(frozen=True)
@@ -136,11 +136,13 @@ class DeepLink:
 
 @dataclass(frozen=True)
 class InstructorGrant:
-    """An instructor arriving from an LTI launch: which case, which (pseudonymous) user."""
+    """An instructor arriving from an LTI launch: which case, which (pseudonymous) user, and which
+    course ('' when the launch named none)."""
 
     issuer: str
     user: str
     case_id: str
+    course: str = ""
 
 
 def now_utc() -> datetime:
@@ -161,13 +163,6 @@ def url_origin(url: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
-def create_tables(engine: Engine) -> None:
-    """Create the LTI tables that do not exist yet (idempotent; safe when replicas start together)."""
-    with engine.begin() as connection:
-        lock_schema(connection)
-        LtiBase.metadata.create_all(connection)
-
-
 def _registration(row: PlatformRow) -> Registration:
     return Registration(issuer=row.issuer, client_id=row.client_id,
                         deployment_ids=tuple(json.loads(row.deployment_ids or "[]")),
@@ -183,6 +178,7 @@ def _check_url(name: str, url: str) -> str:
     return url
 
 
+@database_errors
 def add_platform(engine: Engine, issuer: str, client_id: str, deployment_id: str, auth_login_url: str,
                  auth_token_url: str, jwks_url: str, frame_origins: Sequence[str] = ()) -> Registration:
     """Register a platform, or add a deployment to (and update the URLs of) an existing one."""
@@ -221,6 +217,7 @@ def add_platform(engine: Engine, issuer: str, client_id: str, deployment_id: str
         return _registration(row)
 
 
+@database_errors
 def list_platforms(engine: Engine) -> list[Registration]:
     """Every registration, by issuer then client id."""
     with Session(engine) as session:
@@ -228,6 +225,7 @@ def list_platforms(engine: Engine) -> list[Registration]:
         return [_registration(row) for row in rows]
 
 
+@database_errors
 def remove_platform(engine: Engine, issuer: str, client_id: str) -> bool:
     """Remove a registration; False when there was none."""
     with Session(engine) as session, session.begin():
@@ -236,6 +234,7 @@ def remove_platform(engine: Engine, issuer: str, client_id: str) -> bool:
         return bool(getattr(result, "rowcount", 0))
 
 
+@database_errors
 def find_platform(engine: Engine, issuer: str, client_id: str | None) -> Registration:
     """The registration for issuer (+ client id); RegistrationError saying which one is missing."""
     with Session(engine) as session:
@@ -253,11 +252,13 @@ def find_platform(engine: Engine, issuer: str, client_id: str | None) -> Registr
     return _registration(rows[0])
 
 
+@database_errors
 def platform_origins(engine: Engine) -> tuple[str, ...]:
     """The web origins of every registered platform (for CSP frame-ancestors)."""
     return tuple(dict.fromkeys(o for r in list_platforms(engine) for o in r.origins))
 
 
+@database_errors
 def save_state(engine: Engine, state: LoginState, ttl: timedelta) -> None:
     """Remember a login's state and nonce until its launch (or until `ttl` passes)."""
     with Session(engine) as session, session.begin():
@@ -265,6 +266,7 @@ def save_state(engine: Engine, state: LoginState, ttl: timedelta) -> None:
                                   client_id=state.client_id, expires_at=now_utc() + ttl))
 
 
+@database_errors
 def take_state(engine: Engine, state: str) -> LoginState | None:
     """The login behind `state`, consumed (a second call returns None); None if unknown or expired."""
     with Session(engine) as session, session.begin():
@@ -280,6 +282,7 @@ def take_state(engine: Engine, state: str) -> LoginState | None:
         return found
 
 
+@database_errors
 def use_nonce(engine: Engine, issuer: str, nonce: str, ttl: timedelta) -> bool:
     """Record a nonce as used; False when this issuer's nonce was already used."""
     from sqlalchemy.exc import IntegrityError
@@ -293,6 +296,7 @@ def use_nonce(engine: Engine, issuer: str, nonce: str, ttl: timedelta) -> bool:
     return True
 
 
+@database_errors
 def save_deep_link(engine: Engine, link: DeepLink, ttl: timedelta) -> None:
     """Remember a verified deep-linking request until the instructor picks a case."""
     with Session(engine) as session, session.begin():
@@ -301,6 +305,7 @@ def save_deep_link(engine: Engine, link: DeepLink, ttl: timedelta) -> None:
                                 data=link.data, expires_at=now_utc() + ttl))
 
 
+@database_errors
 def take_deep_link(engine: Engine, link_id: str) -> DeepLink | None:
     """The deep-linking request, consumed; None if unknown, used or expired."""
     with Session(engine) as session, session.begin():
@@ -316,6 +321,7 @@ def take_deep_link(engine: Engine, link_id: str) -> DeepLink | None:
         return link
 
 
+@database_errors
 def peek_deep_link(engine: Engine, link_id: str) -> DeepLink | None:
     """The deep-linking request without consuming it; None if unknown or expired."""
     with Session(engine) as session:
@@ -330,14 +336,16 @@ def _ticket_hash(ticket: str) -> str:
     return hashlib.sha256(ticket.encode()).hexdigest()
 
 
+@database_errors
 def save_instructor_ticket(engine: Engine, ticket: str, grant: InstructorGrant, ttl: timedelta) -> None:
     """Remember a single-use ticket that opens the instructor dashboard for one case."""
     with Session(engine) as session, session.begin():
         session.add(InstructorTicketRow(ticket_hash=_ticket_hash(ticket), issuer=grant.issuer,
                                         user=grant.user, case_id=grant.case_id,
-                                        expires_at=now_utc() + ttl))
+                                        course=grant.course, expires_at=now_utc() + ttl))
 
 
+@database_errors
 def redeem_instructor_ticket(engine: Engine, ticket: str) -> InstructorGrant | None:
     """The grant behind an instructor ticket, consumed; None if unknown, used or expired."""
     key = _ticket_hash(ticket)
@@ -345,7 +353,8 @@ def redeem_instructor_ticket(engine: Engine, ticket: str) -> InstructorGrant | N
         row = session.get(InstructorTicketRow, key)
         if row is None:
             return None
-        grant = InstructorGrant(issuer=row.issuer, user=row.user, case_id=row.case_id)
+        grant = InstructorGrant(issuer=row.issuer, user=row.user, case_id=row.case_id,
+                                course=row.course)
         expires = _aware(row.expires_at)
         consumed = session.execute(delete(InstructorTicketRow).where(InstructorTicketRow.ticket_hash == key))
         if not getattr(consumed, "rowcount", 0) or expires < now_utc():
@@ -353,12 +362,14 @@ def redeem_instructor_ticket(engine: Engine, ticket: str) -> InstructorGrant | N
         return grant
 
 
+@database_errors
 def add_tool_key(engine: Engine, kid: str) -> None:
     """Record a new signing key (its private half is a file in the data dir)."""
     with Session(engine) as session, session.begin():
         session.add(ToolKeyRow(kid=kid, created_at=now_utc(), retired_until=None))
 
 
+@database_errors
 def retire_tool_keys(engine: Engine, keep: str, grace: timedelta) -> list[str]:
     """Retire every current key but `keep`: still published for `grace`, no longer used to sign."""
     until = now_utc() + grace
@@ -379,6 +390,7 @@ class ToolKeyInfo:
     retired_until: datetime | None
 
 
+@database_errors
 def tool_keys(engine: Engine) -> list[ToolKeyInfo]:
     """Keys still published (current, or retired within their grace period), newest first."""
     moment = now_utc()
@@ -389,6 +401,7 @@ def tool_keys(engine: Engine) -> list[ToolKeyInfo]:
     return [k for k in keys if k.retired_until is None or k.retired_until > moment]
 
 
+@database_errors
 def purge_expired(engine: Engine) -> int:
     """Delete expired states, nonces, deep links and tickets; returns how many rows went."""
     moment = now_utc()

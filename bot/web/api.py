@@ -24,7 +24,7 @@ from bot.answer import Answer, Citation, Turn
 from bot.errors import describe
 from bot.rag.chain import MAX_QUESTION_CHARS, CaseBot, check_question
 from bot.rag.conversation import parse_history
-from bot.records.store import Recorder
+from bot.records import Recorder
 from bot.web.ratelimit import Client, QuestionLimiter, RateLimited, RateLimitStoreError
 from bot.web.workers import Workers, WorkersBusy
 

@@ -11,7 +11,7 @@ from bot.answer import Answer, Turn
 from bot.errors import QuestionError, StoreError, describe
 from bot.rag.chain import MAX_QUESTION_CHARS, CaseBot, check_question
 from bot.rag.conversation import MAX_HISTORY_TURNS
-from bot.records.store import Recorder
+from bot.records import Recorder
 from bot.settings import Settings, quiet_libraries
 from bot.web.feedback import pseudonymous_session, wire_feedback
 from bot.web.ratelimit import Client, QuestionLimiter, RateLimited, RateLimitStoreError

@@ -30,9 +30,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.errors import FeedbackError, UnknownAnswerError
+from bot.records import Recorder
 from bot.records.export import FORMATS, export_lines
 from bot.records.insight import CaseInsight, Encoder, QuestionGroup, case_insight
-from bot.records.store import MAX_COMMENT_CHARS, Recorder
+from bot.records.repository import MAX_COMMENT_CHARS
 
 log = logging.getLogger("casebot.instructor")
 

@@ -25,7 +25,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from bot.errors import LtiError
+from bot.errors import DatabaseError, LtiError
 from bot.records import lti as records
 from bot.settings import Settings
 from bot.web.lti_tool import DEEP_LINKING_REQUEST, LtiTool, LtiUser, ToolKeys
@@ -34,6 +34,9 @@ from bot.web.security import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger("casebot.lti")
 
 CaseTitles = Callable[[], dict[str, str]]
+# What a person sees when the records database (which holds the LTI state) cannot be used.
+DATABASE_DOWN = LtiError(503, "The course tool's database is not reachable right now; try again in "
+                         "a moment.")
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -62,8 +65,12 @@ def page(title: str, body: str, status: int = 200, kind: str = "") -> HTMLRespon
                         headers={"Cache-Control": "no-store"})
 
 
-def error_page(error: LtiError) -> HTMLResponse:
-    """The 4xx page of a failed LTI step, saying what failed."""
+def error_page(error: LtiError | DatabaseError) -> HTMLResponse:
+    """The 4xx page of a failed LTI step, saying what failed; 503 when the database failed (its
+    details, which name hosts, go to the log only)."""
+    if isinstance(error, DatabaseError):
+        log.error("LTI request failed: %s", error)
+        error = DATABASE_DOWN
     body = (f"<main><h1>casebot could not start this activity</h1><p class=\"error\">"
             f"{html.escape(error.message)}</p><p>If this keeps happening, show this message to the "
             "course's instructor or the portal's administrator.</p></main>")
@@ -85,7 +92,7 @@ def build_tool(settings: Settings, engine: Any | None = None) -> LtiTool:
 
 def accept_instructor_ticket(tool: LtiTool, ticket: str) -> records.InstructorGrant | None:
     """For the instructor dashboard: redeem `?lti_ticket=` (single use) into a grant for one case."""
-    return records.redeem_instructor_ticket(tool.engine, ticket)
+    return records.redeem_instructor_ticket(tool.database(), ticket)
 
 
 def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
@@ -94,7 +101,12 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
 
     @router.get("/jwks", summary="The tool's public keys (JWKS)", response_model=None)
     async def jwks() -> JSONResponse:
-        keys = await run_in_threadpool(tool.keys.jwks)
+        try:
+            keys = await run_in_threadpool(tool.jwks)
+        except DatabaseError as error:
+            log.error("cannot publish the LTI keys: %s", error)
+            return JSONResponse({"error": DATABASE_DOWN.message}, status_code=503,
+                                headers={"Retry-After": "30"})
         return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
 
     @router.api_route("/login", methods=["GET", "POST"], summary="OIDC third-party initiated login",
@@ -107,7 +119,7 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
         try:
             url = await run_in_threadpool(tool.login, params, request.scope.get("root_path", ""),
                                           request.url.hostname)
-        except LtiError as error:
+        except (LtiError, DatabaseError) as error:
             return error_page(error)
         return RedirectResponse(url, status_code=302)
 
@@ -120,6 +132,8 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
                                            str(form.get("state", "") or ""))
         except LtiError as error:
             log.info("LTI launch refused: %s", error.message)
+            return error_page(error)
+        except DatabaseError as error:
             return error_page(error)
 
     def _launch(id_token: str, state: str) -> Response:
@@ -161,14 +175,14 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
         launch_url = str(form.get("launch_url", "") or "")
         try:
             return await run_in_threadpool(_deep_link, link_id, case_id, launch_url)
-        except LtiError as error:
+        except (LtiError, DatabaseError) as error:
             return error_page(error)
 
     def _deep_link(link_id: str, case_id: str, launch_url: str) -> Response:
         titles = case_titles()
         if case_id not in titles:
             raise LtiError(400, f"No case {case_id!r} here. Known cases: {', '.join(sorted(titles))}.")
-        link = records.take_deep_link(tool.engine, link_id)
+        link = records.take_deep_link(tool.database(), link_id)
         if link is None:
             raise LtiError(400, "This choice was already sent, or took too long: open the tool "
                            "selection again from the course.")

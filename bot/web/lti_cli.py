@@ -75,11 +75,11 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _engine(settings: Settings) -> Any:
-    from bot.records.lti import create_tables
+    from bot.records.schema import upgrade_schema
     from bot.web.lti import records_engine
 
     engine = records_engine(settings)
-    create_tables(engine)
+    upgrade_schema(engine)
     return engine
 
 

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import threading
@@ -31,11 +32,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from bot.errors import LtiError
+from bot.errors import DatabaseError, LtiError
 from bot.records import lti as records
+from bot.records.schema import Schema
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+log = logging.getLogger("casebot.lti")
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
@@ -106,8 +110,15 @@ class ToolKeys:
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
         self._ensure_dir()
-        _write_private(self.directory / f"{kid}.pem", pem)
-        records.add_tool_key(self.engine, kid)
+        path = self.directory / f"{kid}.pem"
+        # The file first, so that a replica finding the key listed also finds its file; and gone
+        # again when the database refuses the key (down, full), so no orphan key is left behind.
+        _write_private(path, pem)
+        try:
+            records.add_tool_key(self.engine, kid)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
         self._loaded[kid] = key
         return kid
 
@@ -249,8 +260,25 @@ class LtiTool:
         self._origins: tuple[float, tuple[str, ...]] = (-1e9, ())
         self._lock = threading.Lock()
         self._logins = 0
-        records.create_tables(engine)
-        records.purge_expired(engine)
+        self.schema = Schema(engine)
+        try:
+            # Upgraded at start when the database is up; when it is down the server starts
+            # anyway and each LTI request tries again (503 until it works).
+            records.purge_expired(self.database())
+        except DatabaseError as error:
+            log.error("the records database is not usable for LTI yet (%s): LTI requests get 503 "
+                      "until it is", error)
+
+    def database(self) -> Engine:
+        """The records engine, its schema upgraded (tried again here until it works);
+        DatabaseError when the database is down."""
+        return self.schema.ready()
+
+    def jwks(self) -> dict[str, Any]:
+        """The tool's public keys (ToolKeys.jwks) once the schema is current; DatabaseError when
+        the database cannot be read or, for a first key, written."""
+        self.database()
+        return self.keys.jwks()
 
     # ---- login -----------------------------------------------------------------------------
     def login(self, params: Mapping[str, str], root_path: str = "", host: str | None = None) -> str:
@@ -268,7 +296,7 @@ class LtiTool:
                            "course platform starting an LTI 1.3 launch.")
         client_id = params.get("client_id", "").strip() or None
         try:
-            registration = records.find_platform(self.engine, issuer, client_id)
+            registration = records.find_platform(self.database(), issuer, client_id)
         except records.RegistrationError as error:
             raise LtiError(400, str(error)) from None
         deployment = params.get("lti_deployment_id", "").strip()
@@ -285,9 +313,9 @@ class LtiTool:
         redirect_uri = f"{origin}{root_path.rstrip('/')}/lti/launch"
         self._logins += 1
         if self._logins % 256 == 0:  # spent states and nonces go now and then, not on every login
-            records.purge_expired(self.engine)
+            records.purge_expired(self.database())
         state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        records.save_state(self.engine, records.LoginState(state, nonce, issuer, registration.client_id),
+        records.save_state(self.database(), records.LoginState(state, nonce, issuer, registration.client_id),
                            STATE_TTL)
         query = {"scope": "openid", "response_type": "id_token", "response_mode": "form_post",
                  "prompt": "none", "client_id": registration.client_id, "redirect_uri": redirect_uri,
@@ -327,7 +355,7 @@ class LtiTool:
         if not id_token or not state:
             raise LtiError(400, "The launch lacks " + " and ".join(
                 n for n, v in (("id_token", id_token), ("state", state)) if not v) + ".")
-        login = records.take_state(self.engine, state)
+        login = records.take_state(self.database(), state)
         if login is None:
             raise LtiError(400, "Unknown, expired or already used state: this launch does not follow "
                            "a login here. Open the activity again from the course.")
@@ -342,7 +370,7 @@ class LtiTool:
             raise LtiError(401, f"The id_token's issuer {unverified.get('iss')!r} is not the one that "
                            f"started the login ({login.issuer!r}).")
         try:
-            registration = records.find_platform(self.engine, login.issuer, login.client_id)
+            registration = records.find_platform(self.database(), login.issuer, login.client_id)
         except records.RegistrationError as error:
             raise LtiError(400, str(error)) from None
         kid = header.get("kid")
@@ -353,7 +381,7 @@ class LtiTool:
         if claims.get("nonce") != login.nonce:
             raise LtiError(401, "The id_token's nonce is not the one sent with this login: a replayed "
                            "or foreign token.")
-        if not records.use_nonce(self.engine, registration.issuer, str(claims["nonce"]), NONCE_TTL):
+        if not records.use_nonce(self.database(), registration.issuer, str(claims["nonce"]), NONCE_TTL):
             raise LtiError(401, "The id_token's nonce was already used: a replayed launch.")
         deployment = str(claims.get(DEPLOYMENT_ID, ""))
         if deployment not in registration.deployment_ids:
@@ -455,7 +483,7 @@ class LtiTool:
         """A single-use ticket that opens the instructor dashboard for `case_id`."""
         ticket = secrets.token_urlsafe(32)
         records.save_instructor_ticket(
-            self.engine, ticket, records.InstructorGrant(launch.issuer, launch.user or "", case_id),
+            self.database(), ticket, records.InstructorGrant(launch.issuer, launch.user or "", case_id),
             TICKET_TTL)
         return ticket
 
@@ -475,7 +503,7 @@ class LtiTool:
                                 client_id=launch.client_id, deployment_id=launch.deployment_id,
                                 return_url=return_url,
                                 data=None if data is None else json.dumps(data))
-        records.save_deep_link(self.engine, link, DEEP_LINK_TTL)
+        records.save_deep_link(self.database(), link, DEEP_LINK_TTL)
         return link
 
     def deep_link_response(self, link: records.DeepLink, case_id: str, title: str,
@@ -501,7 +529,11 @@ class LtiTool:
         stamp, origins = self._origins
         now = time.monotonic()
         if now - stamp > _ORIGINS_CACHE_S:
-            origins = records.platform_origins(self.engine)
+            try:
+                origins = records.platform_origins(self.database())
+            except DatabaseError as error:
+                # Every page asks: a database that is down must not take the chat down with it.
+                log.error("cannot read the LTI platforms' origins (%s); using the last known", error)
             self._origins = (now, origins)
         return origins
 

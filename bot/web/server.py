@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from bot.rag.chain import CaseBot
-    from bot.records.store import Recorder
+    from bot.records import Recorder
 
 log = logging.getLogger("casebot.server")
 
@@ -111,7 +111,7 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from bot.records.store import open_recorder
+    from bot.records.recorder import open_recorder
     from bot.web.api import api_router, list_cases
     from bot.web.chat import CHAT_HEAD, CSS, build_chat
     from bot.web.docs import add_offline_docs
@@ -145,7 +145,8 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     # response_model=None: the return annotations are strings FastAPI cannot resolve here.
     @app.get("/healthz", tags=["ops"], summary="Liveness and readiness", response_model=None)
     def healthz() -> JSONResponse:
-        """200 with the number of cases when the index answers, 503 otherwise."""
+        """200 with the number of cases when the index answers, 503 otherwise; `database` says
+        whether records can be written ("down": held in memory until they can; "off": not kept)."""
         try:
             cases = list_cases(bot)
         except Exception as error:
@@ -153,7 +154,8 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
             log.error("health check failed: %s", getattr(error, "detail", None) or error)
             return JSONResponse({"status": "error"}, status_code=503)
         return JSONResponse({"status": "ok", "cases": len(cases), "backend": bot.answerer.name,
-                             "store": "server" if settings.chroma_url else "embedded"})
+                             "store": "server" if settings.chroma_url else "embedded",
+                             "database": app.state.recorder.database_status()})
 
     gradio_js = os.path.join(os.path.dirname(gr.__file__), "templates", "frontend", "gradio.js")
 
