@@ -101,6 +101,9 @@ class AnswerRow(Base):
     session_id: Mapped[str] = mapped_column(String(64))
     # An LTI user only as a keyed hash (HMAC), never the platform's id itself.
     user_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # An LTI launch's platform (issuer) and course (context id); NULL for chat, embed and API.
+    platform: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    course: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     __table_args__ = (Index("ix_casebot_answers_case_time", "case_id", "asked_at"),)
 
@@ -124,8 +127,16 @@ class SecretRow(Base):
     value: Mapped[str] = mapped_column(String(128))
 
 
+class RevokedSessionRow(Base):
+    """A signed-out instructor session: refused until it would have expired anyway."""
+
+    __tablename__ = "casebot_revoked_sessions"
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 RECORD_TABLES: tuple[Table, ...] = (AnswerRow.__table__, FeedbackRow.__table__,  # type: ignore[assignment]
-                                    SecretRow.__table__)
+                                    SecretRow.__table__, RevokedSessionRow.__table__)
 # Upgrades from version N to N + 1, run in order inside the schema lock; none yet.
 UPGRADES: dict[int, Callable[[Any], None]] = {}
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from bot.records.store import CHANNELS, RecordStore, StoredAnswer
+from bot.records.store import CHANNELS, RecordScope, RecordStore, StoredAnswer
 
 # Two questions this close (cosine of unit MiniLM vectors) ask the same thing in other words.
 SAME_MEANING = 0.72
@@ -117,10 +117,12 @@ def group_questions(questions: list[tuple[str, bool]], encoder: Encoder | None,
 
 
 def case_insight(store: RecordStore, case_id: str, encoder: Encoder | None,
-                 days: int = DAYS_SHOWN, max_questions: int = MAX_CLUSTERED) -> CaseInsight:
-    """The dashboard's numbers for one case (the newest `max_questions` are grouped)."""
-    records = store.answers(case_id, limit=max_questions)
-    total = store.count(case_id)
+                 scope: RecordScope | None = None, days: int = DAYS_SHOWN,
+                 max_questions: int = MAX_CLUSTERED) -> CaseInsight:
+    """The dashboard's numbers for one case (the newest `max_questions` are grouped), only of one
+    course's rows with a `scope`."""
+    records = store.answers(case_id, limit=max_questions, scope=scope)
+    total = store.count(case_id, scope=scope)
     asked = [(r.record.question, r.record.abstained) for r in records]
     declined_questions = [(q, True) for q, a in asked if a]
     channels = Counter(r.record.channel for r in records)

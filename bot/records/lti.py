@@ -91,6 +91,8 @@ class InstructorTicketRow(LtiBase):
     issuer: Mapped[str] = mapped_column(String(512))
     user: Mapped[str] = mapped_column(String(64))
     case_id: Mapped[str] = mapped_column(String(255))
+    # The LTI context (course) id the launch came from: the dashboard shows only its records.
+    course: Mapped[str] = mapped_column(String(255), default="")
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -136,11 +138,13 @@ class DeepLink:
 
 @dataclass(frozen=True)
 class InstructorGrant:
-    """An instructor arriving from an LTI launch: which case, which (pseudonymous) user."""
+    """An instructor arriving from an LTI launch: which case of which course, which
+    (pseudonymous) user."""
 
     issuer: str
     user: str
     case_id: str
+    course: str
 
 
 def now_utc() -> datetime:
@@ -334,7 +338,7 @@ def save_instructor_ticket(engine: Engine, ticket: str, grant: InstructorGrant, 
     """Remember a single-use ticket that opens the instructor dashboard for one case."""
     with Session(engine) as session, session.begin():
         session.add(InstructorTicketRow(ticket_hash=_ticket_hash(ticket), issuer=grant.issuer,
-                                        user=grant.user, case_id=grant.case_id,
+                                        user=grant.user, case_id=grant.case_id, course=grant.course,
                                         expires_at=now_utc() + ttl))
 
 
@@ -345,7 +349,7 @@ def redeem_instructor_ticket(engine: Engine, ticket: str) -> InstructorGrant | N
         row = session.get(InstructorTicketRow, key)
         if row is None:
             return None
-        grant = InstructorGrant(issuer=row.issuer, user=row.user, case_id=row.case_id)
+        grant = InstructorGrant(issuer=row.issuer, user=row.user, case_id=row.case_id, course=row.course)
         expires = _aware(row.expires_at)
         consumed = session.execute(delete(InstructorTicketRow).where(InstructorTicketRow.ticket_hash == key))
         if not getattr(consumed, "rowcount", 0) or expires < now_utc():

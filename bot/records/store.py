@@ -24,11 +24,12 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.answer import Answer, Turn
+from bot.answer import Answer, Turn, lone_surrogate
 from bot.errors import DatabaseError, FeedbackError, UnknownAnswerError
 from bot.records.database import (
     AnswerRow,
     FeedbackRow,
+    RevokedSessionRow,
     SecretRow,
     default_database_url,
     ensure_schema,
@@ -61,6 +62,17 @@ class AnswerRecord:
     channel: str
     session_id: str
     user_hash: str | None = None
+    platform: str | None = None
+    course: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordScope:
+    """The records one LTI instructor session may read: one case of one course on one platform."""
+
+    case_id: str
+    platform: str
+    course: str
 
 
 @dataclass(frozen=True)
@@ -95,7 +107,7 @@ def _to_row(record: AnswerRecord) -> AnswerRow:
         history_turns=len(record.history), answer=record.answer, abstained=record.abstained,
         cited_paragraphs=json.dumps(list(record.cited_paragraphs)), backend=record.backend,
         latency_ms=record.latency_ms, channel=record.channel, session_id=record.session_id,
-        user_hash=record.user_hash)
+        user_hash=record.user_hash, platform=record.platform, course=record.course)
 
 
 def _from_row(row: AnswerRow) -> AnswerRecord:
@@ -105,7 +117,15 @@ def _from_row(row: AnswerRow) -> AnswerRecord:
         history=history, answer=row.answer, abstained=row.abstained,
         cited_paragraphs=tuple(json.loads(row.cited_paragraphs or "[]")), backend=row.backend,
         latency_ms=row.latency_ms, channel=row.channel, session_id=row.session_id,
-        user_hash=row.user_hash)
+        user_hash=row.user_hash, platform=row.platform, course=row.course)
+
+
+def _scoped(query: Any, scope: RecordScope | None) -> Any:
+    """`query` limited to the rows of `scope` (unchanged without one)."""
+    if scope is None:
+        return query
+    return query.where(AnswerRow.case_id == scope.case_id, AnswerRow.platform == scope.platform,
+                       AnswerRow.course == scope.course)
 
 
 def check_feedback(rating: Any, comment: Any) -> tuple[Rating, str]:
@@ -117,6 +137,8 @@ def check_feedback(rating: Any, comment: Any) -> tuple[Rating, str]:
     if not isinstance(comment, str):
         raise FeedbackError("comment must be text")
     comment = comment.strip()
+    if lone_surrogate(comment):
+        raise FeedbackError("comment holds a lone surrogate, which is not text")
     if len(comment) > MAX_COMMENT_CHARS:
         raise FeedbackError(f"comment is {len(comment):,} characters long; keep it under "
                             f"{MAX_COMMENT_CHARS:,}")
@@ -192,10 +214,11 @@ class RecordStore:
 
     def answers(self, case: str | None = None, *, abstained: bool | None = None,
                 rating: str | None = None, since: datetime | None = None,
-                limit: int | None = None) -> list[StoredAnswer]:
-        """Answers (oldest first) with their ratings, filtered by case, abstention, rating, time."""
-        query = select(AnswerRow, FeedbackRow).outerjoin(
-            FeedbackRow, FeedbackRow.answer_id == AnswerRow.id)
+                limit: int | None = None, scope: RecordScope | None = None) -> list[StoredAnswer]:
+        """Answers (oldest first) with their ratings, filtered by case, abstention, rating, time,
+        and to one course's rows with a `scope`."""
+        query = _scoped(select(AnswerRow, FeedbackRow).outerjoin(
+            FeedbackRow, FeedbackRow.answer_id == AnswerRow.id), scope)
         if case:
             query = query.where(AnswerRow.case_id == case)
         if abstained is not None:
@@ -214,20 +237,30 @@ class RecordStore:
                     for a, f in session.execute(query)]
         return rows[::-1] if limit is not None else rows
 
-    def cases(self) -> list[tuple[str, int]]:
+    def cases(self, *, scope: RecordScope | None = None) -> list[tuple[str, int]]:
         """Each case with records, and how many questions it has, most asked first."""
-        query = (select(AnswerRow.case_id, func.count()).group_by(AnswerRow.case_id)
+        query = (_scoped(select(AnswerRow.case_id, func.count()), scope).group_by(AnswerRow.case_id)
                  .order_by(func.count().desc(), AnswerRow.case_id))
         with Session(self.engine) as session:
             return [(case, int(count)) for case, count in session.execute(query)]
 
-    def count(self, case: str | None = None) -> int:
+    def count(self, case: str | None = None, *, scope: RecordScope | None = None) -> int:
         """How many answers the records hold (for one case or all)."""
-        query = select(func.count()).select_from(AnswerRow)
+        query = _scoped(select(func.count()).select_from(AnswerRow), scope)
         if case:
             query = query.where(AnswerRow.case_id == case)
         with Session(self.engine) as session:
             return int(session.scalar(query) or 0)
+
+    def revoke_session(self, session_id: str, expires_at: datetime) -> None:
+        """Refuse a signed-out session on every replica until `expires_at`."""
+        with Session(self.engine) as session, session.begin():
+            session.merge(RevokedSessionRow(session_id=session_id, expires_at=expires_at))
+
+    def is_revoked(self, session_id: str) -> bool:
+        """Whether a session was signed out."""
+        with Session(self.engine) as session:
+            return session.get(RevokedSessionRow, session_id) is not None
 
     def purge(self, older_than_days: float, now: datetime | None = None) -> int:
         """Delete answers (and their feedback) asked more than `older_than_days` ago; how many."""
@@ -345,7 +378,8 @@ class Recorder:
         return self.store is not None
 
     def record(self, answer: Answer, question: str, history: Sequence[Turn], channel: str,
-               session_id: str = "", user_id: str | None = None) -> Answer:
+               session_id: str = "", user_id: str | None = None, *, platform: str | None = None,
+               course: str | None = None) -> Answer:
         """`answer` with a new `answer_id`, its record queued for writing (unchanged when off)."""
         if self.writer is None:
             return answer
@@ -358,7 +392,7 @@ class Recorder:
             cited_paragraphs=tuple(c.paragraph for c in answer.citations), backend=answer.backend,
             latency_ms=round(answer.latency_ms, 1), channel=channel,
             session_id=session_id or new_session_id(),
-            user_hash=self._user_hash(user_id)))
+            user_hash=self._user_hash(user_id), platform=platform, course=course))
         return replace(answer, answer_id=answer_id)
 
     def _user_hash(self, user_id: str | None) -> str | None:
@@ -379,8 +413,8 @@ class Recorder:
         if self.store is None or self.writer is None:
             raise UnknownAnswerError(answer_id)
         check_feedback(rating, comment)
-        if not isinstance(answer_id, str) or not answer_id:
-            raise UnknownAnswerError(str(answer_id))
+        if not isinstance(answer_id, str) or not answer_id or lone_surrogate(answer_id):
+            raise UnknownAnswerError(repr(answer_id))
         # A rating can arrive before its answer left the queue.
         self.writer.wait_for(answer_id)
         self.store.add_feedback(answer_id, rating, comment)
