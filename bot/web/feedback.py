@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 from bot.errors import FeedbackError, UnknownAnswerError
-from bot.records.store import Recorder
+from bot.records import Recorder
 
 
 def pseudonymous_session(session_hash: str) -> str:
