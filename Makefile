@@ -10,7 +10,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup chat test test-fast lint test-llm bench train clean
+.PHONY: setup chat test test-fast lint test-llm bench bench-memory train clean
 
 setup: $(STAMP)
 
@@ -54,6 +54,13 @@ test-llm: setup
 
 bench: setup
 	$(BIN)/python benchmarks/latency.py
+
+# Whether `casebot serve`'s memory plateaus under mixed load (not a test): CLIENTS clients for
+# MINUTES minutes, RSS sampled every few seconds; exits 1 when it keeps growing.
+CLIENTS ?= 8
+MINUTES ?= 10
+bench-memory: setup
+	$(BIN)/python benchmarks/memory.py --clients $(CLIENTS) --minutes $(MINUTES)
 
 # The sentence reader the extractive answerer reorders its best candidates with, trained on the
 # SQuAD-format articles of ../shared/data (about 26 minutes on 2 cores with the articles ingested; seeded).
