@@ -267,7 +267,7 @@ def test_sign_out_revokes_the_session_and_refuses_cross_site_posts(course: tuple
         assert 'name="token"' in replay.get("/instructor").text
         assert replay.get("/instructor/export", follow_redirects=False).status_code == 303
     # Another replica, which never saw the sign-out, reads it from the database.
-    assert Sessions(SECRET, app.state.recorder).read(cookie) is None
+    assert Sessions(SECRET, app.state.recorder, INSTRUCTOR_TOKEN).read(cookie) is None
 
 
 # ---- 8. CASEBOT_ACCESS=lti ----------------------------------------------------------------------
@@ -486,11 +486,14 @@ def test_a_token_signed_for_one_purpose_is_refused_for_another_and_when_expired(
     assert Signer(SECRET, INSTRUCTOR_SESSION).read(token) is None
     assert Signer("another-secret-of-at-least-32-characters", LAUNCH_SESSION).read(token) is None
     assert launch_signer.read(launch_signer.sign({"u": "someone"}, -1)) is None
-    sessions = Sessions(SECRET, Recorder(None))
+    sessions = Sessions(SECRET, Recorder(None), INSTRUCTOR_TOKEN)
     cookie = sessions.start(None)
     assert sessions.read(cookie) is not None
     assert sessions.read(token) is None, "a launch session is no instructor session"
     assert launch_signer.read(cookie) is None, "and an instructor session is no launch session"
-    assert Sessions(SECRET, Recorder(None), seconds=-1).read(Sessions(SECRET, Recorder(None),
-                                                                      seconds=-1).start(None)) is None
+    assert sessions.read(sessions.csrf(sessions.read(cookie))) is None, "a CSRF token is no session"
+    expired = Sessions(SECRET, Recorder(None), INSTRUCTOR_TOKEN, seconds=-1)
+    assert expired.read(expired.start(None)) is None
+    # A new instructor token ends the sessions signed under the old one.
+    assert Sessions(SECRET, Recorder(None), "a-new-instructor-token-000").read(cookie) is None
 

@@ -91,21 +91,19 @@ class InstructorSession:
     scope: RecordScope | None
     expires: int
 
-    @property
-    def kind(self) -> str:
-        """"token" or "lti"."""
-        return "token" if self.scope is None else "lti"
-
 
 class Sessions:
     """Instructor sessions as signed cookies, their CSRF tokens, and sign-out."""
 
-    def __init__(self, secret: str, recorder: Recorder, seconds: int = SESSION_SECONDS,
+    def __init__(self, secret: str, recorder: Recorder, token: str, seconds: int = SESSION_SECONDS,
                  clock: Callable[[], float] = time.time) -> None:
         self.seconds = seconds
         self.clock = clock
         self.recorder = recorder
-        self._cookies = Signer(secret, INSTRUCTOR_SESSION, clock)
+        # The instructor token's digest in the purpose: a new token (one that leaked, say) ends
+        # every session signed under the old one, on every replica.
+        purpose = f"{INSTRUCTOR_SESSION}:{hashlib.sha256(token.encode()).hexdigest()}"
+        self._cookies = Signer(secret, purpose, clock)
         self._csrf = Signer(secret, INSTRUCTOR_CSRF, clock)
         # Sessions signed out on this replica (id -> expiry): revocation holds here while the
         # database cannot be reached.
@@ -181,8 +179,8 @@ def same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return True
-    own = urlsplit(str(request.base_url))
-    return origin.lower() == f"{own.scheme}://{own.netloc}".lower()
+    # The host only: behind a TLS-terminating proxy the page is https and this request http.
+    return (urlsplit(origin).hostname or "") == (request.url.hostname or "").lower()
 
 
 def bearer_ok(request: Request, token: str) -> bool:
@@ -429,7 +427,7 @@ def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[]
     `secret` signs the sessions; failed sign-ins are counted in `storage`; `feedback_limiter`
     counts ratings per client (`api_token` names a trusted backend's clients, as for questions)."""
     router = APIRouter()
-    sessions = Sessions(secret, recorder)
+    sessions = Sessions(secret, recorder, instructor_token)
     failures = FailureThrottle(storage=storage)
 
     def throttled(limited: RateLimited) -> _Error:

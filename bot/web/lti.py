@@ -299,7 +299,7 @@ class FrameAncestorsMiddleware:
 # (and a stylesheet's own requests carry no launch session to check).
 _ASSETS = re.compile(r"^(?:/embed)?/(?:(?:assets|static|svelte)/|(?:favicon\.ico|theme\.css)$)")
 # Routes that check who may use them themselves (the API through its token, LTI, the dashboard).
-_OWN_CHECKS = ("/api/", "/lti/", "/instructor", "/healthz", "/docs", "/openapi.json", "/gradio.js")
+_OWN_CHECKS = ("/api/v1/", "/lti/", "/instructor", "/healthz", "/docs", "/openapi.json", "/gradio.js")
 COURSE_ONLY = ("This casebot is for the students of a course: open it from the activity in your "
                "course portal.")
 
