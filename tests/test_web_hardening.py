@@ -29,7 +29,7 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
-from conftest import CASE_ID
+from conftest import BUNDLED_CASES, CASE_ID
 from lti_platform import COURSE, INSTRUCTOR, LEARNER, Platform
 from test_chat_app import message_text
 
@@ -101,13 +101,33 @@ def platform() -> Iterator[Platform]:
         server.close()
 
 
+OTHER_CASE_TEXT = "Globex licensed its solar patents to Initech for 12 million euros in 2021."
+
+
 @pytest.fixture(scope="module")
-def course(casebot: Any, platform: Platform, tmp_path_factory: pytest.TempPathFactory
+def two_cases(embeddings: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A CaseBot over a real Chroma store holding the bundled case and a short second one."""
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
+    from ingest.pipeline import ingest_paths
+    from vectorstore.store import CaseLibrary, open_client
+
+    other = tmp_path_factory.mktemp("other") / f"{OTHER_CASE}.md"
+    other.write_text(f"# Globex and Initech\n\n{OTHER_CASE_TEXT}\n\nThe deal closed in March.\n",
+                     encoding="utf-8")
+    library = CaseLibrary(open_client(tmp_path_factory.mktemp("index")), embeddings)
+    outcomes = ingest_paths([BUNDLED_CASES, other], library)
+    assert sorted(o.report.case_id for o in outcomes if o.report) == [OTHER_CASE, CASE_ID]
+    return CaseBot(library, ExtractiveAnswerer())
+
+
+@pytest.fixture(scope="module")
+def course(two_cases: Any, platform: Platform, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[str, Any]]:
-    """CASEBOT_ACCESS=lti with `platform` registered; no API token, no rate limit."""
+    """CASEBOT_ACCESS=lti over two cases with `platform` registered; no API token, no rate limit."""
     from bot.records import lti as records
 
-    with serving(casebot, tmp_path_factory.mktemp("course"), access="lti", rate_limit="off") as served:
+    with serving(two_cases, tmp_path_factory.mktemp("course"), access="lti", rate_limit="off") as served:
         base, app = served
         platform.set_tool(base)
         records.add_platform(app.state.lti.engine, **platform.urls)
@@ -138,14 +158,14 @@ def launch(base: str, platform: Platform, *, user: str, course_id: str = COURSE,
             for name, match in links.items() if match}
 
 
-def ask_in_chat(chat_url: str, question: str) -> str:
+def ask_in_chat(chat_url: str, question: str, case: str = CASE_ID) -> str:
     """Ask in a launched chat through gradio_client (its requests carry the chat page as
     Referer, as a browser's do); the last message's text."""
     from gradio_client import Client
 
     client = Client(chat_url.split("?", 1)[0], verbose=False, headers={"Referer": chat_url},
                     download_files=False)
-    _, chat = client.predict(question, CASE_ID, api_name="/ask")
+    _, chat = client.predict(question, case, api_name="/ask")
     return message_text(chat[-1])
 
 
@@ -308,6 +328,9 @@ def test_a_launched_student_reads_and_asks(course: tuple[str, Any], platform: Pl
     page = httpx.get(chat, headers={"Accept": "text/html"}, timeout=30)
     assert page.status_code == 200 and "Open casebot from your course" not in page.text
     assert "700 million" in ask_in_chat(chat, QUESTION)
+    # The launch opened case A: case B of the same server stays closed to it.
+    other = ask_in_chat(chat, "Who licensed solar patents to Initech?", case=OTHER_CASE)
+    assert "your course opened it for" in other and "12 million" not in other
 
 
 def test_lti_access_api_is_for_the_api_token_holder(casebot: Any, tmp_path: Path) -> None:

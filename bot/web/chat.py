@@ -26,6 +26,8 @@ CONCURRENCY = 4
 # A session keeps its last turns only (each turn is a question and an answer with its sources):
 # server memory per session stays bounded however long a student chats.
 MAX_SESSION_TURNS = 25
+# CASEBOT_ACCESS=lti, a question about another case than the one the course opened.
+OTHER_CASE = "This chat answers questions about the case your course opened it for only."
 # Shown under the box when the case brings no examples.json of its own (a JSON list of questions;
 # JSON, so that `casebot ingest` of the cases folder does not take it for a case).
 GENERIC_EXAMPLES = [
@@ -223,7 +225,12 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
         channel = "embed" if embed else "chat"
 
         def answer(text: str, log: list[dict[str, str]], case_id: str, request: Any) -> Iterator[Any]:
-            who = _client(request, lti_user)
+            launched = lti_user(request) if lti_user is not None and request is not None else None
+            if settings.access == "lti" and (launched is None or launched.case_id != case_id):
+                # A launch opens its own case only: cases are licensed course by course.
+                yield text, [*_messages(log), _notice(OTHER_CASE)], log
+                return
+            who = _client(request, launched)
             yield from respond(bot, text, log, case_id, render, limiter, who, recorder,
                                "lti" if who.user else channel)
 
@@ -275,12 +282,11 @@ def _default_case(bot: CaseBot, ids: list[str]) -> str:
         return ids[0] if ids else ""
 
 
-def _client(request: Any, lti_user: Callable[[Any], LtiUser | None] | None = None) -> Client:
+def _client(request: Any, user: LtiUser | None) -> Client:
     """Who asks in the chat: the LTI user of a launched chat (with its platform and course), else
     the browser session (Gradio's session hash); and its address."""
     host = request.client.host if request is not None and request.client else "unknown"
     session = str(getattr(request, "session_hash", "") or "") if request is not None else ""
-    user = lti_user(request) if lti_user is not None and request is not None else None
     if user is None:
         return Client(ip=host, session=session)
     return Client(ip=host, session=session, user=user.user, platform=user.platform, course=user.course)
