@@ -291,7 +291,8 @@ def serve(bot: CaseBot, settings: Settings, host: str, port: int, *, public_url:
           f"{settings.rate_limit if limit else 'off'} per client, "
           f"{settings.rate_limit_ip if ip_limit else 'off'} per IP address "
           f"({settings.rate_limit_storage.split('://', 1)[0]}); API token: "
-          f"{'required' if settings.api_token else 'not required'}\n", file=sys.stderr)
+          f"{'required' if settings.api_token else 'not required'}; access: {settings.access}\n",
+          file=sys.stderr)
     if show_snippets:
         print(snippets(public_url or url.rstrip("/"), case), file=sys.stderr, flush=True)
     if open_browser:
