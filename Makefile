@@ -11,7 +11,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup chat test test-fast lint test-llm bench bench-latency bench-load bench-stream \
-	bench-records bench-scale bench-retrieval bench-generality train clean
+	bench-records bench-scale bench-retrieval bench-generality bench-memory train clean
 
 setup: $(STAMP)
 
@@ -83,8 +83,12 @@ bench-retrieval: setup
 bench-generality: setup
 	$(BIN)/python benchmarks/generality.py
 
-# bench-memory, bench-documents and bench-guide come with their tools (benchmarks/memory.py,
-# documents.py, guide.py).
+# Whether `casebot serve`'s memory plateaus under mixed load (not a test): CLIENTS clients for
+# MINUTES minutes, RSS sampled every few seconds; exits 1 when it keeps growing.
+CLIENTS ?= 8
+MINUTES ?= 10
+bench-memory: setup
+	$(BIN)/python benchmarks/memory.py --clients $(CLIENTS) --minutes $(MINUTES)
 
 # The sentence reader the extractive answerer reorders its best candidates with, trained on the
 # SQuAD-format articles of ../shared/data (about 26 minutes on 2 cores with the articles ingested; seeded).

@@ -14,6 +14,12 @@ if TYPE_CHECKING:
     from vectorstore.store import LoadedCase
 
 
+def lone_surrogate(text: str) -> bool:
+    """Whether `text` holds a lone surrogate ("\\ud800" arrives as a JSON escape): it is not text,
+    and no encoder (the response's, the database's) can write it."""
+    return not text.isascii() and any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
 @dataclass(frozen=True)
 class Turn:
     """One message of a conversation."""

@@ -31,6 +31,8 @@ DEFAULT_CASE = "xpeng-volkswagen"
 # What an LLM is shown of the case (bot.answerers.context): whole, retrieved, or whole when it fits.
 LlmContext = Literal["auto", "whole", "retrieved"]
 LLM_CONTEXTS: tuple[str, ...] = get_args(LlmContext)
+Access = Literal["open", "lti"]
+MIN_INSTRUCTOR_TOKEN_CHARS = 16
 DEFAULT_LLM_CONTEXT_TOKENS = 12000
 # A smaller budget cannot hold even a short case: almost certainly a typo.
 MIN_LLM_CONTEXT_TOKENS = 256
@@ -130,11 +132,14 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", repr=False)
     log_questions: bool = True
     log_retention_days: float = Field(default=180.0, gt=0)
+    # At least 16 characters: it alone opens every course's records (checked below).
     instructor_token: str = Field(default="", repr=False)
     # Signs sessions and tickets and keys pseudonyms (bot.secret.load_secret; "" = the data
     # folder's secret file). The one setting with no flag: a flag shows in `ps` to every user of
     # the machine, and a secret shared by replicas belongs in their environment.
     secret: str = Field(default="", repr=False)
+    # Who may ask and read the case: anyone (`open`), or only LTI launches and API-token holders.
+    access: Access = Field(default="open", title="access mode")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],
@@ -151,7 +156,15 @@ class Settings(BaseSettings):
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
-    @field_validator("llm_context", mode="before")
+    @field_validator("instructor_token", mode="after")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value) < MIN_INSTRUCTOR_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_INSTRUCTOR_TOKEN_CHARS} characters long "
+                             f"(it is {len(value)})")
+        return value
+
+    @field_validator("llm_context", "access", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -221,6 +234,9 @@ def describe_error(error: ValidationError, origins: Mapping[str, str]) -> str:
         "value_error": str(context.get("error", "")).removeprefix("must be "),
     }
     shown = f"{given:g}" if isinstance(given, float) else repr(given)  # a flag's -5.0 as typed: -5
+    hidden = field in Settings.model_fields and not Settings.model_fields[field].repr
+    if kind in rules and hidden:
+        return f"{name} must be {rules[kind]}"  # a token or a secret is never echoed
     if kind in rules:
         return f"{name} must be {rules[kind]}, got {shown}"
     return f"{name} cannot be {shown}: {detail['msg']}"  # a kind of value no variable or flag gives

@@ -31,6 +31,7 @@ CLIENT_ID = "casebot-client-1"
 DEPLOYMENT_ID = "deployment-1"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
+COURSE = "course-1"  # the LTI context id of every launch unless a test names another
 
 
 def new_key() -> tuple[rsa.RSAPrivateKey, str, str]:
@@ -128,11 +129,11 @@ class Platform:
     # ---- flows ----------------------------------------------------------------------------
     def login_url(self, *, user: str = "student-1", roles: tuple[str, ...] = (LEARNER,),
                   case: str | None = "xpeng-volkswagen", deep: bool = False,
-                  custom: dict[str, Any] | None = None) -> str:
+                  custom: dict[str, Any] | None = None, course: str = COURSE) -> str:
         """The tool login URL a platform sends the browser to (third-party initiated login)."""
         hint = secrets.token_urlsafe(8)
         self.hints[hint] = {"user": user, "roles": list(roles), "case": case, "deep": deep,
-                            "custom": custom}
+                            "custom": custom, "course": course}
         login = _Login(None, _Config(registration=self.registration))
         login.set_lti_message_hint(hint=hint)
         return str(login.prepare_preflight_url(user))
@@ -153,7 +154,7 @@ class Platform:
         launch._registration = self.registration
         launch.set_user_data(hint["user"], hint["roles"], full_name="A Person")
         launch.set_resource_link_claim("resource-link-1", title="Ask the case")
-        launch.set_launch_context_claim("course-1", context_title="Strategy 101")
+        launch.set_launch_context_claim(hint["course"], context_title="Strategy 101")
         custom = hint["custom"] if hint["custom"] is not None else (
             {"case": hint["case"]} if hint["case"] else {})
         if custom:
@@ -214,6 +215,7 @@ class Platform:
             claim + "target_link_uri": f"{self.tool}/lti/launch",
             claim + "resource_link": {"id": "resource-link-1"},
             claim + "roles": [LEARNER], claim + "custom": {"case": "xpeng-volkswagen"},
+            claim + "context": {"id": COURSE, "title": "Strategy 101"},
         }
         for key, value in changes.items():
             name = key if key in claims or not key.startswith("lti_") else claim + key[4:]
@@ -241,5 +243,5 @@ def redirect_query(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
-__all__ = ["CLIENT_ID", "DEPLOYMENT_ID", "INSTRUCTOR", "LEARNER", "Platform", "login_params",
+__all__ = ["CLIENT_ID", "COURSE", "DEPLOYMENT_ID", "INSTRUCTOR", "LEARNER", "Platform", "login_params",
            "redirect_query"]

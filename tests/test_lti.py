@@ -34,6 +34,7 @@ from bot.web.lti import FrameAncestorsMiddleware, accept_instructor_ticket, moun
 from bot.web.lti_tool import LtiTool
 
 CASES = {"xpeng-volkswagen": "Volkswagen and XPeng", "other-case": "Another case"}
+SECRET = "a-test-secret-of-at-least-32-characters"
 TOOL = "http://testserver"
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 
@@ -52,7 +53,7 @@ def tool_client(tmp_path: Path, platform: Platform) -> Iterator[tuple[TestClient
     """The LTI routes over a fresh data dir, with `platform` registered."""
     settings = Settings.from_env({}, data_dir=tmp_path / "data")
     app = FastAPI()
-    tool = mount_lti(app, settings, lambda: dict(CASES))
+    tool = mount_lti(app, settings, lambda: dict(CASES), SECRET)
     records.add_platform(tool.engine, **platform.urls)
     with TestClient(app, base_url=TOOL) as client:
         yield client, tool
@@ -312,8 +313,9 @@ def test_deep_linking_returns_a_signed_resource_link(tool_client: tuple[TestClie
     forms = re.findall(r'<form class="case".*?</form>', picker.text, re.S)
     assert len(forms) == 2
     fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', next(f for f in forms if "other-case" in f)))
-    assert fields["case"] == "other-case"
-    back = client.post("/lti/deep-link", data=fields)
+    assert set(fields) == {"choice"}, "the form carries one signed choice, no URL of its own"
+    # A launch URL slipped into the form is not what gets signed into the course.
+    back = client.post("/lti/deep-link", data={**fields, "launch_url": "https://evil.example/lti/launch"})
     assert back.status_code == 200
     assert f'action="{platform.issuer}/deep_link_return"' in back.text and ".submit()" in back.text
     token = back.text.split('name="JWT" value="', 1)[1].split('"', 1)[0]
@@ -524,7 +526,7 @@ def test_login_on_one_replica_and_launch_on_another(tmp_path: Path, platform: Pl
     """Two servers sharing the records database and the lti/ folder: state and nonce are shared."""
     settings = Settings.from_env({}, data_dir=tmp_path / "shared")
     apps = [FastAPI(), FastAPI()]
-    tools = [mount_lti(app, settings, lambda: dict(CASES)) for app in apps]
+    tools = [mount_lti(app, settings, lambda: dict(CASES), SECRET) for app in apps]
     records.add_platform(tools[0].engine, **platform.urls)
     with TestClient(apps[0], base_url=TOOL) as first, TestClient(apps[1], base_url=TOOL) as second:
         state, nonce = _login(first, platform)
@@ -538,11 +540,11 @@ def test_the_dashboard_link_signs_an_instructor_in_once(tmp_path: Path, platform
     from bot.records.recorder import open_recorder
     from bot.web.instructor import COOKIE, records_router
 
-    settings = Settings.from_env({}, data_dir=tmp_path / "data", instructor_token="t0ken")
+    settings = Settings.from_env({}, data_dir=tmp_path / "data", instructor_token="t0ken-of-16-chars")
     app = FastAPI()
-    tool = mount_lti(app, settings, lambda: dict(CASES))
+    tool = mount_lti(app, settings, lambda: dict(CASES), SECRET)
     app.include_router(records_router(open_recorder(settings), settings.instructor_token,
-                                      lambda: list(CASES), None))
+                                      lambda: list(CASES), None, secret=SECRET))
     records.add_platform(tool.engine, **platform.urls)
     with TestClient(app, base_url=TOOL) as client:
         state, nonce = _login(client, platform)

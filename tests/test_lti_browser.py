@@ -4,7 +4,9 @@ which answers a question inside the frame. Also the instructor's launch and the 
 returning its choice to the platform (verified there by lti1p3platform against casebot's JWKS).
 
 The platform's origin is registered with `casebot lti add-platform` only, not in
-CASEBOT_ALLOWED_ORIGINS: the frames load because the LTI registration allows that origin.
+CASEBOT_ALLOWED_ORIGINS: the frames load because the LTI registration allows that origin. The
+server runs with CASEBOT_ACCESS=lti: the launched chat works in a real browser (its own requests
+carry the launch), while the same chat opened without a launch shows only a notice.
 Screenshots go to artifacts/ and, when it exists, /work/drafts/screens/.
 """
 
@@ -37,7 +39,8 @@ def platform() -> Iterator[Platform]:
 @pytest.fixture(scope="module")
 def casebot_url(ingested_data_dir: Path, platform: Platform,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`casebot serve` with `platform` registered through the real `casebot lti add-platform`."""
+    """`casebot serve --access lti` with `platform` registered through the real `casebot lti
+    add-platform`."""
     require_chromium()
     database = f"sqlite:///{tmp_path_factory.mktemp('records') / 'records.sqlite3'}"
     env = cli_env(ingested_data_dir, CASEBOT_DATABASE_URL=database)
@@ -46,7 +49,7 @@ def casebot_url(ingested_data_dir: Path, platform: Platform,
                     urls["client_id"], "--deployment-id", urls["deployment_id"], "--auth-login-url",
                     urls["auth_login_url"], "--auth-token-url", urls["auth_token_url"], "--jwks-url",
                     urls["jwks_url"]], check=True, env=env, capture_output=True, timeout=120)
-    with running_server(ingested_data_dir, env={"CASEBOT_DATABASE_URL": database},
+    with running_server(ingested_data_dir, "--access", "lti", env={"CASEBOT_DATABASE_URL": database},
                         log_dir=tmp_path_factory.mktemp("logs")) as base:
         platform.set_tool(base)
         yield base
@@ -125,3 +128,11 @@ def test_deep_linking_picker_returns_the_chosen_case(casebot_url: str, platform:
     claims = platform.returns[0]["claims"]
     assert claims["aud"] == platform.issuer
     assert claims["https://purl.imsglobal.org/spec/lti-dl/claim/data"] == {"opaque": "xyz-123"}
+
+
+def test_without_a_launch_the_chat_shows_only_a_notice(casebot_url: str, page: Any) -> None:
+    for path in ("/", f"/embed/?case={CASE_ID}"):
+        response = page.goto(casebot_url + path)
+        assert response is not None and response.status == 403
+        assert page.get_by_role("heading", name="Open casebot from your course").is_visible()
+        assert page.get_by_placeholder(BOX).count() == 0

@@ -106,11 +106,11 @@ def test_a_classroom_behind_one_address_is_many_clients(classroom: str) -> None:
     assert LIMITED in third and "wait about" in third and '"Error"' not in third
     assert "process_completed" in third and '"success": true' in third.replace('"success":true',
                                                                                '"success": true')
-    # API clients with different tokens count separately too (no token required here).
+    # Without CASEBOT_API_TOKEN a bearer names no client: a made-up one is still this address.
     assert _ask_api(classroom, Authorization="Bearer one").status_code == 200
     assert _ask_api(classroom, Authorization="Bearer one").status_code == 200
     assert _ask_api(classroom, Authorization="Bearer one").status_code == 429
-    assert _ask_api(classroom, Authorization="Bearer two").status_code == 200
+    assert _ask_api(classroom, Authorization="Bearer two").status_code == 429
 
 
 def test_limiter_counts_client_and_address_ceiling() -> None:
@@ -171,15 +171,16 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 
 def test_two_replicas_share_the_limit_through_redis(ingested_data_dir: Path, tmp_path: Path,
                                                     redis_url: str) -> None:
-    env = {"CASEBOT_RATE_LIMIT_STORAGE": redis_url}
+    env = {"CASEBOT_RATE_LIMIT_STORAGE": redis_url, "CASEBOT_API_TOKEN": "portal-token-for-redis"}
     with ExitStack() as stack:
         first, second = (stack.enter_context(running_server(ingested_data_dir, "--rate-limit",
                                                             "3/minute", env=env, log_dir=tmp_path))
                          for _ in range(2))
-        auth = {"Authorization": "Bearer shared-client"}
+        # A portal backend's end user (X-Casebot-User) is the client counted across replicas.
+        auth = {"Authorization": "Bearer portal-token-for-redis", "X-Casebot-User": "shared-client"}
         statuses = [_ask_api(base, **auth).status_code for base in (first, second, first)]
         assert statuses == [200, 200, 200]
         # The fourth question from this client is refused by either replica.
         assert _ask_api(second, **auth).status_code == 429
         assert _ask_api(first, **auth).status_code == 429
-        assert _ask_api(first, Authorization="Bearer someone-else").status_code == 200
+        assert _ask_api(first, **{**auth, "X-Casebot-User": "someone-else"}).status_code == 200

@@ -42,8 +42,9 @@ VARIABLES = {
     "CASEBOT_DATABASE_URL": ("sqlite:////tmp/r.sqlite3", "sqlite:////tmp/r.sqlite3"),
     "CASEBOT_LOG_QUESTIONS": ("No", False),
     "CASEBOT_LOG_RETENTION_DAYS": ("30", 30.0),
-    "CASEBOT_INSTRUCTOR_TOKEN": ("t0ken", "t0ken"),
-    "CASEBOT_SECRET": ("k" * 40, "k" * 40),
+    "CASEBOT_INSTRUCTOR_TOKEN": ("t0ken-of-16-chars", "t0ken-of-16-chars"),
+    "CASEBOT_SECRET": ("s" * 40, "s" * 40),
+    "CASEBOT_ACCESS": ("LTI", "lti"),
 }
 
 

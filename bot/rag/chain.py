@@ -38,9 +38,10 @@ def check_question(question: Any) -> str:
     if not isinstance(question, str):
         raise QuestionError("The question must be text.")
     # Control characters and invisible format characters (zero-width, bidirectional overrides,
-    # which can make a question display differently from what it says) are dropped.
+    # which can make a question display differently from what it says) are dropped, and so are
+    # lone surrogates ("\ud800" sent as a JSON escape), which no encoder can write.
     cleaned = "".join(ch for ch in question
-                      if ch in "\t\n" or unicodedata.category(ch) not in ("Cc", "Cf")).strip()
+                      if ch in "\t\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")).strip()
     if not cleaned:
         raise QuestionError("The question is empty. Type a question about the case.")
     if len(cleaned) > MAX_QUESTION_CHARS:

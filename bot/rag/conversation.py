@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.answer import Turn
+from bot.answer import Turn, lone_surrogate
 from bot.errors import HistoryError
 from bot.lang.english import ORDINALS, names_in
 from vectorstore.text import content_terms, tokens
@@ -46,6 +46,8 @@ def parse_history(raw: Any) -> tuple[Turn, ...]:
             raise HistoryError(f"history[{index}].content must be a string")
         if len(content) > MAX_TURN_CHARS:
             raise HistoryError(f"history[{index}].content is longer than {MAX_TURN_CHARS} characters")
+        if lone_surrogate(content):
+            raise HistoryError(f"history[{index}].content holds a lone surrogate, which is not text")
         turns.append(Turn(role, content))
     return tuple(turns)
 

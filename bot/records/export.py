@@ -4,6 +4,10 @@ Each row is a valid question-set row (`id`, `question`, `history`, category `stu
 happened: `asked_at`, `answer`, `abstained`, `cited_paragraphs`, `rating`, `comment`, `channel`.
 `answerable`, `must_include` and `expected_paragraphs` are left empty (null) for the instructor to
 fill in; until then `casebot eval` reports the row as unlabelled.
+
+In CSV, text a spreadsheet would run as a formula (a cell starting with =, +, -, @, tab or carriage
+return: a student's question can be `=HYPERLINK(...)`) is neutralised as OWASP recommends: the
+cell gets a leading single quote, and every cell is quoted.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ COLUMNS = ("id", "question", "history", "category", "answerable", "expected_para
            "must_include", "asked_at", "answer", "abstained", "cited_paragraphs", "rating",
            "comment", "channel")
 CATEGORY = "student"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def export_row(stored: StoredAnswer) -> dict[str, Any]:
@@ -58,15 +63,16 @@ def _cell(value: Any) -> str:
     if isinstance(value, list):
         # A JSON list, as the question-set CSV reads it; empty lists stay empty cells.
         return json.dumps(value, ensure_ascii=False) if value else ""
-    return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def csv_lines(records: Iterable[StoredAnswer]) -> Iterator[str]:
     """The rows as CSV with a header line (the question-set CSV format)."""
+    yield ",".join(COLUMNS) + "\n"
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    yield buffer.getvalue()
+    # Every data cell quoted: a neutralised formula stays one text cell in any spreadsheet.
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
     for stored in records:
         buffer.seek(0)
         buffer.truncate()

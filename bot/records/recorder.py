@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.answer import Answer, Turn
+from bot.answer import Answer, Turn, lone_surrogate
 from bot.errors import UnknownAnswerError
 from bot.records.database import default_database_url, open_engine
 from bot.records.models import AnswerRecord, CitedPassage
@@ -79,8 +79,8 @@ class Recorder:
         if self.store is None or self.writer is None:
             raise UnknownAnswerError(answer_id)
         check_feedback(rating, comment)
-        if not isinstance(answer_id, str) or not answer_id:
-            raise UnknownAnswerError(str(answer_id))
+        if not isinstance(answer_id, str) or not answer_id or lone_surrogate(answer_id):
+            raise UnknownAnswerError(repr(answer_id))
         # A rating can arrive before its answer left the queue.
         self.writer.wait_for(answer_id)
         self.store.add_feedback(answer_id, rating, comment)

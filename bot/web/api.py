@@ -1,7 +1,10 @@
 """The JSON API under /api/v1: ask, ask as server-sent events, list cases.
 
 Bad input always becomes a 4xx JSON `{"error": "..."}`: unknown case 404, bad question or history
-422, unreachable vector store 503; for the stream too, whose checks run before it starts. Blocking
+422, unreachable vector store 503; for the stream too, whose checks run before it starts. With
+CASEBOT_ACCESS=lti only the holder of the API token may ask (403 otherwise). A trusted backend
+holding the API token may name its end user in `X-Casebot-User`: that user gets their own rate
+limit, and the records keep them only as a pseudonym. Blocking
 work (embedding, Chroma) runs in worker threads. The event stream is framed by FastAPI's own
 server-sent events support (`fastapi.sse`).
 """
@@ -25,7 +28,7 @@ from bot.errors import describe
 from bot.rag.chain import MAX_QUESTION_CHARS, CaseBot, check_question
 from bot.rag.conversation import parse_history
 from bot.records import Recorder
-from bot.web.ratelimit import Client, QuestionLimiter, RateLimited, RateLimitStoreError
+from bot.web.ratelimit import Client, QuestionLimiter, RateLimited, RateLimitStoreError, api_client
 from bot.web.workers import Workers, WorkersBusy
 
 log = logging.getLogger("casebot.api")
@@ -88,7 +91,8 @@ class ApiError(HTTPException):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text} for code, text in (
-        (400, "invalid JSON"), (401, "missing or wrong bearer token"), (404, "unknown case"),
+        (400, "invalid JSON"), (401, "missing or wrong bearer token"),
+        (403, "CASEBOT_ACCESS=lti and no API token"), (404, "unknown case"),
         (405, "wrong method"), (413, "body too large"), (415, "body is not JSON"),
         (422, "bad question or history, or no case named when several exist"),
         (429, "rate limit exceeded"), (502, "the language model's server answered badly"),
@@ -121,12 +125,12 @@ def _inputs(bot: CaseBot, request: AskRequest) -> tuple[str, tuple[Turn, ...], s
     return question, history, case
 
 
-def _ask(bot: CaseBot, request: AskRequest, recorder: Recorder | None = None) -> dict[str, Any]:
+def _ask(bot: CaseBot, request: AskRequest, recorder: Recorder | None, who: Client) -> dict[str, Any]:
     question, history, case = _inputs(bot, request)
     with _as_api_errors():
         answer = bot.ask(question, history, case)
     if recorder is not None:
-        answer = recorder.record(answer, question, history, "api")
+        answer = recorder.record(answer, question, history, "api", user_id=who.user or None)
     return answer.to_dict()
 
 
@@ -138,14 +142,14 @@ def sse_event(kind: str, data: Any) -> bytes:
 
 
 def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str,
-            recorder: Recorder | None = None) -> Generator[bytes, None, None]:
+            recorder: Recorder | None, who: Client) -> Generator[bytes, None, None]:
     # A client that goes away closes this generator at its current yield (GeneratorExit, which
     # `except Exception` lets through): the answer stops there, and nothing is recorded or logged.
     try:
         for piece in bot.stream(question, history, case):
             if isinstance(piece, Answer):
                 if recorder is not None:
-                    piece = recorder.record(piece, question, history, "api")
+                    piece = recorder.record(piece, question, history, "api", user_id=who.user or None)
                 yield sse_event("answer", piece.to_dict())
             else:
                 yield sse_event("token", {"text": piece})
@@ -159,9 +163,11 @@ def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str,
 
 def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
                limiter: QuestionLimiter | None = None, workers: Workers | None = None,
-               recorder: Recorder | None = None) -> APIRouter:
+               recorder: Recorder | None = None, *, api_token: str = "",
+               lti_only: bool = False) -> APIRouter:
     """The /api/v1 routes answering with `bot`; `limiter` counts each question asked; answers
-    are kept by `recorder` when given."""
+    are kept by `recorder` when given. `api_token` (already checked by the guard) makes a bearer
+    a client of its own; `lti_only` (CASEBOT_ACCESS=lti) refuses questions without it."""
     router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERRORS)
     pool = workers or Workers()
 
@@ -176,12 +182,17 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
             raise ApiError(503, "The server is busy answering other questions; try again in a "
                            "moment.", headers={"Retry-After": "10"}) from None
 
-    def count_question(http: Request) -> None:
+    def count_question(http: Request) -> Client:
+        """Who asks (ApiError 403 when they may not, 422 for a malformed end user), counted."""
+        try:
+            client = api_client(http.client.host if http.client else "unknown", http.headers, api_token)
+        except ValueError as error:
+            raise ApiError(422, str(error)) from None
+        if lti_only and not client.token:
+            raise ApiError(403, "This casebot answers only students who open it from their course "
+                           "(CASEBOT_ACCESS=lti), or a portal holding the API token.")
         if limiter is None:
-            return
-        scheme, _, token = http.headers.get("authorization", "").partition(" ")
-        client = Client(ip=http.client.host if http.client else "unknown",
-                        token=token.strip() if scheme.lower() == "bearer" else "")
+            return client
         try:
             limiter.check(client)
         except RateLimited as limited:
@@ -191,13 +202,14 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
             log.error("%s", error)
             raise ApiError(503, "The rate-limit store is not reachable; try again in a moment.") \
                 from None
+        return client
 
     @router.post("/ask", response_model=AnswerOut, response_model_exclude_none=True,
                  summary="Answer one question with citations")
     async def ask(request: AskRequest, http: Request) -> Any:
         """The answer object of the contract: answer, abstained, citations, case, backend."""
-        count_question(http)
-        return await in_thread(_ask, bot, request, recorder)
+        who = count_question(http)
+        return await in_thread(_ask, bot, request, recorder, who)
 
     # FastAPI's own server-sent events (its encoder and EventSourceResponse) rather than
     # sse-starlette: no extra dependency, and its framing is the contract's byte for byte (`event:`
@@ -220,9 +232,9 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
         """Text pieces as `token` events, then the final `answer` event."""
         # Checked before the response starts: a refused question (rate limit, bad question or
         # history, unknown case, busy workers) is a JSON `{"error"}` with its status, not a stream.
-        count_question(http)
+        who = count_question(http)
         question, history, case = await in_thread(_inputs, bot, request)
-        events = _events(bot, question, history, case, recorder)
+        events = _events(bot, question, history, case, recorder, who)
         # The background task runs once the response is over, also when the client hung up: the
         # response stops pulling events then but leaves the generator suspended until the garbage
         # collector finds it (an LLM's response stays open meanwhile). Closing it stops the answer.

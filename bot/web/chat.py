@@ -20,10 +20,14 @@ from bot.web.render import answer_markdown, escape_markdown
 if TYPE_CHECKING:
     import gradio as gr
 
+    from bot.web.lti_tool import LtiUser
+
 CONCURRENCY = 4
 # A session keeps its last turns only (each turn is a question and an answer with its sources):
 # server memory per session stays bounded however long a student chats.
 MAX_SESSION_TURNS = 25
+# CASEBOT_ACCESS=lti, a question about another case than the one the course opened.
+OTHER_CASE = "This chat answers questions about the case your course opened it for only."
 # Shown under the box when the case brings no examples.json of its own (a JSON list of questions;
 # JSON, so that `casebot ingest` of the cases folder does not take it for a case).
 GENERIC_EXAMPLES = [
@@ -107,7 +111,8 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
     gr = _gradio()
     history = tuple(Turn(m["role"], m["content"]) for m in log)[-MAX_HISTORY_TURNS:]
     try:
-        check_question(question)
+        # Asked, shown and recorded as cleaned (no control characters or lone surrogates).
+        question = check_question(question)
     except QuestionError as error:
         # A notice in the conversation, not an error state: the text stays in the box (nothing is
         # cut) and the conversation stays usable.
@@ -133,9 +138,11 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
             if isinstance(piece, Answer):
                 if recorder is not None:
                     who = client or Client(ip="")
-                    # An LTI user is kept only as a keyed hash (the records hash `user_id`).
+                    # An LTI user is kept only as a keyed hash (the records hash `user_id`), with
+                    # the platform and course of the launch, which scope instructors' views.
                     piece = recorder.record(piece, question, history, channel,
-                                            pseudonymous_session(who.session), user_id=who.user or None)
+                                            pseudonymous_session(who.session), user_id=who.user or None,
+                                            platform=who.platform or None, course=who.course or None)
                 answered = {"role": "assistant", "content": piece.answer, "shown": render(piece),
                             "answer_id": piece.answer_id}
                 new_log = [*log, asked, answered][-2 * MAX_SESSION_TURNS:]
@@ -166,11 +173,11 @@ def _messages(log: list[dict[str, str]]) -> list[dict[str, str]]:
 
 def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                limiter: QuestionLimiter | None = None, recorder: Recorder | None = None,
-               lti_user: Callable[[Any], str] | None = None) -> gr.Blocks:
+               lti_user: Callable[[Any], LtiUser | None] | None = None) -> gr.Blocks:
     """The chat page; `embed=True` drops the header for use inside an iframe. `limiter` counts
     every question answered here, whichever Gradio route it arrives by; with records on, each
-    answer has thumbs up/down (and an optional comment) kept by `recorder`; `lti_user` names the
-    (pseudonymous) LTI user of a request to a launched chat, or "" for anyone else."""
+    answer has thumbs up/down (and an optional comment) kept by `recorder`; `lti_user` reads the
+    (pseudonymous) LTI user of a request to a launched chat, None for anyone else."""
     from bot.web.embed import answer_markdown_linked
 
     gr = _gradio()
@@ -218,7 +225,12 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
         channel = "embed" if embed else "chat"
 
         def answer(text: str, log: list[dict[str, str]], case_id: str, request: Any) -> Iterator[Any]:
-            who = _client(request, lti_user)
+            launched = lti_user(request) if lti_user is not None and request is not None else None
+            if settings.access == "lti" and (launched is None or launched.case_id != case_id):
+                # A launch opens its own case only: cases are licensed course by course.
+                yield text, [*_messages(log), _notice(OTHER_CASE)], log
+                return
+            who = _client(request, launched)
             yield from respond(bot, text, log, case_id, render, limiter, who, recorder,
                                "lti" if who.user else channel)
 
@@ -270,10 +282,11 @@ def _default_case(bot: CaseBot, ids: list[str]) -> str:
         return ids[0] if ids else ""
 
 
-def _client(request: Any, lti_user: Callable[[Any], str] | None = None) -> Client:
-    """Who asks in the chat: the LTI user of a launched chat, else the browser session (Gradio's
-    session hash); and its address."""
+def _client(request: Any, user: LtiUser | None) -> Client:
+    """Who asks in the chat: the LTI user of a launched chat (with its platform and course), else
+    the browser session (Gradio's session hash); and its address."""
     host = request.client.host if request is not None and request.client else "unknown"
     session = str(getattr(request, "session_hash", "") or "") if request is not None else ""
-    user = lti_user(request) if lti_user is not None and request is not None else ""
-    return Client(ip=host, session=session, user=user)
+    if user is None:
+        return Client(ip=host, session=session)
+    return Client(ip=host, session=session, user=user.user, platform=user.platform, course=user.course)

@@ -6,6 +6,13 @@
   session cookie, then the dashboard per case: questions over time, the most asked questions grouped
   by meaning, declined questions, answers rated down with comments, usage by channel.
 
+Two kinds of instructor session, both a cookie signed with the one secret (bot.web.signing): the
+token holder's sees every record; one started by an LTI launch sees only the records of the case,
+platform and course it was launched for (a `RecordScope`), whatever case a URL names. Sign-out is
+a POST carrying the session's CSRF token from a same-origin page; it revokes the session on the
+server (the database, and this replica's memory while the database is down). Failed sign-ins and
+failed instructor bearers are throttled per address.
+
 Without an instructor token configured, the dashboard and the export answer 404. Pages are plain
 server-rendered HTML (every value escaped) with one inline stylesheet allowed by its hash and no
 script, so the Content-Security-Policy forbids scripts outright.
@@ -18,11 +25,14 @@ import hashlib
 import hmac
 import html
 import logging
+import secrets
+import threading
 import time
 from collections.abc import Callable
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import anyio
 from fastapi import APIRouter, Form, HTTPException, Query, Request
@@ -30,10 +40,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.errors import FeedbackError, UnknownAnswerError
-from bot.records import Recorder
+from bot.records import Recorder, RecordScope
 from bot.records.export import FORMATS, export_lines
 from bot.records.insight import CaseInsight, Encoder, QuestionGroup, case_insight
 from bot.records.repository import MAX_COMMENT_CHARS
+from bot.web.ratelimit import (
+    FailureThrottle,
+    QuestionLimiter,
+    RateLimited,
+    RateLimitStoreError,
+    api_client,
+)
+from bot.web.signing import INSTRUCTOR_CSRF, INSTRUCTOR_SESSION, Signer
 
 log = logging.getLogger("casebot.instructor")
 
@@ -64,33 +82,105 @@ class _Error(HTTPException):
 
 # --- the instructor session ----------------------------------------------------------------------
 
-def _signature(token: str, expires: int) -> str:
-    digest = hmac.new(token.encode(), f"casebot-instructor:{expires}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+@dataclass(frozen=True)
+class InstructorSession:
+    """A signed-in instructor: the token holder (`scope` None: every record) or an LTI launch
+    (only the records of `scope`)."""
+
+    id: str
+    scope: RecordScope | None
+    expires: int
 
 
-def session_value(token: str, now: float | None = None, seconds: int = SESSION_SECONDS) -> str:
-    """A cookie value proving the holder knew `token`: expiry time and its HMAC (any replica
-    with the same token can check it; changing the token ends every session)."""
-    expires = int((now if now is not None else time.time()) + seconds)
-    return f"{expires}.{_signature(token, expires)}"
+class Sessions:
+    """Instructor sessions as signed cookies, their CSRF tokens, and sign-out."""
+
+    def __init__(self, secret: str, recorder: Recorder, token: str, seconds: int = SESSION_SECONDS,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self.recorder = recorder
+        # The instructor token's digest in the purpose: a new token (one that leaked, say) ends
+        # every session signed under the old one, on every replica.
+        purpose = f"{INSTRUCTOR_SESSION}:{hashlib.sha256(token.encode()).hexdigest()}"
+        self._cookies = Signer(secret, purpose, clock)
+        self._csrf = Signer(secret, INSTRUCTOR_CSRF, clock)
+        # Sessions signed out on this replica (id -> expiry): revocation holds here while the
+        # database cannot be reached.
+        self._revoked: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def start(self, scope: RecordScope | None) -> str:
+        """A new session's cookie value: a random id, its kind and scope, and an expiry."""
+        kept = None if scope is None else [scope.case_id, scope.platform, scope.course]
+        return self._cookies.sign({"sid": secrets.token_urlsafe(24), "kind": "token" if scope is None
+                                   else "lti", "scope": kept}, self.seconds)
+
+    def read(self, value: str) -> InstructorSession | None:
+        """The session of a cookie value; None when forged, expired, malformed or signed out."""
+        payload = self._cookies.read(value) if value else None
+        if payload is None:
+            return None
+        sid, kind, kept = payload.get("sid"), payload.get("kind"), payload.get("scope")
+        if not isinstance(sid, str) or kind not in ("token", "lti"):
+            return None
+        if kind == "token":
+            scope = None
+        elif isinstance(kept, list) and len(kept) == 3 and all(isinstance(v, str) for v in kept):
+            scope = RecordScope(*kept)
+        else:
+            return None
+        if self.revoked(sid):
+            return None
+        return InstructorSession(sid, scope, int(payload["exp"]))
+
+    def revoked(self, sid: str) -> bool:
+        """Whether a session was signed out, here or (the database says) on another replica."""
+        with self._lock:
+            if sid in self._revoked:
+                return True
+        if self.recorder.store is None:
+            return False
+        try:
+            return self.recorder.store.is_revoked(sid)
+        except Exception as error:  # the database is down: this replica's own sign-outs still hold
+            log.warning("could not check signed-out sessions: %s", error)
+            return False
+
+    def revoke(self, session: InstructorSession) -> None:
+        """Sign a session out on this replica at once, and on every replica through the database."""
+        now = self.clock()
+        with self._lock:
+            self._revoked = {sid: end for sid, end in self._revoked.items() if end >= now}
+            self._revoked[session.id] = session.expires
+        if self.recorder.store is None:
+            return
+        try:
+            self.recorder.store.revoke_session(session.id, datetime.fromtimestamp(session.expires, UTC))
+        except Exception as error:
+            log.error("could not record a sign-out in the database (held on this replica): %s", error)
+
+    def csrf(self, session: InstructorSession) -> str:
+        """The CSRF token of a session's forms."""
+        return self._csrf.sign({"sid": session.id}, self.seconds)
+
+    def csrf_ok(self, session: InstructorSession, token: str) -> bool:
+        """Whether `token` is this session's CSRF token."""
+        payload = self._csrf.read(token)
+        return payload is not None and payload.get("sid") == session.id
 
 
-def valid_session(token: str, value: str, now: float | None = None) -> bool:
-    """Whether a cookie value was made by `session_value` with `token` and has not expired."""
-    expires_text, _, signature = value.partition(".")
-    if not token or not expires_text.isdigit() or not signature:
-        return False
-    expires = int(expires_text)
-    if expires < (now if now is not None else time.time()):
-        return False
-    return hmac.compare_digest(signature, _signature(token, expires))
-
-
-def instructor_session(request: Request, token: str) -> bool:
-    """Whether this request comes from a logged-in instructor (the one check every instructor
-    page makes; an LTI launch with an instructor role can extend it)."""
-    return bool(token) and valid_session(token, request.cookies.get(COOKIE, ""))
+def same_origin(request: Request) -> bool:
+    """Whether a state-changing request comes from this site's own pages: a browser's
+    Sec-Fetch-Site, else its Origin, must say so (a request with neither is not a browser's)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    # The host only: behind a TLS-terminating proxy the page is https and this request http.
+    return (urlsplit(origin).hostname or "") == (request.url.hostname or "").lower()
 
 
 def bearer_ok(request: Request, token: str) -> bool:
@@ -255,8 +345,9 @@ def _short(text: str, limit: int = 320) -> str:
     return text if len(text) <= limit else text[:limit].rstrip() + "…"
 
 
-def dashboard_page(insight: CaseInsight | None, cases: list[str], selected: str) -> str:
-    """The dashboard for one case (`insight` None when no case exists yet)."""
+def dashboard_page(insight: CaseInsight | None, cases: list[str], selected: str, csrf: str) -> str:
+    """The dashboard for one case (`insight` None when no case exists yet); `csrf` goes with the
+    sign-out form."""
     options = "".join(f'<option value="{esc(c)}"{" selected" if c == selected else ""}>{esc(c)}</option>'
                       for c in cases)
     head = ('<header><h1>casebot · instructor</h1>'
@@ -264,6 +355,7 @@ def dashboard_page(insight: CaseInsight | None, cases: list[str], selected: str)
             f'<select id="case" name="case">{options}</select>'
             '<button type="submit" class="secondary">Show</button></form>'
             '<form method="post" action="/instructor/logout">'
+            f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
             '<button type="submit" class="secondary">Sign out</button></form></header>')
     if insight is None:
         return page("casebot · instructor", head + '<main><p class="empty">No case and no questions '
@@ -313,30 +405,66 @@ def _html(content: str, status: int = 200) -> HTMLResponse:
 
 
 def _export(recorder: Recorder, case: str | None, fmt: str, abstained: bool | None,
-            rating: str | None) -> Response:
+            rating: str | None, scope: RecordScope | None) -> Response:
     if fmt not in FORMATS:
         raise _Error(422, f"format must be one of {', '.join(FORMATS)}")
     if rating is not None and rating not in ("up", "down"):
         raise _Error(422, "rating must be up or down")
     if recorder.store is None:
         raise _Error(404, "Questions are not recorded (CASEBOT_LOG_QUESTIONS=off).")
-    rows = recorder.store.answers(case or None, abstained=abstained, rating=rating)
+    rows = recorder.store.answers(case or None, abstained=abstained, rating=rating, scope=scope)
     name = f"casebot-questions-{case or 'all'}.{fmt}"
     return StreamingResponse(export_lines(rows, fmt), media_type=MEDIA_TYPES[fmt], headers={
         "content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"})
 
 
 def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[], list[str]],
-                   encoder: Encoder | None) -> APIRouter:
-    """The feedback, export and dashboard routes (include it before the /api/v1 catch-all)."""
+                   encoder: Encoder | None, *, secret: str, api_token: str = "",
+                   storage: str = "memory://", feedback_limiter: QuestionLimiter | None = None
+                   ) -> APIRouter:
+    """The feedback, export and dashboard routes (include it before the /api/v1 catch-all).
+
+    `secret` signs the sessions; failed sign-ins are counted in `storage`; `feedback_limiter`
+    counts ratings per client (`api_token` names a trusted backend's clients, as for questions)."""
     router = APIRouter()
+    sessions = Sessions(secret, recorder, instructor_token)
+    failures = FailureThrottle(storage=storage)
+
+    def throttled(limited: RateLimited) -> _Error:
+        return _Error(429, str(limited), headers={"Retry-After": str(limited.retry_after)})
+
+    def address(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def check_failures(request: Request) -> None:
+        try:
+            failures.check(address(request))
+        except RateLimited as limited:
+            raise throttled(limited) from None
+        except RateLimitStoreError as error:
+            log.error("%s", error)
+            raise _Error(503, "The rate-limit store is not reachable; try again in a moment.") from None
 
     @router.post("/api/v1/feedback", tags=["api"], response_model=FeedbackOut,
                  summary="Rate an answer (thumbs up or down, optional comment)",
                  responses={404: {"description": "unknown answer_id, or records are off"},
-                            422: {"description": "bad rating or comment"}})
-    async def feedback(body: FeedbackIn) -> Any:
+                            422: {"description": "bad rating or comment"},
+                            429: {"description": "too many ratings from this client"}})
+    async def feedback(body: FeedbackIn, request: Request) -> Any:
         """Keep a student's rating of the answer with this `answer_id`."""
+        if feedback_limiter is not None:
+            try:
+                who = api_client(address(request), request.headers, api_token)
+            except ValueError as error:
+                raise _Error(422, str(error)) from None
+            try:
+                feedback_limiter.check(who)
+            except RateLimited as limited:
+                raise throttled(limited) from None
+            except RateLimitStoreError as error:
+                log.error("%s", error)
+                raise _Error(503, "The rate-limit store is not reachable; try again in a moment.") \
+                    from None
         try:
             await anyio.to_thread.run_sync(recorder.feedback, body.answer_id, body.rating, body.comment)
         except FeedbackError as error:
@@ -352,7 +480,8 @@ def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[]
                 summary="Export the recorded questions as a question set",
                 responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}},
                            401: {"description": "missing or wrong instructor token"},
-                           404: {"description": "no instructor token configured"}})
+                           404: {"description": "no instructor token configured"},
+                           429: {"description": "too many wrong tokens from this address"}})
     async def export(request: Request, case: str | None = Query(None, description="case id"),
                      fmt: str = Query("jsonl", alias="format", description="jsonl or csv"),
                      abstained: bool | None = Query(None, description="only declined (true) or "
@@ -362,38 +491,50 @@ def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[]
         """Rows in the question-set format plus what happened; `Authorization: Bearer <token>`."""
         if not instructor_token:
             raise _Error(404, "The instructor API is off: set CASEBOT_INSTRUCTOR_TOKEN.")
+        check_failures(request)
         if not bearer_ok(request, instructor_token):
+            failures.failed(address(request))
             raise HTTPException(401, "Missing or wrong instructor token: send 'Authorization: "
                                 "Bearer <CASEBOT_INSTRUCTOR_TOKEN>'.",
                                 headers={"www-authenticate": 'Bearer realm="casebot-instructor"'})
-        return await anyio.to_thread.run_sync(_export, recorder, case, fmt, abstained, rating)
+        return await anyio.to_thread.run_sync(_export, recorder, case, fmt, abstained, rating, None)
 
     def off() -> None:
         if not instructor_token:
             raise _Error(404, "Not Found")
+
+    def signed_in(request: Request) -> InstructorSession | None:
+        return sessions.read(request.cookies.get(COOKIE, ""))
 
     @router.get("/instructor", include_in_schema=False, response_model=None)
     async def dashboard(request: Request, case: str | None = None, lti_ticket: str = "") -> Response:
         off()
         if lti_ticket:
             return await _redeem(request, lti_ticket)
-        if not instructor_session(request, instructor_token):
+        session = await anyio.to_thread.run_sync(signed_in, request)
+        if session is None:
             return _html(login_page())
-        known = await anyio.to_thread.run_sync(_known_cases, recorder, cases)
-        selected = case if case in known else (known[0] if known else "")
+        if session.scope is not None:
+            # An LTI session sees its own case only, whatever the URL asks for.
+            known, selected = [session.scope.case_id], session.scope.case_id
+        else:
+            known = await anyio.to_thread.run_sync(_known_cases, recorder, cases)
+            selected = case if case in known else (known[0] if known else "")
         insight = None
         if selected and recorder.store is not None:
             try:
-                insight = await anyio.to_thread.run_sync(case_insight, recorder.store, selected, encoder)
+                insight = await anyio.to_thread.run_sync(case_insight, recorder.store, selected, encoder,
+                                                         session.scope)
             except Exception as error:
                 log.error("reading the records failed: %s", error)
                 return _html(page("casebot · instructor", '<main><p class="error">The records '
                                   "database is not reachable right now. Try again in a moment.</p>"
                                   "</main>"), status=503)
-        return _html(dashboard_page(insight, known, selected))
+        return _html(dashboard_page(insight, known, selected, sessions.csrf(session)))
 
     async def _redeem(request: Request, ticket: str) -> Response:
-        """An instructor arriving from an LTI launch: a single-use ticket stands in for the token."""
+        """An instructor arriving from an LTI launch: a single-use ticket opens a session scoped
+        to the launch's case, platform and course."""
         from bot.web.lti import accept_instructor_ticket
 
         tool = getattr(request.app.state, "lti", None)
@@ -401,11 +542,12 @@ def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[]
         if grant is None:
             return _html(login_page("That link from your course portal has been used or has expired: "
                                     "launch casebot from the course again."), status=401)
-        return _signed_in(request, f"/instructor?case={quote(grant.case_id)}")
+        scope = RecordScope(grant.case_id, grant.issuer, grant.course)
+        return _signed_in(request, f"/instructor?case={quote(grant.case_id)}", scope)
 
-    def _signed_in(request: Request, location: str) -> Response:
+    def _signed_in(request: Request, location: str, scope: RecordScope | None) -> Response:
         response = RedirectResponse(location, status_code=303)
-        response.set_cookie(COOKIE, session_value(instructor_token), max_age=SESSION_SECONDS,
+        response.set_cookie(COOKIE, sessions.start(scope), max_age=SESSION_SECONDS,
                             httponly=True, samesite="lax", secure=request.url.scheme == "https",
                             path="/")
         return response
@@ -413,14 +555,28 @@ def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[]
     @router.post("/instructor/login", include_in_schema=False, response_model=None)
     async def login(request: Request, token: str = Form("")) -> Response:
         off()
+        try:
+            check_failures(request)
+        except _Error as error:
+            # The form again, with the reason (and Retry-After when throttled).
+            response = _html(login_page(str(error.detail)), status=error.status_code)
+            response.headers.update(error.headers or {})
+            return response
         if not hmac.compare_digest(token.strip().encode(), instructor_token.encode()):
             log.warning("failed instructor sign-in")
+            failures.failed(address(request))
             return _html(login_page("That token is not right."), status=401)
-        return _signed_in(request, "/instructor")
+        return _signed_in(request, "/instructor", None)
 
     @router.post("/instructor/logout", include_in_schema=False, response_model=None)
-    async def logout(request: Request) -> Response:
+    async def logout(request: Request, csrf: str = Form("")) -> Response:
         off()
+        session = await anyio.to_thread.run_sync(signed_in, request)
+        if session is None:
+            return RedirectResponse("/instructor", status_code=303)
+        if not same_origin(request) or not sessions.csrf_ok(session, csrf):
+            raise _Error(403, "Sign out from the dashboard's own Sign out button.")
+        await anyio.to_thread.run_sync(sessions.revoke, session)
         response = RedirectResponse("/instructor", status_code=303)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax",
                                secure=request.url.scheme == "https")
@@ -430,9 +586,13 @@ def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[]
     async def dashboard_export(request: Request, case: str | None = None, format: str = "jsonl",
                                abstained: bool | None = None, rating: str | None = None) -> Response:
         off()
-        if not instructor_session(request, instructor_token):
+        session = await anyio.to_thread.run_sync(signed_in, request)
+        if session is None:
             return RedirectResponse("/instructor", status_code=303)
-        return await anyio.to_thread.run_sync(_export, recorder, case, format, abstained, rating)
+        if session.scope is not None:
+            case = session.scope.case_id
+        return await anyio.to_thread.run_sync(_export, recorder, case, format, abstained, rating,
+                                              session.scope)
 
     return router
 

@@ -6,8 +6,14 @@ A resource link launch answers with a small page framing the embeddable chat
 (`/embed/?case=ID&lti=SESSION`): the signed launch session rides in the URL because a portal's
 iframe often has third-party cookies blocked. The Gradio page's own requests carry the same query
 (and a same-origin Referer), so the rate limiter and the records see the pseudonymous user.
-Instructors also get a link to `/instructor?case=ID&lti_ticket=T`, a single-use ticket the
-dashboard redeems with `accept_instructor_ticket`.
+Instructors launching from a course (an LTI context) also get a link to
+`/instructor?case=ID&lti_ticket=T`, a single-use ticket the dashboard redeems with
+`accept_instructor_ticket` into a session that sees that course's records of that case only.
+
+The deep-linking picker posts back a choice signed by the server (bot.web.signing): the launch URL
+placed in the platform's course is the one the server computed, never one taken from the form.
+Logins are throttled per address (CASEBOT_RATE_LIMIT_IP). With CASEBOT_ACCESS=lti,
+`LtiOnlyMiddleware` keeps the chat pages and Gradio's endpoints for launched sessions.
 
 Every failure is an HTML page with a 4xx status saying what failed; nothing else happens.
 """
@@ -15,7 +21,9 @@ Every failure is an HTML page with a 4xx status saying what failed; nothing else
 from __future__ import annotations
 
 import html
+import json
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,8 +36,10 @@ from starlette.concurrency import run_in_threadpool
 from bot.errors import DatabaseError, LtiError
 from bot.records import lti as records
 from bot.settings import Settings
-from bot.web.lti_tool import DEEP_LINKING_REQUEST, LtiTool, LtiUser, ToolKeys
+from bot.web.lti_tool import DEEP_LINK_TTL, DEEP_LINKING_REQUEST, LtiTool, LtiUser, ToolKeys
+from bot.web.ratelimit import Client, QuestionLimiter, RateLimited, RateLimitStoreError
 from bot.web.security import ASGIApp, Message, Receive, Scope, Send
+from bot.web.signing import DEEP_LINK, Signer
 
 log = logging.getLogger("casebot.lti")
 
@@ -37,6 +47,8 @@ CaseTitles = Callable[[], dict[str, str]]
 # What a person sees when the records database (which holds the LTI state) cannot be used.
 DATABASE_DOWN = LtiError(503, "The course tool's database is not reachable right now; try again in "
                          "a moment.")
+# A picker choice lives as long as the deep-linking request it answers.
+DEEP_LINK_SECONDS = int(DEEP_LINK_TTL.total_seconds())
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -65,7 +77,7 @@ def page(title: str, body: str, status: int = 200, kind: str = "") -> HTMLRespon
                         headers={"Cache-Control": "no-store"})
 
 
-def error_page(error: LtiError | DatabaseError) -> HTMLResponse:
+def error_page(error: LtiError | DatabaseError, headers: dict[str, str] | None = None) -> HTMLResponse:
     """The 4xx page of a failed LTI step, saying what failed; 503 when the database failed (its
     details, which name hosts, go to the log only)."""
     if isinstance(error, DatabaseError):
@@ -74,7 +86,9 @@ def error_page(error: LtiError | DatabaseError) -> HTMLResponse:
     body = (f"<main><h1>casebot could not start this activity</h1><p class=\"error\">"
             f"{html.escape(error.message)}</p><p>If this keeps happening, show this message to the "
             "course's instructor or the portal's administrator.</p></main>")
-    return page("casebot: launch failed", body, error.status)
+    response = page("casebot: launch failed", body, error.status)
+    response.headers.update(headers or {})
+    return response
 
 
 def records_engine(settings: Settings) -> Any:
@@ -84,10 +98,11 @@ def records_engine(settings: Settings) -> Any:
     return open_engine(settings.database_url or default_database_url(settings.data_dir))
 
 
-def build_tool(settings: Settings, engine: Any | None = None) -> LtiTool:
-    """The LTI tool over the settings' records database and `<data_dir>/lti/` keys."""
+def build_tool(settings: Settings, secret: str, engine: Any | None = None) -> LtiTool:
+    """The LTI tool over the settings' records database and `<data_dir>/lti/` keys; `secret`
+    signs its launch sessions."""
     engine = engine if engine is not None else records_engine(settings)
-    return LtiTool(engine, ToolKeys(Path(settings.data_dir) / "lti", engine))
+    return LtiTool(engine, ToolKeys(Path(settings.data_dir) / "lti", engine), secret=secret)
 
 
 def accept_instructor_ticket(tool: LtiTool, ticket: str) -> records.InstructorGrant | None:
@@ -95,9 +110,12 @@ def accept_instructor_ticket(tool: LtiTool, ticket: str) -> records.InstructorGr
     return records.redeem_instructor_ticket(tool.database(), ticket)
 
 
-def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
-    """The /lti routes over `tool`; `case_titles` lists the ingested cases (id -> title)."""
+def lti_router(tool: LtiTool, case_titles: CaseTitles,
+               login_limiter: QuestionLimiter | None = None) -> APIRouter:
+    """The /lti routes over `tool`; `case_titles` lists the ingested cases (id -> title);
+    `login_limiter` counts logins per address."""
     router = APIRouter(prefix="/lti", tags=["lti"])
+    choices = Signer(tool.secret, DEEP_LINK, tool.clock)
 
     @router.get("/jwks", summary="The tool's public keys (JWKS)", response_model=None)
     async def jwks() -> JSONResponse:
@@ -112,6 +130,15 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
     @router.api_route("/login", methods=["GET", "POST"], summary="OIDC third-party initiated login",
                       response_model=None)
     async def login(request: Request) -> Response:
+        if login_limiter is not None:
+            try:
+                login_limiter.check(Client(ip=request.client.host if request.client else "unknown"))
+            except RateLimited as limited:
+                return error_page(LtiError(429, str(limited)), {"Retry-After": str(limited.retry_after)})
+            except RateLimitStoreError as error:
+                log.error("%s", error)
+                return error_page(LtiError(503, "The server cannot check its limits right now; try "
+                                           "again in a moment."))
         params = {k: v for k, v in request.query_params.items()}
         if request.method == "POST":
             form = await request.form()
@@ -129,21 +156,25 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
         form = await request.form()
         try:
             return await run_in_threadpool(_launch, str(form.get("id_token", "") or ""),
-                                           str(form.get("state", "") or ""))
+                                           str(form.get("state", "") or ""), request.url.hostname)
         except LtiError as error:
             log.info("LTI launch refused: %s", error.message)
             return error_page(error)
         except DatabaseError as error:
             return error_page(error)
 
-    def _launch(id_token: str, state: str) -> Response:
+    def _launch(id_token: str, state: str, host: str | None) -> Response:
         launch = tool.verify_launch(id_token, state)
         titles = case_titles()
         if launch.message_type == DEEP_LINKING_REQUEST:
             if not launch.instructor:
                 raise LtiError(403, "Only instructors can choose what to add to the course.")
+            launch_url = own_launch_url(launch.target_link_uri, host)
             link = tool.start_deep_link(launch)
-            return picker_page(link, titles, launch.target_link_uri)
+            # The choice and the launch URL signed together: the form can name neither another
+            # deep-linking request's id nor another URL.
+            return picker_page(lambda case_id: choices.sign(
+                {"dl": link.id, "case": case_id, "url": launch_url}, DEEP_LINK_SECONDS), titles)
         case_id = launch.case_id()
         if not case_id:
             raise LtiError(400, "The launch names no case: set the custom parameter case=<case id> on "
@@ -156,7 +187,9 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
         query = {"case": case_id, **({"lti": session} if session else {})}
         chat = "../embed/?" + urlencode(query)
         dashboard_link = ""
-        if launch.instructor and launch.user:
+        # Only from a course: the dashboard shows that course's records, and a launch without
+        # one would have none to show.
+        if launch.instructor and launch.user and launch.course:
             ticket = tool.instructor_ticket(launch, case_id)
             dashboard = "../instructor?" + urlencode({"case": case_id, "lti_ticket": ticket})
             dashboard_link = (f'<a href="{html.escape(dashboard)}" target="_blank" rel="noopener" '
@@ -171,18 +204,21 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
                  response_model=None)
     async def deep_link(request: Request) -> Response:
         form = await request.form()
-        link_id, case_id = str(form.get("dl", "") or ""), str(form.get("case", "") or "").strip()
-        launch_url = str(form.get("launch_url", "") or "")
         try:
-            return await run_in_threadpool(_deep_link, link_id, case_id, launch_url)
+            return await run_in_threadpool(_deep_link, str(form.get("choice", "") or ""))
         except (LtiError, DatabaseError) as error:
             return error_page(error)
 
-    def _deep_link(link_id: str, case_id: str, launch_url: str) -> Response:
+    def _deep_link(signed: str) -> Response:
+        choice = choices.read(signed)
+        if choice is None:
+            raise LtiError(400, "This choice is not one casebot offered, or it took too long: open "
+                           "the tool selection again from the course.")
+        case_id, launch_url = str(choice["case"]), str(choice["url"])
         titles = case_titles()
         if case_id not in titles:
             raise LtiError(400, f"No case {case_id!r} here. Known cases: {', '.join(sorted(titles))}.")
-        link = records.take_deep_link(tool.database(), link_id)
+        link = records.take_deep_link(tool.database(), str(choice["dl"]))
         if link is None:
             raise LtiError(400, "This choice was already sent, or took too long: open the tool "
                            "selection again from the course.")
@@ -197,19 +233,26 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles) -> APIRouter:
     return router
 
 
-def picker_page(link: records.DeepLink, titles: dict[str, str], target_link_uri: str) -> HTMLResponse:
-    """The deep-linking picker: one button per case, posting the choice back to the tool."""
+def own_launch_url(target_link_uri: str, host: str | None) -> str:
+    """casebot's own launch URL, from the platform's signed target link URI (its scheme and root
+    path survive a TLS-terminating proxy) once its host is the one this request reached."""
+    if host and (urlsplit(target_link_uri).hostname or "").lower() != host.lower():
+        raise LtiError(400, f"target_link_uri {target_link_uri!r} does not point at this tool ({host}).")
     origin = records.url_origin(target_link_uri)
+    if not origin:
+        raise LtiError(400, f"target_link_uri {target_link_uri!r} is not an absolute URL.")
     root = urlsplit(target_link_uri).path.rsplit("/lti/", 1)[0] if "/lti/" in target_link_uri else ""
-    launch_url = f"{origin}{root}/lti/launch"
+    return f"{origin}{root}/lti/launch"
+
+
+def picker_page(choice: Callable[[str], str], titles: dict[str, str]) -> HTMLResponse:
+    """The deep-linking picker: one button per case, posting back the signed `choice(case_id)`."""
     rows = []
     for case_id, title in sorted(titles.items(), key=lambda item: item[1].lower()):
         rows.append(
             '<form class="case" method="post" action="deep-link">'
             f'<div><strong>{html.escape(title)}</strong><br><small>{html.escape(case_id)}</small></div>'
-            f'<input type="hidden" name="dl" value="{html.escape(link.id)}">'
-            f'<input type="hidden" name="case" value="{html.escape(case_id)}">'
-            f'<input type="hidden" name="launch_url" value="{html.escape(launch_url)}">'
+            f'<input type="hidden" name="choice" value="{html.escape(choice(case_id))}">'
             f'<button type="submit" aria-label="Add {html.escape(title)}">Add to course</button></form>')
     cases = "".join(rows) or "<p>No case is ingested yet: run <code>casebot ingest PATH</code>.</p>"
     body = ("<main><h1>Add “Ask the case” to your course</h1><p>Choose the case students will ask "
@@ -266,11 +309,60 @@ class FrameAncestorsMiddleware:
         return out
 
 
-def mount_lti(app: FastAPI, settings: Settings, case_titles: CaseTitles) -> LtiTool:
-    """Add the /lti routes to `app` (before any catch-all mount) and return the tool."""
-    tool = build_tool(settings)
+# Served to anyone under CASEBOT_ACCESS=lti: Gradio's scripts, styles and fonts hold no case text
+# (and a stylesheet's own requests carry no launch session to check).
+_ASSETS = re.compile(r"^(?:/embed)?/(?:(?:assets|static|svelte)/|(?:favicon\.ico|theme\.css)$)")
+# Routes that check who may use them themselves (the API through its token, LTI, the dashboard).
+_OWN_CHECKS = ("/api/v1/", "/lti/", "/instructor", "/healthz", "/docs", "/openapi.json", "/gradio.js")
+COURSE_ONLY = ("This casebot is for the students of a course: open it from the activity in your "
+               "course portal.")
+
+
+class LtiOnlyMiddleware:
+    """CASEBOT_ACCESS=lti: the chat pages (/, /embed) and every Gradio endpoint behind them (its
+    API, queue and files, under any mount) answer only a launched chat: a valid launch session in
+    the URL (`?lti=`), or in the same-origin Referer of the page's own requests. Everyone else gets
+    a notice: a page saying to open casebot from the course, or 403 JSON for anything but a page."""
+
+    def __init__(self, app: ASGIApp, tool: LtiTool) -> None:
+        from jinja2 import Environment, PackageLoader
+
+        self.app = app
+        self.tool = tool
+        env = Environment(loader=PackageLoader("bot.web", "templates"), autoescape=True)
+        self.notice = env.get_template("course_only.html").render(message=COURSE_ONLY).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] not in ("http", "websocket") or path.startswith(_OWN_CHECKS) \
+                or _ASSETS.match(path):
+            await self.app(scope, receive, send)
+            return
+        from starlette.requests import HTTPConnection
+
+        if user_of_request(self.tool, HTTPConnection(scope)) is not None:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        page = scope.get("method") == "GET" and b"text/html" in headers.get("accept", b"")
+        body = self.notice if page else json.dumps({"error": COURSE_ONLY}).encode()
+        await send({"type": "http.response.start", "status": 403, "headers": [
+            (b"content-type", b"text/html; charset=utf-8" if page else b"application/json"),
+            (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def mount_lti(app: FastAPI, settings: Settings, case_titles: CaseTitles, secret: str) -> LtiTool:
+    """Add the /lti routes to `app` (before any catch-all mount) and return the tool; `secret`
+    signs launch sessions and deep-linking choices."""
+    tool = build_tool(settings, secret)
     app.state.lti = tool
-    app.include_router(lti_router(tool, case_titles))
+    logins = QuestionLimiter.from_settings("off", settings.rate_limit_ip, settings.rate_limit_storage,
+                                           kind="LTI logins")
+    app.include_router(lti_router(tool, case_titles, logins))
     return tool
 
 

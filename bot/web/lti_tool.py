@@ -3,14 +3,14 @@ verification, deep-linking responses, and the pseudonymous launch session the ch
 
 Keys: the private keys are PEM files (0600) in `<data_dir>/lti/`, one per key id; the records
 database lists which are current and which are retired but still published (`rotate`). A second
-file there, `session.key`, keys the HMAC that signs launch sessions and derives user pseudonyms,
-so pseudonyms survive key rotation. Replicas share the data dir (or a copy of `lti/`) and the
-records database.
+file there, `session.key`, keys the hash that derives user pseudonyms, so pseudonyms survive key
+rotation. Replicas share the data dir (or a copy of `lti/`) and the records database.
 
-A launch session is a signed, expiring token carried in the chat URL (`?lti=`), not a cookie:
-inside a portal's iframe third-party cookies are often blocked. It names the pseudonymous user
-(a keyed hash of `iss` and `sub`, never the platform's own ids), the case and whether the user is
-an instructor; it grants nothing the public chat does not, it only attributes the questions.
+A launch session is a token signed with the one secret (bot.web.signing), carried in the chat URL
+(`?lti=`), not a cookie: inside a portal's iframe third-party cookies are often blocked. It names
+the pseudonymous user (a keyed hash of `iss` and `sub`, never the platform's own ids), the case,
+the platform and course it was launched from, and whether the user is an instructor. With
+CASEBOT_ACCESS=lti it is what lets a student read the case; it also attributes the questions.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from bot.errors import DatabaseError, LtiError
 from bot.records import lti as records
 from bot.records.schema import Schema
+from bot.web.signing import LAUNCH_SESSION, Signer
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -75,10 +76,6 @@ _ORIGINS_CACHE_S = 30.0
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -166,7 +163,7 @@ class ToolKeys:
         return {"keys": keys}
 
     def session_secret(self) -> bytes:
-        """The HMAC key of launch sessions and pseudonyms (created on first use, 0600)."""
+        """The key of the user pseudonyms (created on first use, 0600)."""
         path = self.directory / "session.key"
         try:
             return path.read_bytes()
@@ -224,6 +221,12 @@ class Launch:
         institution or system Administrator."""
         return any(is_instructor_role(role) for role in self.roles)
 
+    @property
+    def course(self) -> str:
+        """The LTI context (course) id the launch came from; "" when the platform sent none."""
+        context = self.claims.get(CONTEXT)
+        return str(context.get("id", "") or "") if isinstance(context, dict) else ""
+
     def case_id(self) -> str:
         """The case asked for: custom parameter `case`, else `?case=` of the target link URI."""
         custom = str(self.custom.get("case", "") or "").strip()
@@ -240,6 +243,8 @@ class LtiUser:
     case_id: str
     instructor: bool
     expires: float
+    platform: str = ""
+    course: str = ""
 
     @property
     def rate_key(self) -> str:
@@ -250,10 +255,13 @@ class LtiUser:
 class LtiTool:
     """The tool side of LTI 1.3 over one records database and one key directory."""
 
-    def __init__(self, engine: Engine, keys: ToolKeys, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, engine: Engine, keys: ToolKeys, *, secret: str,
+                 clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         self.keys = keys
         self.clock = clock
+        self.secret = secret
+        self._sessions = Signer(secret, LAUNCH_SESSION, clock)
         # A kid missing from the cached platform key set triggers a refetch, at most this often.
         self.jwks_cooldown_s = 5.0
         self._jwk_clients: dict[str, Any] = {}
@@ -447,28 +455,20 @@ class LtiTool:
 
     def session_token(self, launch: Launch, case_id: str, ttl_s: int = SESSION_TTL_S) -> str:
         """The signed launch session for the chat URL (`?lti=`)."""
-        payload = {"u": launch.user or "", "c": case_id, "i": int(launch.instructor),
-                   "x": int(self.clock()) + ttl_s}
-        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
-        return f"{body}.{self._mac(body)}"
-
-    def _mac(self, body: str) -> str:
-        digest = hmac.new(self.keys.session_secret(), f"session\n{body}".encode(), hashlib.sha256)
-        return _b64(digest.digest()[:18])
+        return self._sessions.sign({"u": launch.user or "", "c": case_id, "i": launch.instructor,
+                                    "p": launch.issuer, "k": launch.course}, ttl_s)
 
     def read_session(self, token: str) -> LtiUser | None:
         """The user of a launch session token; None if forged, malformed or expired."""
-        body, _, mac = token.partition(".")
-        if not body or not mac or not hmac.compare_digest(mac, self._mac(body)):
+        payload = self._sessions.read(token)
+        if payload is None:
             return None
         try:
-            payload = json.loads(_unb64(body))
-            user = LtiUser(str(payload["u"]), str(payload["c"]), bool(payload["i"]), float(payload["x"]))
-        except (ValueError, KeyError, TypeError):
+            user = LtiUser(str(payload["u"]), str(payload["c"]), bool(payload["i"]),
+                           float(payload["exp"]), str(payload["p"]), str(payload["k"]))
+        except KeyError:
             return None
-        if not user.user or user.expires < self.clock():
-            return None
-        return user
+        return user if user.user else None
 
     def user_from_query(self, query: str | Mapping[str, Any]) -> LtiUser | None:
         """The LTI user named by a URL query (`lti=`), e.g. the chat page's; None if there is none."""
@@ -483,7 +483,8 @@ class LtiTool:
         """A single-use ticket that opens the instructor dashboard for `case_id`."""
         ticket = secrets.token_urlsafe(32)
         records.save_instructor_ticket(
-            self.database(), ticket, records.InstructorGrant(launch.issuer, launch.user or "", case_id),
+            self.database(), ticket,
+            records.InstructorGrant(launch.issuer, launch.user or "", case_id, launch.course),
             TICKET_TTL)
         return ticket
 

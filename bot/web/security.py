@@ -1,5 +1,6 @@
 """Request guards for `casebot serve`: body size limit, bearer token for the JSON API, JSON bodies
-without a JSON Content-Type, and the security headers of the HTML pages (CSP frame-ancestors).
+without a JSON Content-Type, no file uploads, and the security headers of the HTML pages (CSP
+frame-ancestors).
 
 The question rate limit is not here: it is counted where a question is answered
 (bot.web.ratelimit), since Gradio serves one function under many URLs.
@@ -69,7 +70,8 @@ def frame_ancestors(origins: tuple[str, ...]) -> str:
 
 
 class GuardMiddleware:
-    """Body limit (413), bearer token on /api/v1 (401), JSON bodies on /api/v1 (415), headers."""
+    """Body limit (413), bearer token on /api/v1 (401), JSON bodies on /api/v1 (415), Gradio's
+    upload endpoint refused (403), headers."""
 
     def __init__(self, app: ASGIApp, *, api_token: str, csp: str,
                  max_body: int = MAX_BODY_BYTES) -> None:
@@ -85,6 +87,11 @@ class GuardMiddleware:
         send = self._with_headers(send)
         path, method = str(scope["path"]), str(scope["method"])
         headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+        # casebot takes no files, but Gradio accepts anonymous uploads into its cache folder at
+        # <mount>/gradio_api/upload: refused before a byte of the body is read.
+        if path.rstrip("/").endswith("/gradio_api/upload"):
+            await _json_error(send, 403, "casebot takes no file uploads.")
+            return
         # The instructor API checks its own (instructor) token.
         if self.api_token and path.startswith("/api/") and method != "OPTIONS" \
                 and not path.startswith("/api/v1/instructor/") \

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from bot.rag.chain import CaseBot
     from bot.records import Recorder
+    from bot.web.lti_tool import LtiUser
 
 log = logging.getLogger("casebot.server")
 
@@ -66,6 +67,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-token", metavar="TOKEN",
                         help="require 'Authorization: Bearer TOKEN' on /api/v1 (env CASEBOT_API_TOKEN, "
                         "preferred: flags are visible to other users of the machine)")
+    parser.add_argument("--access", choices=("open", "lti"),
+                        help="who may ask and read the case: anyone (open), or only students "
+                        "launched from a course and holders of the API token (lti) (env "
+                        "CASEBOT_ACCESS; default open)")
     parser.add_argument("--session-ttl", type=float, metavar="SECONDS",
                         help="how long an idle web chat keeps its history in server memory "
                         "(env CASEBOT_SESSION_TTL; default 3600)")
@@ -92,6 +97,7 @@ def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
         rate_limit_storage=getattr(args, "rate_limit_storage", None),
         answer_timeout=getattr(args, "answer_timeout", None),
         session_ttl=getattr(args, "session_ttl", None),
+        access=getattr(args, "access", None),
         **records_overrides(args))
     parse_rate_limit(settings.rate_limit)
     parse_rate_limit(settings.rate_limit_ip)
@@ -112,18 +118,23 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from bot.records.recorder import open_recorder
+    from bot.secret import load_secret
     from bot.web.api import api_router, list_cases
     from bot.web.chat import CHAT_HEAD, CSS, build_chat
     from bot.web.docs import add_offline_docs
     from bot.web.embed import CITE_CSS, EMBED_CSS, EMBED_HEAD
     from bot.web.instructor import records_router
-    from bot.web.lti import FrameAncestorsMiddleware, mount_lti, user_of_request
+    from bot.web.lti import FrameAncestorsMiddleware, LtiOnlyMiddleware, mount_lti, user_of_request
     from bot.web.ratelimit import QuestionLimiter
 
     origins = check_origins(settings.allowed_origins)
     # One limiter for every entry point that answers a question (chat, embed, API).
     limiter = QuestionLimiter.from_settings(settings.rate_limit, settings.rate_limit_ip,
                                             settings.rate_limit_storage)
+    # Ratings are counted like questions, in counters of their own.
+    ratings = QuestionLimiter.from_settings(settings.rate_limit, settings.rate_limit_ip,
+                                            settings.rate_limit_storage, kind="ratings")
+    secret = load_secret(settings.secret, settings.data_dir)
     app = FastAPI(title="casebot", version="1", docs_url=None, redoc_url=None,
                   description="Answers questions about a business case with citations to its "
                   "numbered paragraphs. Errors are `{\"error\": \"...\"}`.")
@@ -171,10 +182,13 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     app.state.recorder = recorder
     app.include_router(records_router(recorder, settings.instructor_token,
                                       lambda: [c.case_id for c in bot.library.cases()],
-                                      bot.library.embeddings))
+                                      bot.library.embeddings, secret=secret,
+                                      api_token=settings.api_token,
+                                      storage=settings.rate_limit_storage, feedback_limiter=ratings))
     app.include_router(api_router(bot, timeout=settings.answer_timeout, limiter=limiter,
-                                  recorder=recorder))
-    lti = mount_lti(app, settings, lambda: {c.case_id: c.title for c in bot.library.cases()})
+                                  recorder=recorder, api_token=settings.api_token,
+                                  lti_only=settings.access == "lti"))
+    lti = mount_lti(app, settings, lambda: {c.case_id: c.title for c in bot.library.cases()}, secret)
 
     def embed_page(request: Request) -> RedirectResponse:
         """`/embed?case=ID` -> the mounted embed app at `/embed/?case=ID` (relative, proxy-safe)."""
@@ -185,11 +199,10 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     app.add_route("/embed", embed_page, methods=["GET", "HEAD"], include_in_schema=False)
 
 
-    def lti_user(request: Any) -> str:
-        user = user_of_request(lti, request)
-        return user.user if user is not None else ""
+    def lti_user(request: Any) -> LtiUser | None:
+        return user_of_request(lti, request)
 
-    chat = build_chat(bot, settings, limiter=limiter, recorder=recorder)
+    chat = build_chat(bot, settings, limiter=limiter, recorder=recorder, lti_user=lti_user)
     embed = build_chat(bot, settings, embed=True, limiter=limiter, recorder=recorder, lti_user=lti_user)
     common: dict[str, Any] = {"footer_links": [], "show_error": False, "ssr_mode": False,
                               "mcp_server": False, "enable_monitoring": False}
@@ -199,6 +212,9 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     gr.mount_gradio_app(app, chat, path="/", css=CSS + CITE_CSS, head=EMBED_HEAD + CHAT_HEAD,
                         **common)
 
+    if settings.access == "lti":
+        # Inside the guard: its body limit, upload refusal and headers apply to the notice too.
+        app.add_middleware(LtiOnlyMiddleware, tool=lti)
     app.add_middleware(GuardMiddleware, api_token=settings.api_token, csp=frame_ancestors(origins))
     # Outside the guard, which sets frame-ancestors: registered LTI platforms may frame the pages.
     app.add_middleware(FrameAncestorsMiddleware, origins=lti.frame_origins)
@@ -277,7 +293,8 @@ def serve(bot: CaseBot, settings: Settings, host: str, port: int, *, public_url:
           f"{settings.rate_limit if limit else 'off'} per client, "
           f"{settings.rate_limit_ip if ip_limit else 'off'} per IP address "
           f"({settings.rate_limit_storage.split('://', 1)[0]}); API token: "
-          f"{'required' if settings.api_token else 'not required'}\n", file=sys.stderr)
+          f"{'required' if settings.api_token else 'not required'}; access: {settings.access}\n",
+          file=sys.stderr)
     if show_snippets:
         print(snippets(public_url or url.rstrip("/"), case), file=sys.stderr, flush=True)
     if open_browser:
