@@ -18,7 +18,7 @@ from sqlalchemy import Engine, Select, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.answer import Turn, lone_surrogate
+from bot.answer import Turn
 from bot.errors import DatabaseError, FeedbackError, UnknownAnswerError, UsageError
 from bot.records.database import database_errors
 from bot.records.models import (
@@ -77,9 +77,7 @@ def check_feedback(rating: Any, comment: Any) -> tuple[Rating, str]:
         comment = ""
     if not isinstance(comment, str):
         raise FeedbackError("comment must be text")
-    comment = comment.strip()
-    if lone_surrogate(comment):
-        raise FeedbackError("comment holds a lone surrogate, which is not text")
+    comment = clean_text(comment.strip())
     if len(comment) > MAX_COMMENT_CHARS:
         raise FeedbackError(f"comment is {len(comment):,} characters long; keep it under "
                             f"{MAX_COMMENT_CHARS:,}")

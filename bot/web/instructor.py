@@ -39,6 +39,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.answer import lone_surrogate
 from bot.errors import FeedbackError, UnknownAnswerError
 from bot.records import Recorder, RecordScope
 from bot.records.export import FORMATS, export_lines
@@ -465,6 +466,9 @@ def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[]
                 log.error("%s", error)
                 raise _Error(503, "The rate-limit store is not reachable; try again in a moment.") \
                     from None
+        if body.comment and lone_surrogate(body.comment):
+            # The records would keep it cleaned; a client sending it is told, as for a question.
+            raise _Error(422, "comment holds a lone surrogate, which is not text")
         try:
             await anyio.to_thread.run_sync(recorder.feedback, body.answer_id, body.rating, body.comment)
         except FeedbackError as error:
