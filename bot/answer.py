@@ -22,9 +22,29 @@ class Turn:
     content: str
 
 
+def page_of(pages: tuple[int, int] | None) -> int | list[int] | None:
+    """The `page` of the contract: one page, [first, last], or None for a case without pages."""
+    if pages is None:
+        return None
+    return pages[0] if pages[0] == pages[1] else list(pages)
+
+
+def page_text(page: int | list[int] | None) -> str:
+    """A citation's page as people write it: "p. 3", "pp. 3–4", or "" for a case without pages."""
+    if isinstance(page, list):
+        return f"pp. {page[0]}–{page[-1]}"
+    return f"p. {page}" if page else ""
+
+
+def place_of(label: str, page: int | list[int] | None) -> str:
+    """Where a cited paragraph is: "¶12 · p. 3", "Exhibit 1 · pp. 5–6", or the label alone."""
+    return f"{label} · {page_text(page)}" if page else label
+
+
 @dataclass(frozen=True)
 class Citation:
-    """A source paragraph an answer relies on."""
+    """A source paragraph an answer relies on. `kind` is paragraph, exhibit or note; `page` the
+    page (or [first, last]) of a case read from pages, None for a case without pages."""
 
     id: str
     label: str
@@ -32,6 +52,30 @@ class Citation:
     section: str
     text: str
     score: float
+    kind: str = "paragraph"
+    page: int | list[int] | None = None
+
+    @classmethod
+    def of(cls, case_id: str, hit: ScoredParagraph) -> Citation:
+        """The citation of a retrieved paragraph."""
+        unit = hit.unit
+        return cls(f"{case_id}:{hit.paragraph}", unit.label or f"¶{hit.paragraph}", hit.paragraph,
+                   hit.section, hit.text, round(hit.score, 4), unit.kind, page_of(unit.pages))
+
+    @property
+    def place(self) -> str:
+        """"¶12 · p. 3", or the label alone for a case without pages."""
+        return place_of(self.label, self.page)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of the contract: `kind` only when not a paragraph, `page` only when
+        the case has pages."""
+        data = asdict(self)
+        if self.kind == "paragraph":
+            del data["kind"]
+        if self.page is None:
+            del data["page"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -66,7 +110,7 @@ class Answer:
         data: dict[str, Any] = {
             "answer": self.answer,
             "abstained": self.abstained,
-            "citations": [asdict(c) for c in self.citations],
+            "citations": [c.to_dict() for c in self.citations],
             "case": self.case,
             "backend": self.backend,
             "latency_ms": round(self.latency_ms, 1),
@@ -78,7 +122,7 @@ class Answer:
         if self.answer_id:
             data["answer_id"] = self.answer_id
         if self.see_also:
-            data["see_also"] = [asdict(c) for c in self.see_also]
+            data["see_also"] = [c.to_dict() for c in self.see_also]
         return data
 
 

@@ -30,8 +30,7 @@ def is_title(evidence: Evidence, paragraph: int) -> bool:
 def pointers(evidence: Evidence, count: int = POINTERS) -> tuple[Citation, ...]:
     """The retrieved passages closest to the question, best first, the title line aside."""
     case_id = evidence.case.case_id
-    return tuple(Citation(f"{case_id}:{hit.paragraph}", f"¶{hit.paragraph}", hit.paragraph,
-                          hit.section, hit.text, round(hit.score, 4))
+    return tuple(Citation.of(case_id, hit)
                  for hit in evidence.hits if not is_title(evidence, hit.paragraph))[:count]
 
 

@@ -75,9 +75,7 @@ class CaseBot:
         retriever = HybridRetriever(library=self.library, case_id=case.case_id, k=self.k,
                                     answer_pattern=wanted(question, query) if wanted else None)
         hits = tuple(
-            ScoredParagraph(case.case_id, int(doc.metadata["paragraph"]), doc.metadata["section"],
-                            doc.page_content, float(doc.metadata["score"]),
-                            float(doc.metadata["fused"]))
+            ScoredParagraph.from_document(doc)
             for doc in retriever.invoke(query)
             # Case text is data: a paragraph addressing the assistant with instructions is
             # withheld, so no answerer can follow (or repeat) what it tells them to do.
