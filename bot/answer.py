@@ -137,6 +137,8 @@ class Evidence:
     hits: tuple[ScoredParagraph, ...]
     query_vector: np.ndarray
     embeddings: SentenceEmbeddings
+    # The figure exhibit (a chart, an image: nothing to read) the question matched best, if any.
+    figure: ScoredParagraph | None = None
 
     @property
     def sources(self) -> dict[int, ScoredParagraph]:

@@ -42,13 +42,17 @@ GAP_RATIO = 1.3
 GAP_EMS = 2.2
 # A first line indented by this many body type sizes starts a paragraph.
 INDENT_EMS = 0.8
+# Words further apart than this many type sizes stand in different table cells.
+CELL_GAP_EMS = 1.5
 # The width of a space between words, in body type sizes (a generous one).
 SPACE_EMS = 0.35
 HEADING_MAX_WORDS = 14
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[-–—]?\s*#\s*[-–—]?(?:\s*(?:of|/)\s*#)?$", re.IGNORECASE)
 _MARK = re.compile(r"^[\d*†‡§]{1,3}[,.]?$")
-_NOTE_START = re.compile(r"^(\d{1,3})[.)]?$")
-_BULLET = re.compile(r"^(?:[•▪◦●■–—*-]|\d{1,2}[.)])$")
+# A note starts with its number, alone or run into its first word ("1Company records ...").
+_NOTE_START = re.compile(r"^(\d{1,3})(?:[.)]|$|(?=[^\d,.]))")
+# A bullet: a mark, a list number, or a private-use glyph (symbol fonts draw bullets with those).
+_BULLET = re.compile(r"^(?:[•▪◦●■–—*\-\ue000-\uf8ff]|\d{1,2}[.)])$")
 _SENTENCE_END = re.compile(r"[.!?:][\"”’)]?$")
 _HYPHENATED = re.compile(r"[A-Za-z]-$")
 
@@ -143,8 +147,10 @@ def _pages(path: Path) -> list[_Page]:
     except Exception as error:
         # pdfminer raises many kinds of errors on a damaged or encrypted file (its own, and
         # KeyError, TypeError, struct.error ... from deep in the parser): all mean "cannot read".
-        name = type(error).__name__
-        if "Password" in name or "Encrypt" in name:
+        # pdfplumber wraps pdfminer's errors: the wrapped one names the problem.
+        inner = [error, *(a for a in error.args if isinstance(a, BaseException))]
+        name = type(inner[-1]).__name__
+        if any(word in name for word in ("Password", "Encrypt")):
             raise PdfReadError("the PDF is protected by a password; save a copy without one "
                                "and ingest that") from error
         raise PdfReadError(f"not a readable PDF ({name}: {error})".replace(" ()", "")) from error
@@ -178,7 +184,7 @@ def _read_page(page: Any, number: int) -> _Page:
         groups[column].append(word)
     items: list[_Line | _Table] = []
     for column, members in groups.items():
-        items += [_Line(ws, number, column) for ws in _line_groups(members)]
+        items += _unruled_tables([_Line(ws, number, column) for ws in _line_groups(members)])
     for (x0, top, x1, _), rows in tables:
         column = 0 if gutter is None or x1 <= gutter else 1 if x0 >= gutter else -1
         items.append(_Table(rows, number, column, top))
@@ -214,9 +220,41 @@ def _gutter(words: Sequence[_Word], width: float) -> float | None:
         best = low + (best_span[0] + best_span[1]) / 2
         left = sum(w.x1 <= best for w in words)
         right = sum(w.x0 >= best for w in words)
-        if min(left, right) >= len(words) // 5:
+        # A column may be short (the notes at the top of the last page's right column).
+        if min(left, right) >= max(8, len(words) // 25):
             return best
     return None
+
+
+def _cells(line: _Line) -> list[str]:
+    """A line's text split where its words stand far apart, as table cells do."""
+    cells = [[line.words[0].text]]
+    for before, word in zip(line.words, line.words[1:], strict=False):
+        if word.x0 - before.x1 > CELL_GAP_EMS * line.size:
+            cells.append([])
+        cells[-1].append(word.text)
+    return [" ".join(cell) for cell in cells]
+
+
+def _unruled_tables(lines: list[_Line]) -> list[_Line | _Table]:
+    """The lines, with each run of at least two lines made of cells (words far apart) turned
+    into a table: tables drawn without ruling lines."""
+    lines = sorted(lines, key=lambda line: line.top)
+    out: list[_Line | _Table] = []
+    run: list[_Line] = []
+    for line in [*lines, None]:
+        if line is not None and len(_cells(line)) >= 2:
+            run.append(line)
+            continue
+        if len(run) >= 2:
+            out.append(_Table(tuple(tuple(_cells(r)) for r in run), run[0].page, run[0].column,
+                              run[0].top))
+        else:
+            out += run
+        run = []
+        if line is not None:
+            out.append(line)
+    return out
 
 
 def _line_groups(words: list[_Word]) -> list[list[_Word]]:
@@ -324,7 +362,9 @@ class _Blocks:
         self.blocks: list[Block] = []
         self.current: list[_Line] = []
         self.kind = "paragraph"
-        self.number = 0
+        self.notes: list[Block] = []
+        self.note: list[_Line] = []
+        self.note_number = 0
 
     def read(self) -> list[Block]:
         title = self._title()
@@ -337,12 +377,41 @@ class _Blocks:
                 self.blocks.append(Block("table", pages=(item.page, item.page), rows=item.rows))
                 previous = None
                 continue
-            if item in title:
+            if item in title or self._note_line(item):
                 continue
             self._line(item, previous)
             previous = item
         self._flush()
-        return self.blocks
+        self._flush_note()
+        return self.blocks + self.notes
+
+    def _note_line(self, line: _Line) -> bool:
+        """Take a line of a note (small type, starting with its number, or going on from one);
+        notes do not interrupt the body, so a paragraph goes on after the notes at a page's foot."""
+        small = line.size <= self.body * SMALL_RATIO
+        start = _NOTE_START.match(line.words[0].text) if small else None
+        if start is not None:
+            self._flush_note()
+            self.note_number = int(start.group(1))
+            rest = line.words[0].text[start.end():]
+            if rest:
+                line.words[0].text = rest
+            elif len(line.words) > 1:
+                line.words = line.words[1:]
+            self.note = [line]
+            return True
+        if small and self.note and line.page == self.note[-1].page \
+                and line.top - self.note[-1].bottom < self.pitch:
+            self.note.append(line)
+            return True
+        self._flush_note()
+        return False
+
+    def _flush_note(self) -> None:
+        if self.note:
+            self.notes.append(Block("note", self._joined(self.note),
+                                    (self.note[0].page, self.note[-1].page), number=self.note_number))
+        self.note = []
 
     def _title(self) -> list[_Line]:
         """The lines of the largest type on the first page with text, when it is larger than the
@@ -360,15 +429,14 @@ class _Blocks:
 
     def _flush(self) -> None:
         if self.current:
-            text = self._joined(self.current)
+            text = " ".join(self._joined(self.current).split())
             pages = (self.current[0].page, self.current[-1].page)
             kind = self.kind
             if kind == "paragraph" and len(self.current) == 1 and is_caption(text):
                 kind = "caption"
-            self.blocks.append(Block(kind, text, pages, number=self.number))
+            self.blocks.append(Block(kind, text, pages))
         self.current = []
         self.kind = "paragraph"
-        self.number = 0
 
     def _line(self, line: _Line, previous: _Line | None) -> None:
         first = line.words[0].text
@@ -385,12 +453,6 @@ class _Blocks:
             self.kind = "heading"
             self.current = [line]
             return
-        if line.size <= self.body * SMALL_RATIO and (note := _NOTE_START.match(first)):
-            self._flush()
-            self.kind, self.number = "note", int(note.group(1))
-            line.words = line.words[1:] or line.words
-            self.current = [line]
-            return
         if self.kind == "heading" or self._starts_paragraph(line, previous):
             self._flush()
         if _BULLET.match(first) and len(line.words) > 1 and line.size > self.body * SMALL_RATIO:
@@ -402,12 +464,12 @@ class _Blocks:
     def _starts_paragraph(self, line: _Line, previous: _Line | None) -> bool:
         if previous is None or not self.current:
             return True
-        if self.kind == "note":
-            return line.size > self.body * SMALL_RATIO
         # Lines are filled greedily: when this line's first word would have fitted at the end of
         # the previous one, the previous line was ended on purpose, so its paragraph ended.
+        # A line ending in a hyphen breaks a word, whatever room it left.
         word = line.words[0]
-        fitted = word.x1 - word.x0 + SPACE_EMS * self.body < previous.right - previous.x1
+        fitted = word.x1 - word.x0 + SPACE_EMS * self.body < previous.right - previous.x1 \
+            and not _HYPHENATED.search(previous.text)
         if self.kind == "list":
             # A list item's wrapped lines are indented to its text; a new item or paragraph is not.
             return line.x0 < self.current[0].x0 + self.body * INDENT_EMS * 0.5 and fitted

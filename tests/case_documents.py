@@ -9,6 +9,10 @@ exhibit table and an exhibit that is a figure (shapes only, nothing to read).
 
 from __future__ import annotations
 
+import difflib
+import re
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,8 @@ NOTES = ("Figures from the company's annual reports, rounded to the nearest unit
          "Estimates by industry analysts; the company did not confirm them.")
 CASE_NUMBER = "9-724-007"
 COPYRIGHT = "Copyright 2024 Northfield School of Business. Not for distribution."
+# A paragraph is read whole when its words are at least this similar to the source's.
+WHOLE_SIMILARITY = 0.95
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,12 @@ LAYOUTS = (
     Layout("two-columns", columns=2, header="bottom", page_number="top"),
     Layout("title-page", title_page=True, indent=True, header="top", page_number="top"),
 )
+
+
+def drawable(text: str) -> str:
+    """`text` without the characters the PDF's standard fonts cannot draw (they have only the
+    Windows-1252 characters), so that what is read can be compared with what was written."""
+    return " ".join(text.encode("cp1252", "ignore").decode("cp1252").split())
 
 
 def exhibit_lines() -> list[str]:
@@ -165,3 +177,30 @@ def write_docx(path: Path, title: str, paragraphs: list[str], exhibits: bool = T
                     cell.text = value
     document.save(str(path))
     return path
+
+
+def words(text: str) -> list[str]:
+    """Words compared: accents folded, glyphs without an ASCII form (❤, −) dropped, as the PDF's
+    standard fonts cannot draw all of them."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.findall(r"\w+", folded.lower())
+
+
+def read_map(contexts: Sequence[str], paragraphs: dict[int, tuple[str, str]]
+             ) -> tuple[dict[int, int], set[int]]:
+    """Where each source paragraph was read: its index -> the number of the paragraph holding its
+    first words; and the indexes of those read whole (exactly one paragraph holds them, nothing
+    else). `paragraphs`: number -> (section, text), as LoadedCase.paragraphs."""
+    read = [(number, words(text)) for number, (_, text) in sorted(paragraphs.items())]
+    where: dict[int, int] = {}
+    whole = set()
+    for index, context in enumerate(contexts):
+        wanted = words(context)
+        holding = [(n, w) for n, w in read if " ".join(wanted[:8]) in " ".join(w)]
+        if holding:
+            where[index] = holding[0][0]
+        similar = [n for n, w in holding if difflib.SequenceMatcher(
+            None, wanted, w, autojunk=False).ratio() >= WHOLE_SIMILARITY]
+        if len(similar) == 1:
+            whole.add(index)
+    return where, whole
