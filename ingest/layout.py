@@ -174,5 +174,8 @@ def _table(table: Block, caption: Block | None, position: int) -> Block:
 
 
 def is_caption(text: str) -> bool:
-    """Whether a one-line block reads as an exhibit's caption."""
-    return bool(CAPTION.match(text.strip())) and len(text.split()) <= CAPTION_MAX_WORDS
+    """Whether a one-line block reads as an exhibit's caption ("Exhibit 2 Sales by region"), not
+    as a sentence about one ("Exhibit 2 shows the sales.")."""
+    text = text.strip()
+    return bool(CAPTION.match(text)) and len(text.split()) <= CAPTION_MAX_WORDS \
+        and text[-1:] not in ".!?"

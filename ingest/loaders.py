@@ -12,6 +12,8 @@ from pathlib import Path
 
 from ingest.layout import Reading, build_case
 from ingest.paragraphs import ParsedCase, parse_case
+from ingest.pdf import PdfReadError, read_pdf
+from ingest.word import WordReadError, read_docx
 
 SUPPORTED = (".txt", ".md", ".markdown", ".pdf", ".docx", ".html", ".htm")
 
@@ -39,9 +41,6 @@ def read_case(path: Path, case_id: str) -> tuple[ParsedCase, Reading]:
     if suffix not in LAID_OUT:
         return parse_case(load_text(path), case_id), Reading()
     _check_file(path)
-    from ingest.pdf import PdfReadError, read_pdf
-    from ingest.word import WordReadError, read_docx
-
     try:
         blocks, reading = read_pdf(path) if suffix == ".pdf" else read_docx(path)
     except (PdfReadError, WordReadError) as error:

@@ -44,6 +44,8 @@ GAP_EMS = 2.2
 INDENT_EMS = 0.8
 # Words further apart than this many type sizes stand in different table cells.
 CELL_GAP_EMS = 1.5
+# Table cells hold this many words on average at most.
+CELL_MAX_WORDS = 4
 # The width of a space between words, in body type sizes (a generous one).
 SPACE_EMS = 0.35
 HEADING_MAX_WORDS = 14
@@ -237,13 +239,15 @@ def _cells(line: _Line) -> list[str]:
 
 
 def _unruled_tables(lines: list[_Line]) -> list[_Line | _Table]:
-    """The lines, with each run of at least two lines made of cells (words far apart) turned
-    into a table: tables drawn without ruling lines."""
+    """The lines, with each run of at least two lines made of short cells (words far apart)
+    turned into a table: tables drawn without ruling lines. (Cells are short: two columns of
+    text that were not told apart make lines of two long "cells", which are no table.)"""
     lines = sorted(lines, key=lambda line: line.top)
     out: list[_Line | _Table] = []
     run: list[_Line] = []
     for line in [*lines, None]:
-        if line is not None and len(_cells(line)) >= 2:
+        cells = _cells(line) if line is not None else []
+        if line is not None and len(cells) >= 2 and len(line.words) <= CELL_MAX_WORDS * len(cells):
             run.append(line)
             continue
         if len(run) >= 2:

@@ -257,6 +257,19 @@ def test_word_headers_and_footers_never_enter_the_case(tmp_path: Path,
     assert reading.exhibits == 1
 
 
+def test_a_sentence_about_an_exhibit_is_no_caption(tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Cedar Foods Rethinks Packaging", level=0)
+    document.add_paragraph("Exhibit 2 shows that packaging costs rose by 18 percent.")
+    document.add_paragraph("Exhibit 3 Packaging costs by year")
+    document.save(str(tmp_path / "cedar.docx"))
+    case, _ = read_case(tmp_path / "cedar.docx", "cedar")
+    assert [(p.kind, p.label, p.figure) for p in case.paragraphs[1:]] == [
+        ("paragraph", "", False), ("exhibit", "Exhibit 3", True)]
+
+
 def test_citations_carry_kind_and_page_only_when_they_have_them() -> None:
     plain = Citation("c:12", "¶12", 12, "Act II", "Text.", 0.8)
     assert "kind" not in plain.to_dict() and "page" not in plain.to_dict()
