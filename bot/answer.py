@@ -43,8 +43,10 @@ def place_of(label: str, page: int | list[int] | None) -> str:
 
 @dataclass(frozen=True)
 class Citation:
-    """A source paragraph an answer relies on. `kind` is paragraph, exhibit or note; `page` the
-    page (or [first, last]) of a case read from pages, None for a case without pages."""
+    """A source paragraph an answer relies on. `kind` is exhibit or note, None for a paragraph;
+    `page` the page (or [first, last]) of a case read from pages, None for a case without pages.
+    (None, not "paragraph": the contract leaves both out when they say nothing, and the HTTP API
+    drops None values.)"""
 
     id: str
     label: str
@@ -52,15 +54,16 @@ class Citation:
     section: str
     text: str
     score: float
-    kind: str = "paragraph"
+    kind: str | None = None
     page: int | list[int] | None = None
 
     @classmethod
     def of(cls, case_id: str, hit: ScoredParagraph) -> Citation:
         """The citation of a retrieved paragraph."""
         unit = hit.unit
+        kind = None if unit.kind == "paragraph" else unit.kind
         return cls(f"{case_id}:{hit.paragraph}", unit.label or f"¶{hit.paragraph}", hit.paragraph,
-                   hit.section, hit.text, round(hit.score, 4), unit.kind, page_of(unit.pages))
+                   hit.section, hit.text, round(hit.score, 4), kind, page_of(unit.pages))
 
     @property
     def place(self) -> str:
@@ -70,12 +73,8 @@ class Citation:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the contract: `kind` only when not a paragraph, `page` only when
         the case has pages."""
-        data = asdict(self)
-        if self.kind == "paragraph":
-            del data["kind"]
-        if self.page is None:
-            del data["page"]
-        return data
+        return {key: value for key, value in asdict(self).items()
+                if value is not None or key not in ("kind", "page")}
 
 
 @dataclass(frozen=True)

@@ -348,7 +348,8 @@ def test_a_question_about_a_figure_says_it_cannot_be_read(answering: tuple[Any, 
     bot, _ = answering
     answer = bot.ask("What does Exhibit 2 show about market share by region?", (), "article")
     assert answer.abstained and NOT_COVERED not in answer.answer
-    assert answer.answer.startswith("Exhibit 2 is a figure") and "can't read" in answer.answer
+    assert answer.answer.startswith("Exhibit 2 is a figure (“Market share by region”), which I "
+                                    "can't read: look at it in the case (p. "), answer.answer
     assert answer.see_also[0].label == "Exhibit 2" and answer.see_also[0].kind == "exhibit"
 
 

@@ -8,7 +8,7 @@ in the answer's `see_also`. They are pointers, not evidence: `citations` stays e
 from __future__ import annotations
 
 from bot.answer import Answer, Citation, Evidence, page_text
-from ingest.layout import FIGURE_NOTE
+from ingest.layout import CAPTION, FIGURE_NOTE
 
 NOT_COVERED = "The case doesn't cover that."
 POINTERS = 2
@@ -51,9 +51,11 @@ def about_figure(evidence: Evidence, backend: str) -> Answer | None:
     if evidence.figure is None:
         return None
     figure = Citation.of(evidence.case.case_id, evidence.figure)
-    caption = figure.text.removesuffix(FIGURE_NOTE).strip()
+    # The caption without its own label ("Exhibit 2 Market share" -> "Market share").
+    caption = CAPTION.sub("", figure.text.removesuffix(FIGURE_NOTE)).strip(" :.–-")
+    named = f" (“{caption}”)" if caption else ""
     where = f" ({page_text(figure.page)} of the case)" if figure.page else ""
-    text = f"{figure.label} is a figure (“{caption}”), which I can't read: look at it in the case{where}."
+    text = f"{figure.label} is a figure{named}, which I can't read: look at it in the case{where}."
     return Answer(text, True, (), evidence.case.case_id, backend,
                   see_also=(figure, *pointers(evidence))[:POINTERS])
 
