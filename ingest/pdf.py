@@ -14,7 +14,8 @@ over pdfminer.six) become lines, lines become paragraphs, headings, exhibits and
 - Type sizes: the largest type on the first page is the title; larger (or all-bold, short) lines
   are headings; smaller raised digits are footnote marks and are removed; smaller lines starting
   with a number are the notes, kept after the body.
-- Tables (on pages with ruling lines) become exhibits; see ingest.layout.
+- Tables become exhibits (see ingest.layout): ruled ones found by pdfplumber on pages with
+  ruling lines, unruled ones as runs of lines whose short cells stand far apart.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ CELL_GAP_EMS = 1.5
 CELL_MAX_WORDS = 4
 # The width of a space between words, in body type sizes (a generous one).
 SPACE_EMS = 0.35
+# A bold line of at most this many words, not ending a sentence, is a heading.
 HEADING_MAX_WORDS = 14
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[-–—]?\s*#\s*[-–—]?(?:\s*(?:of|/)\s*#)?$", re.IGNORECASE)
 _MARK = re.compile(r"^[\d*†‡§]{1,3}[,.]?$")
@@ -144,8 +146,6 @@ def _pages(path: Path) -> list[_Page]:
     try:
         with pdfplumber.open(str(path)) as pdf:
             return [_read_page(page, number) for number, page in enumerate(pdf.pages, start=1)]
-    except PdfReadError:
-        raise
     except Exception as error:
         # pdfminer raises many kinds of errors on a damaged or encrypted file (its own, and
         # KeyError, TypeError, struct.error ... from deep in the parser): all mean "cannot read".
@@ -155,7 +155,8 @@ def _pages(path: Path) -> list[_Page]:
         if any(word in name for word in ("Password", "Encrypt")):
             raise PdfReadError("the PDF is protected by a password; save a copy without one "
                                "and ingest that") from error
-        raise PdfReadError(f"not a readable PDF ({name}: {error})".replace(" ()", "")) from error
+        detail = " ".join(str(inner[-1]).split())
+        raise PdfReadError(f"not a readable PDF ({name}{': ' + detail if detail else ''})") from error
 
 
 def _read_page(page: Any, number: int) -> _Page:
