@@ -354,7 +354,7 @@ def test_a_question_about_a_figure_says_it_cannot_be_read(answering: tuple[Any, 
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("name", ["locked.pdf", "scanned.pdf", "truncated.pdf"])
+@pytest.mark.parametrize("name", ["locked.pdf", "scanned.pdf", "truncated.pdf", "broken-xml.docx"])
 def test_a_failed_reread_leaves_the_previous_version_answering(
         answering: tuple[Any, Path], tmp_path: Path, name: str) -> None:
     from ingest.pipeline import ingest_file
@@ -362,7 +362,7 @@ def test_a_failed_reread_leaves_the_previous_version_answering(
     bot, pdf = answering
     before = bot.library.info("article")
     assert ingest_file(pdf, bot.library).unchanged  # the same PDF read again: nothing changes
-    replacement = tmp_path / "article.pdf"
+    replacement = tmp_path / f"article{Path(name).suffix}"  # the same case id, "article"
     shutil.copyfile(_unreadable(tmp_path, name), replacement)
     with pytest.raises(LoadError):
         ingest_file(replacement, bot.library)
