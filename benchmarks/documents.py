@@ -108,6 +108,7 @@ def timing(articles: list[SquadArticle], work_dir: Path) -> str:
     long = SquadArticle("long-case", "A long case", tuple(c for a in chosen for c in a.contexts), ())
     folder = work_dir / "timing"
     shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     pdf = write_pdf(folder / "long-case.pdf", long.title, [" ".join(c.split()) for c in long.contexts],
                     LAYOUTS[0])
     txt = write_case(long, folder)
