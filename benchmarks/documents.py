@@ -178,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      args.max_questions or None, args.seed, None)
             tally.name = f"{article.title} · {name}"
             answer_rows.append(tally.row())
+            # As it goes, so that a run stopped early still says something.
+            print(f"  {reading_rows[-1]}\n  {answer_rows[-1]}", file=sys.stderr, flush=True)
             pooled.setdefault(name, Tally(f"**pooled · {name}**")).add(tally)
         print(f"  {article.title}: done", file=sys.stderr)
     print(f"Data: {args.data.name}; {len(chosen)} articles; at most {args.max_questions or 'all'} "
