@@ -209,24 +209,32 @@ def _gutter(words: Sequence[_Word], width: float) -> float | None:
     for word in words:
         for x in range(max(low, int(word.x0)), min(high, int(word.x1) + 1)):
             crossing[x - low] += 1
-    # A few words may cross (a title or a footer spanning the page).
-    allowed = max(2, len(words) // 50)
-    best, run_start, best_span = None, None, (0, 0)
-    for index, count in enumerate([*crossing, allowed + 1]):
-        if count <= allowed and run_start is None:
-            run_start = index
-        elif count > allowed and run_start is not None:
-            if index - run_start > best_span[1] - best_span[0]:
-                best_span = (run_start, index)
-            run_start = None
-    if best_span[1] - best_span[0] >= 6:
-        best = low + (best_span[0] + best_span[1]) / 2
-        left = sum(w.x1 <= best for w in words)
-        right = sum(w.x0 >= best for w in words)
+    # The widest gap no word crosses; failing that, one a few words cross (a title or a footer
+    # spanning the page). Not the widest sparse stretch first: a short column (a few notes) is
+    # sparse too.
+    for allowed in (0, max(2, len(words) // 50)):
+        start, end = _widest_run([count <= allowed for count in crossing])
+        if end - start < 6:
+            continue
+        gutter = low + (start + end) / 2
+        left = sum(w.x1 <= gutter for w in words)
+        right = sum(w.x0 >= gutter for w in words)
         # A column may be short (the notes at the top of the last page's right column).
         if min(left, right) >= max(8, len(words) // 25):
-            return best
+            return gutter
     return None
+
+
+def _widest_run(flags: list[bool]) -> tuple[int, int]:
+    """(start, end) of the longest run of True in `flags`."""
+    best, start = (0, 0), None
+    for index, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = index
+        elif not flag and start is not None:
+            best = max(best, (start, index), key=lambda span: span[1] - span[0])
+            start = None
+    return best
 
 
 def _cells(line: _Line) -> list[str]:

@@ -168,6 +168,29 @@ def test_hyphenation_at_line_ends_is_undone_and_real_hyphens_kept(tmp_path: Path
         "well-known among the retailers of the region."]
 
 
+def test_a_short_second_column_is_still_a_column(tmp_path: Path) -> None:
+    """A last page whose right column holds only a few notes: the gap between the columns, not
+    the sparse right column, is where the page divides."""
+    from reportlab.pdfgen import canvas
+
+    # Eleven paragraphs of three full lines and a short one.
+    left = ["Sales of the new model grew in every region the company" if i % 4 < 3 else "that year."
+            for i in range(44)]
+    page = canvas.Canvas(str(tmp_path / "columns.pdf"))
+    page.setFont("Times-Bold", 16)
+    page.drawString(54, 760, "A Year of Growth")
+    page.setFont("Times-Roman", 10)
+    for index, text in enumerate(left):
+        page.drawString(54, 730 - 14 * index, text)
+    page.setFont("Times-Roman", 7)
+    for index, text in enumerate(NOTES):
+        page.drawString(316, 730 - 10 * index, f"{index + 1} {text[:45]}")
+    page.save()
+    case, _ = read_case(tmp_path / "columns.pdf", "columns")
+    assert [p.kind for p in case.paragraphs] == ["paragraph"] * 12 + ["note"] * 3
+    assert [p.text for p in case.paragraphs[-3:]] == [text[:45] for text in NOTES]
+
+
 def test_an_owner_password_only_pdf_is_read(tmp_path: Path) -> None:
     from reportlab.lib.pdfencrypt import StandardEncryption
 
