@@ -28,9 +28,31 @@ class Turn:
     content: str
 
 
+def page_of(pages: tuple[int, int] | None) -> int | list[int] | None:
+    """The `page` of the contract: one page, [first, last], or None for a case without pages."""
+    if pages is None:
+        return None
+    return pages[0] if pages[0] == pages[1] else list(pages)
+
+
+def page_text(page: int | list[int] | None) -> str:
+    """A citation's page as people write it: "p. 3", "pp. 3–4", or "" for a case without pages."""
+    if isinstance(page, list):
+        return f"pp. {page[0]}–{page[-1]}"
+    return f"p. {page}" if page else ""
+
+
+def place_of(label: str, page: int | list[int] | None) -> str:
+    """Where a cited paragraph is: "¶12 · p. 3", "Exhibit 1 · pp. 5–6", or the label alone."""
+    return f"{label} · {page_text(page)}" if page else label
+
+
 @dataclass(frozen=True)
 class Citation:
-    """A source paragraph an answer relies on."""
+    """A source paragraph an answer relies on. `kind` is exhibit or note, None for a paragraph;
+    `page` the page (or [first, last]) of a case read from pages, None for a case without pages.
+    (None, not "paragraph": the contract leaves both out when they say nothing, and the HTTP API
+    drops None values.)"""
 
     id: str
     label: str
@@ -38,6 +60,27 @@ class Citation:
     section: str
     text: str
     score: float
+    kind: str | None = None
+    page: int | list[int] | None = None
+
+    @classmethod
+    def of(cls, case_id: str, hit: ScoredParagraph) -> Citation:
+        """The citation of a retrieved paragraph."""
+        unit = hit.unit
+        kind = None if unit.kind == "paragraph" else unit.kind
+        return cls(f"{case_id}:{hit.paragraph}", unit.label or f"¶{hit.paragraph}", hit.paragraph,
+                   hit.section, hit.text, round(hit.score, 4), kind, page_of(unit.pages))
+
+    @property
+    def place(self) -> str:
+        """"¶12 · p. 3", or the label alone for a case without pages."""
+        return place_of(self.label, self.page)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of the contract: `kind` only when not a paragraph, `page` only when
+        the case has pages."""
+        return {key: value for key, value in asdict(self).items()
+                if value is not None or key not in ("kind", "page")}
 
 
 @dataclass(frozen=True)
@@ -75,7 +118,7 @@ class Answer:
         data: dict[str, Any] = {
             "answer": self.answer,
             "abstained": self.abstained,
-            "citations": [asdict(c) for c in self.citations],
+            "citations": [c.to_dict() for c in self.citations],
             "case": self.case,
             "backend": self.backend,
             "latency_ms": round(self.latency_ms, 1),
@@ -87,7 +130,7 @@ class Answer:
         if self.answer_id:
             data["answer_id"] = self.answer_id
         if self.see_also:
-            data["see_also"] = [asdict(c) for c in self.see_also]
+            data["see_also"] = [c.to_dict() for c in self.see_also]
         if self.guided:
             data["guided"] = True
         return data
@@ -104,6 +147,8 @@ class Evidence:
     hits: tuple[ScoredParagraph, ...]
     query_vector: np.ndarray
     embeddings: SentenceEmbeddings
+    # The figure exhibit (a chart, an image: nothing to read) the question matched best, if any.
+    figure: ScoredParagraph | None = None
 
     @property
     def sources(self) -> dict[int, ScoredParagraph]:

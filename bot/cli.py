@@ -14,7 +14,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import UsageError, describe
 from bot.settings import DEFAULT_CASE, Settings, quiet_libraries
@@ -41,7 +41,8 @@ def ingest(paths: Sequence[Path], library: CaseLibrary, progress: bool = True) -
         report = outcome.report
         status = "unchanged" if report.unchanged else (
             f"{report.embedded} chunks embedded, {report.reused} reused")
-        print(f"{report.case_id}: {report.paragraphs} paragraphs ({status})", file=sys.stderr)
+        read = f"; {outcome.reading}" if outcome.reading else ""
+        print(f"{report.case_id}: {report.paragraphs} paragraphs ({status}){read}", file=sys.stderr)
     return ok
 
 
@@ -97,7 +98,7 @@ def format_answer(answer: Answer, width: int = 88) -> str:
     if answer.citations:
         lines += ["", "Sources:"]
         for citation in answer.citations:
-            heading = f"  {citation.label}" + (f" · {citation.section}" if citation.section else "")
+            heading = f"  {citation.place}" + (f" · {citation.section}" if citation.section else "")
             lines += [heading, textwrap.fill(citation.text, width, initial_indent="    ",
                                              subsequent_indent="    ")]
     return "\n".join(lines)
@@ -198,11 +199,15 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     library = factory.open_library(settings)
+    if args.action in ("remove", "show") and not args.case_id:
+        raise UsageError(f"Say which case to {args.action}: casebot cases {args.action} ID")
     if args.action == "remove":
-        if not args.case_id:
-            raise UsageError("Say which case to remove: casebot cases remove ID")
         library.remove_case(args.case_id)
         print(f"removed {args.case_id}", file=sys.stderr)
+        return EXIT_OK
+    if args.action == "show":
+        shown = case_as_read(library, args.case_id)
+        print(json.dumps(shown, ensure_ascii=False) if args.json else format_case(shown))
         return EXIT_OK
     cases = library.cases()
     if args.json:
@@ -213,6 +218,38 @@ def cmd_cases(args: argparse.Namespace) -> int:
     for case in [] if args.json else cases:
         print(f"{case.case_id}\t{case.paragraphs} paragraphs\t{case.title}")
     return EXIT_OK
+
+
+def case_as_read(library: CaseLibrary, case_id: str) -> dict[str, Any]:
+    """The case as casebot read it: `{"id", "title", "paragraphs": [{"paragraph", "label",
+    "kind", "section", "page", "text"}]}` (page null for a case without pages)."""
+    from bot.answer import page_of
+
+    case = library.load(case_id)
+    paragraphs = []
+    for number, (section, text) in sorted(case.paragraphs.items()):
+        unit = case.units[number]
+        paragraphs.append({"paragraph": number, "label": unit.label or f"¶{number}",
+                           "kind": unit.kind, "section": section, "page": page_of(unit.pages),
+                           "text": text})
+    return {"id": case.case_id, "title": case.info.title, "paragraphs": paragraphs}
+
+
+def format_case(shown: dict[str, Any], width: int = 88) -> str:
+    """A case as read, for the terminal: the title, then each paragraph under its place."""
+    from bot.answer import place_of
+
+    lines = [shown["title"], "=" * min(width, len(shown["title"]))]
+    section = ""
+    for paragraph in shown["paragraphs"]:
+        if paragraph["section"] != section:
+            section = paragraph["section"]
+            lines += ["", f"## {section}"]
+        kind = "" if paragraph["kind"] == "paragraph" else f" ({paragraph['kind']})"
+        lines += ["", place_of(paragraph["label"], paragraph["page"]) + kind]
+        lines += [textwrap.fill(line, width, initial_indent="    ", subsequent_indent="    ")
+                  for line in paragraph["text"].splitlines() if line.strip()]
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -308,10 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     records.configure_parser(p, parents=[common])
     p.set_defaults(func=cmd_questions)
 
-    p = commands.add_parser("cases", parents=[common], help="list or remove ingested cases")
-    p.add_argument("action", nargs="?", choices=("list", "remove"), default="list")
+    p = commands.add_parser("cases", parents=[common],
+                            help="list, show (as read, to check before class) or remove ingested cases")
+    p.add_argument("action", nargs="?", choices=("list", "show", "remove"), default="list")
     p.add_argument("case_id", nargs="?", metavar="ID")
-    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.add_argument("--json", action="store_true", help="print the list, or the case shown, as JSON")
     p.set_defaults(func=cmd_cases)
 
     from bot.web import lti_cli

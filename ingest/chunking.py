@@ -4,7 +4,7 @@ one record per sentence, all keeping the paragraph's number, section and source 
 from __future__ import annotations
 
 from ingest.paragraphs import Paragraph, ParsedCase
-from vectorstore.store import Record
+from vectorstore.store import Record, Unit
 from vectorstore.text import split_sentences
 
 LONG_PARAGRAPH_WORDS = 150
@@ -26,10 +26,11 @@ def _windows(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def paragraph_records(case_id: str, paragraph: Paragraph) -> list[Record]:
     """The passage and sentence records of one paragraph; offsets are into the source text."""
     spans = split_sentences(paragraph.text) or [(0, len(paragraph.text))]
+    unit = Unit(paragraph.kind, paragraph.label, paragraph.pages, paragraph.figure)
 
     def record(rid: str, kind: str, start: int, end: int) -> Record:
         return Record(rid, kind, paragraph.text[start:end], paragraph.number, paragraph.section,
-                      paragraph.start + start, paragraph.start + end, paragraph.text)
+                      paragraph.start + start, paragraph.start + end, paragraph.text, unit)
 
     base = f"{case_id}:{paragraph.number}"
     if len(paragraph.text.split()) > LONG_PARAGRAPH_WORDS and len(spans) > WINDOW_SENTENCES:

@@ -1,10 +1,19 @@
-"""Loaders: read a case file (.txt, .md, .pdf, .docx, .html) into text, with clear errors."""
+"""Loaders: read a case file (.txt, .md, .pdf, .docx, .html) into a parsed case, with clear errors.
+
+Text formats (.txt, .md, .html) become text that the paragraph detector splits; laid-out documents
+(.pdf, .docx) are read by their own readers, which know their blocks (ingest.pdf, ingest.word).
+"""
 
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+
+from ingest.layout import Reading, build_case
+from ingest.paragraphs import ParsedCase, parse_case
+from ingest.pdf import PdfReadError, read_pdf
+from ingest.word import WordReadError, read_docx
 
 SUPPORTED = (".txt", ".md", ".markdown", ".pdf", ".docx", ".html", ".htm")
 
@@ -22,26 +31,47 @@ def case_id_for(path: Path) -> str:
     return slug[:64].strip("-._")
 
 
-def load_text(path: Path) -> str:
-    """The text of one case file; raises LoadError for missing, unreadable or empty files."""
+LAID_OUT = (".pdf", ".docx")
+
+
+def read_case(path: Path, case_id: str) -> tuple[ParsedCase, Reading]:
+    """One case file as numbered paragraphs, and what its reader dropped and found; raises
+    LoadError for missing, unreadable or empty files, EmptyCaseError for files with no paragraph."""
+    suffix = path.suffix.lower()
+    if suffix not in LAID_OUT:
+        return parse_case(load_text(path), case_id), Reading()
+    _check_file(path)
+    try:
+        blocks, reading = read_pdf(path) if suffix == ".pdf" else read_docx(path)
+    except (PdfReadError, WordReadError) as error:
+        raise LoadError(f"{path}: {error}") from error
+    if not any(block.text or block.rows for block in blocks):
+        raise LoadError(f"{path}: no text could be read from the file")
+    return build_case(blocks, case_id, reading), reading
+
+
+def _check_file(path: Path) -> bytes:
+    """The bytes of a supported, non-empty file; raises LoadError otherwise."""
     if not path.exists():
         raise LoadError(f"{path}: no such file")
     if not path.is_file():
         raise LoadError(f"{path}: not a file")
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED:
+    if path.suffix.lower() not in SUPPORTED:
         raise LoadError(f"{path}: unsupported file type; use one of {', '.join(SUPPORTED)}")
     data = path.read_bytes()
     if not data.strip():
         raise LoadError(f"{path}: the file is empty")
-    if suffix == ".pdf":
-        text = _pdf_text(path)
-    elif suffix == ".docx":
-        text = _docx_text(path)
-    else:
-        text = _decode(path, data)
-        if suffix in (".html", ".htm"):
-            text = html_text(text)
+    return data
+
+
+def load_text(path: Path) -> str:
+    """The text of a plain-text, Markdown or HTML case file; raises LoadError for missing,
+    unreadable or empty files (PDF and Word files are read by read_case)."""
+    if path.suffix.lower() in LAID_OUT:
+        raise LoadError(f"{path}: a laid-out document; read it with read_case")
+    text = _decode(path, _check_file(path))
+    if path.suffix.lower() in (".html", ".htm"):
+        text = html_text(text)
     if "\x00" in text:
         raise LoadError(f"{path}: the file holds binary data, not text")
     if not text.strip():
@@ -56,45 +86,6 @@ def _decode(path: Path, data: bytes) -> str:
         raise LoadError(
             f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8 and ingest again"
         ) from error
-
-
-def _pdf_text(path: Path) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    try:
-        reader = PdfReader(str(path))
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (PyPdfError, ValueError, KeyError, OSError) as error:
-        raise LoadError(f"{path}: not a readable PDF ({error})") from error
-    # Paragraphs in extracted PDF text are separated by blank lines between pages at best;
-    # keep line structure so the paragraph detector can work on it.
-    return "\n\n".join(pages)
-
-
-def _docx_text(path: Path) -> str:
-    from zipfile import BadZipFile
-
-    import docx
-    from docx.opc.exceptions import OpcError
-
-    try:
-        document = docx.Document(str(path))
-    except (BadZipFile, OpcError, KeyError, ValueError, OSError) as error:
-        raise LoadError(f"{path}: not a readable .docx file ({error})") from error
-    lines = []
-    for paragraph in document.paragraphs:
-        text = paragraph.text.strip()
-        if not text:
-            continue
-        style = (paragraph.style.name if paragraph.style is not None else "") or ""
-        if style.lower().startswith(("heading", "title")):
-            lines.append(f"# {text}")
-        elif style.lower().startswith("list"):
-            lines.append(f"- {text}")
-        else:
-            lines.append(text)
-    return "\n\n".join(lines)
 
 
 class _TextExtractor(HTMLParser):

@@ -25,13 +25,22 @@ class EmptyCaseError(ValueError):
 
 @dataclass(frozen=True)
 class Paragraph:
-    """One numbered paragraph of a case, with where it stands in the source text."""
+    """One numbered paragraph of a case, with where it stands in the source text.
+
+    `kind` is paragraph, exhibit or note; `label` how answers name it ("Exhibit 1", "Note 3";
+    empty: "¶n"); `pages` the first and last page it is on, for cases read from pages; `figure`
+    marks an exhibit that is a chart or an image, with no text to read.
+    """
 
     number: int
     section: str
     text: str
     start: int
     end: int
+    kind: str = "paragraph"
+    label: str = ""
+    pages: tuple[int, int] | None = None
+    figure: bool = False
 
     @property
     def hash(self) -> str:
@@ -69,6 +78,11 @@ def _looks_like_heading(line: str, max_chars: int = _HEADING_MAX_CHARS) -> bool:
     if len(stripped.split()) > _HEADING_MAX_WORDS and max_chars == _HEADING_MAX_CHARS:
         return False
     return stripped[-1] not in ".!?,;:\"”'’)" and (stripped[0].isupper() or stripped[0].isdigit())
+
+
+def looks_like_title(line: str) -> bool:
+    """Whether a first line reads as a case's title (short, no closing punctuation)."""
+    return _looks_like_heading(line, _TITLE_MAX_CHARS)
 
 
 def _content_span(text: str, line: _Line, prefix: re.Pattern[str] | None = None) -> tuple[int, int]:
@@ -122,7 +136,7 @@ def parse_case(text: str, case_id: str) -> ParsedCase:
         if not title:
             # The first line names the case; it is also ¶1 when it reads as a title.
             start, end = _heading_span(text, line, md)
-            if md or _looks_like_heading(line.text, _TITLE_MAX_CHARS):
+            if md or looks_like_title(line.text):
                 title = text[start:end]
                 paragraphs.append(Paragraph(1, "", title, start, end))
                 continue

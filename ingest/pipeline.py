@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.chunking import case_records
-from ingest.loaders import SUPPORTED, LoadError, case_id_for, load_text
-from ingest.paragraphs import EmptyCaseError, parse_case
+from ingest.layout import Reading
+from ingest.loaders import SUPPORTED, LoadError, case_id_for, read_case
+from ingest.paragraphs import EmptyCaseError
 from vectorstore.store import CaseLibrary, WriteReport
 
 
@@ -20,6 +21,8 @@ class IngestOutcome:
     case_id: str
     report: WriteReport | None = None
     error: str = ""
+    # What reading the file dropped and found ("dropped a running header on 6 pages ..."), if any.
+    reading: str = ""
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:
@@ -39,10 +42,17 @@ def discover(paths: Iterable[Path]) -> list[Path]:
 
 
 def ingest_file(path: Path, library: CaseLibrary, progress: bool = False) -> WriteReport:
-    """Ingest one case file; raises LoadError or EmptyCaseError for files that cannot be used."""
+    """Ingest one case file; raises LoadError for files that cannot be used."""
+    return ingest_read(path, library, progress)[0]
+
+
+def ingest_read(path: Path, library: CaseLibrary, progress: bool = False
+                ) -> tuple[WriteReport, Reading]:
+    """Ingest one case file, with what reading it dropped and found; raises LoadError for files
+    that cannot be used (the case's previous version, if any, stays as it was)."""
     case_id = case_id_for(path)
     try:
-        case = parse_case(load_text(path), case_id)
+        case, reading = read_case(path, case_id)
     except EmptyCaseError as error:
         raise LoadError(f"{path}: {error}") from error
     records = case_records(case)
@@ -59,7 +69,8 @@ def ingest_file(path: Path, library: CaseLibrary, progress: bool = False) -> Wri
             bar.refresh()
 
     try:
-        return library.write_case(case_id, case.title, records, source=str(path), progress=advance)
+        report = library.write_case(case_id, case.title, records, source=str(path), progress=advance)
+        return report, reading
     finally:
         if bar is not None:
             bar.close()
@@ -85,7 +96,8 @@ def ingest_paths(paths: Iterable[Path], library: CaseLibrary, progress: bool = F
             continue
         seen[case_id] = path
         try:
-            outcomes.append(IngestOutcome(path, case_id, ingest_file(path, library, progress)))
+            report, reading = ingest_read(path, library, progress)
+            outcomes.append(IngestOutcome(path, case_id, report, reading=reading.summary()))
         except LoadError as error:
             outcomes.append(IngestOutcome(path, case_id, error=str(error)))
     return outcomes

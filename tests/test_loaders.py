@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import CASEBOT, cli_env
 
-from ingest.loaders import LoadError, case_id_for, load_text
+from ingest.loaders import LoadError, case_id_for, load_text, read_case
 from ingest.paragraphs import parse_case
 
 TITLE = "Acme Robotics Goes Global"
@@ -23,12 +23,13 @@ FACTS = [
 
 
 def minimal_pdf(lines: list[str]) -> bytes:
-    """A valid one-page PDF whose text layer holds `lines` (Helvetica, one line each)."""
+    """A valid one-page PDF whose text layer holds `lines` (Helvetica 10 pt, one line each, an
+    empty line between them)."""
 
     def escape(text: str) -> str:
         return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
-    shown = " ".join(f"({escape(line)}) Tj T*" for line in lines)
+    shown = " ".join(f"({escape(line)}) Tj T* T*" for line in lines)
     content = f"BT /F1 10 Tf 14 TL 40 750 Td {shown} ET".encode("latin-1")
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -82,19 +83,18 @@ def test_markdown(tmp_path: Path) -> None:
 def test_pdf(tmp_path: Path) -> None:
     path = tmp_path / "Acme Case (2024).pdf"
     path.write_bytes(minimal_pdf([TITLE, *FACTS]))
-    text = load_text(path)
-    for line in (TITLE, *FACTS):
-        assert line in text
     assert case_id_for(path) == "acme-case-2024"
-    title, paragraphs, _ = _paragraph_texts(text, "acme-case-2024")
-    assert title == TITLE and paragraphs[1:] == FACTS
+    case, _ = read_case(path, "acme-case-2024")
+    assert case.title == TITLE and [p.text for p in case.paragraphs] == [TITLE, *FACTS]
+    assert [p.pages for p in case.paragraphs] == [(1, 1)] * 4
 
 
 def test_docx(tmp_path: Path) -> None:
     path = write_docx(tmp_path / "acme.docx", TITLE, [("The Raise", FACTS[:2]), ("Growth", FACTS[2:])])
-    title, paragraphs, sections = _paragraph_texts(load_text(path), "acme")
-    assert title == TITLE and paragraphs == [TITLE, *FACTS]
-    assert sections == ["The Raise", "Growth"]
+    case, _ = read_case(path, "acme")
+    assert case.title == TITLE and [p.text for p in case.paragraphs] == [TITLE, *FACTS]
+    assert case.sections == ["The Raise", "Growth"]
+    assert {p.pages for p in case.paragraphs} == {None}
 
 
 def test_html(tmp_path: Path) -> None:
@@ -133,8 +133,8 @@ def test_bad_files_raise_load_error(tmp_path: Path, name: str, content: bytes | 
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("hello.txt", "not a document")
     with pytest.raises(LoadError, match=needle) as error:
-        load_text(path)
-    assert name in str(error.value)
+        read_case(path, "case")
+    assert name in str(error.value) and "\n" not in str(error.value)
 
 
 def test_a_folder_is_not_a_file(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -13,7 +13,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from vectorstore.store import NEAR_WORD_SIMILARITY, CaseLibrary, LoadedCase
+from vectorstore.store import NEAR_WORD_SIMILARITY, CaseLibrary, LoadedCase, Unit
 from vectorstore.text import STOPWORDS, content_terms, stem, tokens
 
 RRF_K = 60
@@ -22,7 +22,8 @@ DEFAULT_K = 5
 
 @dataclass(frozen=True)
 class ScoredParagraph:
-    """A retrieved paragraph: `score` is its best cosine similarity to the query, `fused` its RRF score."""
+    """A retrieved paragraph: `score` is its best cosine similarity to the query, `fused` its RRF
+    score, `unit` what it is (a paragraph, an exhibit, a note) and on which pages."""
 
     case_id: str
     paragraph: int
@@ -30,12 +31,21 @@ class ScoredParagraph:
     text: str
     score: float
     fused: float
+    unit: Unit = field(default_factory=Unit)
 
     def document(self) -> Document:
         return Document(page_content=self.text, metadata={
             "case": self.case_id, "paragraph": self.paragraph, "section": self.section,
-            "score": self.score, "fused": self.fused,
+            "score": self.score, "fused": self.fused, "unit": self.unit,
         })
+
+    @classmethod
+    def from_document(cls, document: Document) -> ScoredParagraph:
+        """The retrieved paragraph a document of HybridRetriever stands for."""
+        meta = document.metadata
+        return cls(str(meta["case"]), int(meta["paragraph"]), str(meta["section"]),
+                   document.page_content, float(meta["score"]), float(meta["fused"]),
+                   meta.get("unit", Unit()))
 
 
 def _paragraph_ranking(case: LoadedCase, rows: list[int], scores: list[float] | np.ndarray,
@@ -90,7 +100,7 @@ def hybrid_search(library: CaseLibrary, case: LoadedCase, query: str, k: int = D
         top += [p for p in best[:1] if p not in top]
     top = with_neighbours(case, top)
     return [ScoredParagraph(case.case_id, p, case.paragraphs[p][0], case.paragraphs[p][1],
-                            round(similarity[p], 4), round(fused[p], 6)) for p in top]
+                            round(similarity[p], 4), round(fused[p], 6), case.units[p]) for p in top]
 
 
 def related_terms(library: CaseLibrary, case: LoadedCase, query: str) -> frozenset[str]:

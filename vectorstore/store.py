@@ -61,6 +61,31 @@ class CaseNotFoundError(LookupError):
 
 
 @dataclass(frozen=True)
+class Unit:
+    """What a numbered paragraph is: `kind` paragraph, exhibit or note; `label` how answers name it
+    (empty: "¶n"); `pages` its first and last page, for cases read from pages; `figure` marks an
+    exhibit with no text to read (a chart, an image)."""
+
+    kind: str = "paragraph"
+    label: str = ""
+    pages: tuple[int, int] | None = None
+    figure: bool = False
+
+    def metadata(self) -> dict[str, Any]:
+        """As stored with each record (Chroma metadata holds no None: page 0 means none)."""
+        first, last = self.pages or (0, 0)
+        return {"paragraph_kind": self.kind, "label": self.label, "page_first": first,
+                "page_last": last, "figure": self.figure}
+
+    @classmethod
+    def stored(cls, meta: dict[str, Any]) -> Unit:
+        """The unit of a stored record; records written before units existed are paragraphs."""
+        first, last = int(meta.get("page_first", 0)), int(meta.get("page_last", 0))
+        return cls(str(meta.get("paragraph_kind", "paragraph")), str(meta.get("label", "")),
+                   (first, last) if first else None, bool(meta.get("figure", False)))
+
+
+@dataclass(frozen=True)
 class Record:
     """One stored text: a passage (a paragraph or a window of one) or a sentence."""
 
@@ -72,6 +97,7 @@ class Record:
     start: int
     end: int
     paragraph_text: str
+    unit: Unit = Unit()
 
     @property
     def hash(self) -> str:
@@ -81,7 +107,7 @@ class Record:
         return {
             "case": case_id, "title": title, "kind": self.kind, "paragraph": self.paragraph,
             "section": self.section, "start": self.start, "end": self.end, "hash": self.hash,
-            "paragraph_text": self.paragraph_text,
+            "paragraph_text": self.paragraph_text, **self.unit.metadata(),
         }
 
 
@@ -114,6 +140,8 @@ def fingerprint(records: Sequence[Record], title: str) -> str:
     digest = hashlib.sha256(f"{SCHEMA}\0{title}".encode())
     for record in records:
         digest.update(f"\0{record.id}\0{record.hash}\0{record.section}\0{record.start}".encode())
+        if record.unit != Unit():  # plain paragraphs keep the fingerprints they always had
+            digest.update(repr(record.unit).encode())
     return digest.hexdigest()[:16]
 
 
@@ -167,9 +195,11 @@ class LoadedCase:
         self.sentence_index = BM25([content_terms(self.texts[i]) for i in self.sentence_rows])
         self.passage_index = BM25([content_terms(self.texts[i]) for i in self.passage_rows])
         self.paragraphs: dict[int, tuple[str, str]] = {}
+        self.units: dict[int, Unit] = {}
         for meta in self.metadatas:
             self.paragraphs.setdefault(int(meta["paragraph"]),
                                        (str(meta["section"]), str(meta["paragraph_text"])))
+            self.units.setdefault(int(meta["paragraph"]), Unit.stored(meta))
         self._reading = {row: position for position, row in enumerate(self.sentence_rows)}
         self._sentences: dict[int, list[int]] = {}
         for row in self.sentence_rows:

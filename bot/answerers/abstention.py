@@ -7,7 +7,8 @@ in the answer's `see_also`. They are pointers, not evidence: `citations` stays e
 
 from __future__ import annotations
 
-from bot.answer import Answer, Citation, Evidence
+from bot.answer import Answer, Citation, Evidence, page_text
+from ingest.layout import CAPTION, FIGURE_NOTE
 
 NOT_COVERED = "The case doesn't cover that."
 POINTERS = 2
@@ -30,8 +31,7 @@ def is_title(evidence: Evidence, paragraph: int) -> bool:
 def pointers(evidence: Evidence, count: int = POINTERS) -> tuple[Citation, ...]:
     """The retrieved passages closest to the question, best first, the title line aside."""
     case_id = evidence.case.case_id
-    return tuple(Citation(f"{case_id}:{hit.paragraph}", f"¶{hit.paragraph}", hit.paragraph,
-                          hit.section, hit.text, round(hit.score, 4))
+    return tuple(Citation.of(case_id, hit)
                  for hit in evidence.hits if not is_title(evidence, hit.paragraph))[:count]
 
 
@@ -42,6 +42,22 @@ def pointer_sentence(see_also: tuple[Citation, ...]) -> str:
         return ""
     listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
     return f"You could look at {listed}."
+
+
+def about_figure(evidence: Evidence, backend: str) -> Answer | None:
+    """When the question's best match is a figure exhibit (a chart, an image: no text to read),
+    the answer that says so and where to look, instead of an answer from lesser matches or "the
+    case doesn't cover that"; None otherwise."""
+    if evidence.figure is None:
+        return None
+    figure = Citation.of(evidence.case.case_id, evidence.figure)
+    # The caption without its own label ("Exhibit 2 Market share" -> "Market share").
+    caption = CAPTION.sub("", figure.text.removesuffix(FIGURE_NOTE)).strip(" :.–-")
+    named = f" (“{caption}”)" if caption else ""
+    where = f" ({page_text(figure.page)} of the case)" if figure.page else ""
+    text = f"{figure.label} is a figure{named}, which I can't read: look at it in the case{where}."
+    return Answer(text, True, (), evidence.case.case_id, backend,
+                  see_also=(figure, *pointers(evidence))[:POINTERS])
 
 
 def not_covered(evidence: Evidence, backend: str, unsupported: tuple[str, ...] = ()) -> Answer:

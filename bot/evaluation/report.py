@@ -15,6 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from bot.answer import place_of
 from bot.evaluation.metrics import DEFINITIONS, METRICS, format_value, percentile
 from bot.evaluation.questions import Question
 
@@ -150,7 +151,7 @@ def question_card(question: Question, row: dict[str, Any], verdict: dict[str, An
                       for r in row.get("retrieved", [])],
         "must_include": question.must_include, "reference": question.reference_answer,
         "token_f1": verdict.get("metrics", {}).get("token_f1"), "notice": row.get("notice") or "",
-        "citations": [{"label": c.get("label", ""), "section": c.get("section", ""),
+        "citations": [{"label": place_of(c.get("label", ""), c.get("page")), "section": c.get("section", ""),
                        "text": c.get("text", "")} for c in row.get("citations", [])],
     }
 

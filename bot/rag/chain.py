@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from bot.answer import Answer, Evidence, Retrieved, Turn
+from bot.answerers.abstention import about_figure
 from bot.errors import CaseChoiceError, QuestionError
 from bot.lang.english import with_slips_corrected
 from bot.rag.conversation import resolve_question
@@ -75,17 +76,19 @@ class CaseBot:
         wanted = getattr(self.answerer, "answer_pattern", None)
         retriever = HybridRetriever(library=self.library, case_id=case.case_id, k=self.k,
                                     answer_pattern=wanted(question, query) if wanted else None)
+        retrieved = [ScoredParagraph.from_document(doc) for doc in retriever.invoke(query)]
         hits = tuple(
-            ScoredParagraph(case.case_id, int(doc.metadata["paragraph"]), doc.metadata["section"],
-                            doc.page_content, float(doc.metadata["score"]),
-                            float(doc.metadata["fused"]))
-            for doc in retriever.invoke(query)
+            hit for hit in retrieved
             # Case text is data: a paragraph addressing the assistant with instructions is
             # withheld, so no answerer can follow (or repeat) what it tells them to do.
-            if not carries_instructions(doc.page_content)
+            # A figure exhibit's caption holds no facts: it is no evidence either.
+            if not carries_instructions(hit.text) and not hit.unit.figure
         )
+        # When the question's best match is a figure, an abstention says it cannot be read.
+        figure = retrieved[0] if retrieved and retrieved[0].unit.figure else None
         return Evidence(question, query, history, case, hits,
-                        self.library.embeddings.encode_query(query), self.library.embeddings)
+                        self.library.embeddings.encode_query(query), self.library.embeddings,
+                        figure)
 
     def evidence(self, question: str, history: Sequence[Turn] = (), case: str = "") -> Evidence:
         """What the answerer receives for this question: the resolved query and the retrieved
@@ -95,7 +98,8 @@ class CaseBot:
 
     def _answer(self, evidences: Iterator[Evidence]) -> Iterator[str | Answer]:
         for evidence in evidences:
-            for piece in self.answerer.stream(evidence):
+            figure = about_figure(evidence, self.answerer.name)
+            for piece in [figure] if figure is not None else self.answerer.stream(evidence):
                 if isinstance(piece, Answer):
                     retrieved = tuple(Retrieved(h.paragraph, h.score) for h in evidence.hits)
                     piece = replace(piece, retrieved=retrieved)

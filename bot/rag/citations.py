@@ -56,6 +56,5 @@ def build_citations(text: str, case_id: str, sources: Mapping[int, ScoredParagra
     for number in cited_numbers(text):
         hit = sources.get(number)
         if hit is not None:
-            citations.append(Citation(f"{case_id}:{number}", f"¶{number}", number, hit.section,
-                                      hit.text, round(hit.score, 4)))
+            citations.append(Citation.of(case_id, hit))
     return tuple(citations)

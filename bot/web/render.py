@@ -53,8 +53,8 @@ def answer_markdown(answer: Answer, cite: Callable[[int], str] = bold_marker,
 
 
 def _passage(citation: Citation, said: str, anchor: Callable[[int], str] | None) -> str:
-    """One listed paragraph as a quote block: its label, section and text."""
-    heading = f"**{citation.label}**"
+    """One listed paragraph as a quote block: its label and page, section and text."""
+    heading = f"**{escape_markdown(citation.place)}**"
     if citation.section:
         heading += f" · *{escape_markdown(citation.section)}*"
     prefix = anchor(citation.paragraph) if anchor is not None else ""
