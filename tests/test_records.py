@@ -231,6 +231,31 @@ def test_export_rows_are_a_question_set_that_loads_as_unlabelled(tmp_path: Path)
     assert [q.answerable for q in load_questions(jsonl)] == [True, False]
 
 
+def test_an_export_shows_where_each_cited_passage_was_with_its_page(tmp_path: Path) -> None:
+    from bot.evaluation.questions import load_questions
+
+    recorder = Recorder(RecordStore(open_engine(default_database_url(tmp_path))).create())
+    try:
+        exhibit = Citation(id="case-a:41", label="Exhibit 1", paragraph=41, section="", text="2020: ...",
+                           score=0.7, kind="exhibit", page=[5, 6])
+        cited = replace(_answer(), citations=(replace(_answer().citations[0], page=3), exhibit),
+                        answer="$700 million [¶12]. Revenue [¶41].")
+        recorded = recorder.record(cited, "How much?", (), "api")
+        plain = recorder.record(_answer(), "How much again?", (), "api")
+        assert recorder.writer is not None and recorder.writer.flush()
+        assert recorder.store is not None
+        rows = {r.record.id: r for r in recorder.store.answers()}
+        assert export_row(rows[recorded.answer_id])["cited"] == ["¶12 · p. 3", "Exhibit 1 · pp. 5–6"]
+        # A case without pages shows the label alone, as the chat does.
+        assert export_row(rows[plain.answer_id])["cited"] == ["¶12"]
+        csv_file = tmp_path / "export.csv"
+        csv_file.write_text("".join(csv_lines(rows.values())), encoding="utf-8")
+        assert "¶12 · p. 3" in csv_file.read_text(encoding="utf-8")
+        assert len(load_questions(csv_file)) == 2
+    finally:
+        recorder.close()
+
+
 def test_unlabelled_questions_count_in_answer_metrics_not_in_pass_rate() -> None:
     from bot.evaluation.metrics import Outcome, score_question, summarize
     from bot.evaluation.questions import Question

@@ -34,7 +34,8 @@ FIELDS = ("id", "question", "history", "answerable", "reference_answer", "expect
 CATEGORIES = ("fact", "synthesis", "paraphrase", "follow-up", "unanswerable", "off-topic", "injection",
               "student")
 # What an exported records row adds (bot/records/export.py): read and ignored, so an export runs as is.
-RECORD_FIELDS = ("asked_at", "answer", "abstained", "cited_paragraphs", "rating", "comment", "channel")
+RECORD_FIELDS = ("asked_at", "answer", "abstained", "cited_paragraphs", "cited", "guided", "rating",
+                 "comment", "channel")
 # Exported student questions carry no label until the instructor gives one.
 UNLABELLED_CATEGORY = "student"
 UNCATEGORIZED = "uncategorized"

@@ -1,7 +1,8 @@
 """Export the records as a question set that `casebot eval` runs as it is.
 
 Each row is a valid question-set row (`id`, `question`, `history`, category `student`) plus what
-happened: `asked_at`, `answer`, `abstained`, `cited_paragraphs`, `rating`, `comment`, `channel`.
+happened: `asked_at`, `answer`, `abstained`, `cited_paragraphs`, `cited` (where each cited passage
+was: "¶12 · p. 3"), `guided`, `rating`, `comment`, `channel`.
 `answerable`, `must_include` and `expected_paragraphs` are left empty (null) for the instructor to
 fill in; until then `casebot eval` reports the row as unlabelled.
 
@@ -18,12 +19,13 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from bot.answer import place_of
 from bot.records.models import StoredAnswer
 
 FORMATS = ("jsonl", "csv")
 COLUMNS = ("id", "question", "history", "category", "answerable", "expected_paragraphs",
-           "must_include", "asked_at", "answer", "abstained", "cited_paragraphs", "rating",
-           "comment", "channel")
+           "must_include", "asked_at", "answer", "abstained", "cited_paragraphs", "cited", "guided",
+           "rating", "comment", "channel")
 CATEGORY = "student"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -43,6 +45,10 @@ def export_row(stored: StoredAnswer) -> dict[str, Any]:
         "answer": record.answer,
         "abstained": record.abstained,
         "cited_paragraphs": list(record.cited_paragraphs),
+        # Where each cited passage was when the answer was given ("¶12 · p. 3", "Exhibit 1"): a
+        # re-read case may number its paragraphs anew, so older answers keep their own places.
+        "cited": [place_of(c.label, c.page) for c in record.citations],
+        "guided": record.guided,
         "rating": stored.rating,
         "comment": stored.comment or None,
         "channel": record.channel,

@@ -111,6 +111,8 @@ class CitedPassage:
     paragraph: int
     label: str
     text: str
+    # The page, or [first, last], of a case read from pages; None for a case without pages.
+    page: int | list[int] | None = None
 
 
 @dataclass(frozen=True)

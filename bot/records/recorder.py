@@ -69,7 +69,7 @@ class Recorder:
             latency_ms=round(answer.latency_ms, 1), channel=channel,
             session_id=session_id or new_session_id(), platform=platform or None,
             course=course or None, guided=answer.guided,
-            citations=tuple(CitedPassage(c.paragraph, c.label, c.text) for c in answer.citations)),
+            citations=tuple(CitedPassage(c.paragraph, c.label, c.text, c.page) for c in answer.citations)),
             user_id=user_id or None))
         return replace(answer, answer_id=answer_id)
 

@@ -93,8 +93,8 @@ def check_age_days(days: float, name: str = "older_than_days") -> float:
 
 def _to_row(record: AnswerRecord) -> AnswerRow:
     history = [{"role": t.role, "content": clean_text(t.content)} for t in record.history]
-    citations = [{"paragraph": c.paragraph, "label": c.label, "text": clean_text(c.text)}
-                 for c in record.citations]
+    citations = [{"paragraph": c.paragraph, "label": c.label, "text": clean_text(c.text),
+                  **({"page": c.page} if c.page is not None else {})} for c in record.citations]
     return AnswerRow(
         id=record.id, asked_at=record.asked_at, case_id=record.case_id,
         question=clean_text(record.question), history=json.dumps(history, ensure_ascii=False),
@@ -108,7 +108,7 @@ def _to_row(record: AnswerRecord) -> AnswerRow:
 
 def _from_row(row: AnswerRow) -> AnswerRecord:
     history = tuple(Turn(t["role"], t["content"]) for t in json.loads(row.history or "[]"))
-    citations = tuple(CitedPassage(int(c["paragraph"]), str(c["label"]), str(c["text"]))
+    citations = tuple(CitedPassage(int(c["paragraph"]), str(c["label"]), str(c["text"]), c.get("page"))
                       for c in json.loads(row.citations or "[]"))
     return AnswerRecord(
         id=row.id, asked_at=row.asked_at, case_id=row.case_id, question=row.question,
