@@ -32,6 +32,18 @@ class Citation:
     section: str
     text: str
     score: float
+    # The sentences of `text` the answer relies on, verbatim (for highlighting in the reader);
+    # empty when the answer does not quote the paragraph.
+    quote: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The citation object of the contract; `quote` appears only when set."""
+        data = asdict(self)
+        if self.quote:
+            data["quote"] = list(self.quote)
+        else:
+            del data["quote"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -60,13 +72,15 @@ class Answer:
     # When abstaining: the passages closest to the question, as pointers for the student. They
     # are not evidence for anything, so they are never in `citations`.
     see_also: tuple[Citation, ...] = ()
+    # True when the answer is a hint rather than an answer (an assignment question, or guide mode).
+    guided: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the contract; optional fields appear only when set."""
         data: dict[str, Any] = {
             "answer": self.answer,
             "abstained": self.abstained,
-            "citations": [asdict(c) for c in self.citations],
+            "citations": [c.to_dict() for c in self.citations],
             "case": self.case,
             "backend": self.backend,
             "latency_ms": round(self.latency_ms, 1),
@@ -78,7 +92,9 @@ class Answer:
         if self.answer_id:
             data["answer_id"] = self.answer_id
         if self.see_also:
-            data["see_also"] = [asdict(c) for c in self.see_also]
+            data["see_also"] = [c.to_dict() for c in self.see_also]
+        if self.guided:
+            data["guided"] = True
         return data
 
 

@@ -34,6 +34,10 @@ LLM_CONTEXTS: tuple[str, ...] = get_args(LlmContext)
 DEFAULT_LLM_CONTEXT_TOKENS = 12000
 # A smaller budget cannot hold even a short case: almost certainly a typo.
 MIN_LLM_CONTEXT_TOKENS = 256
+# How the bot meets every question: answer it, or guide (point to where the case answers and ask
+# the student what it says; bot.teaching).
+Mode = Literal["answer", "guide"]
+MODES: tuple[str, ...] = get_args(Mode)
 ENV_PREFIX = "CASEBOT_"
 # Variables that keep the names their client libraries read, so one export serves both.
 _ENV_NAMES = {"openai_base_url": "OPENAI_BASE_URL", "openai_api_key": "OPENAI_API_KEY"}
@@ -131,6 +135,7 @@ class Settings(BaseSettings):
     log_questions: bool = True
     log_retention_days: float = Field(default=180.0, gt=0)
     instructor_token: str = Field(default="", repr=False)
+    mode: Mode = Field(default="answer", title="mode")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],
@@ -147,7 +152,7 @@ class Settings(BaseSettings):
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
-    @field_validator("llm_context", mode="before")
+    @field_validator("llm_context", "mode", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
