@@ -10,7 +10,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup chat test test-fast lint test-llm bench train clean
+.PHONY: setup chat test test-fast lint test-llm bench bench-guide train clean
 
 setup: $(STAMP)
 
@@ -54,6 +54,10 @@ test-llm: setup
 
 bench: setup
 	$(BIN)/python benchmarks/latency.py
+
+# Assignment questions in students' words: how many get hints, and how many ordinary questions do.
+bench-guide: setup
+	$(BIN)/python benchmarks/guide.py
 
 # The sentence reader the extractive answerer reorders its best candidates with, trained on the
 # SQuAD-format articles of ../shared/data (about 26 minutes on 2 cores with the articles ingested; seeded).

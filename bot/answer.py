@@ -109,6 +109,8 @@ class Evidence:
     hits: tuple[ScoredParagraph, ...]
     query_vector: np.ndarray
     embeddings: SentenceEmbeddings
+    # Guide mode (server-wide or this session's): the answer is to be a hint (bot.teaching).
+    guide: bool = False
 
     @property
     def sources(self) -> dict[int, ScoredParagraph]:

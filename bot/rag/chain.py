@@ -7,7 +7,7 @@ import time
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
@@ -18,6 +18,9 @@ from bot.rag.conversation import resolve_question
 from bot.rag.guard import carries_instructions
 from vectorstore.hybrid import DEFAULT_K, HybridRetriever, ScoredParagraph
 from vectorstore.store import CaseLibrary
+
+if TYPE_CHECKING:
+    from bot.teaching.hints import Teacher
 
 MAX_QUESTION_CHARS = 2000
 
@@ -53,11 +56,15 @@ class CaseBot:
     """Answers questions about the ingested cases through one LCEL chain."""
 
     def __init__(self, library: CaseLibrary, answerer: Answerer, k: int = DEFAULT_K,
-                 default: str = "") -> None:
+                 default: str = "", teacher: Teacher | None = None, guide: bool = False) -> None:
         self.library = library
         self.default = default
         self.answerer = answerer
         self.k = k
+        # With a teacher, assignment questions get hints; `guide` (the server-wide mode) makes
+        # every answer one, whatever a session asks for.
+        self.teacher = teacher
+        self.guide = guide
         self._chain = RunnableLambda(self._evidence) | RunnableGenerator(self._answer)
 
     def _evidence(self, inputs: dict[str, Any]) -> Evidence:
@@ -84,7 +91,8 @@ class CaseBot:
             if not carries_instructions(doc.page_content)
         )
         return Evidence(question, query, history, case, hits,
-                        self.library.embeddings.encode_query(query), self.library.embeddings)
+                        self.library.embeddings.encode_query(query), self.library.embeddings,
+                        guide=self.guide or bool(inputs.get("guide")))
 
     def evidence(self, question: str, history: Sequence[Turn] = (), case: str = "") -> Evidence:
         """What the answerer receives for this question: the resolved query and the retrieved
@@ -94,7 +102,9 @@ class CaseBot:
 
     def _answer(self, evidences: Iterator[Evidence]) -> Iterator[str | Answer]:
         for evidence in evidences:
-            for piece in self.answerer.stream(evidence):
+            pieces = self.answerer.stream(evidence) if self.teacher is None \
+                else self.teacher.stream(evidence, self.answerer, evidence.guide)
+            for piece in pieces:
                 if isinstance(piece, Answer):
                     retrieved = tuple(Retrieved(h.paragraph, h.score) for h in evidence.hits)
                     piece = replace(piece, retrieved=retrieved)
@@ -104,21 +114,23 @@ class CaseBot:
         """question + history + case -> retriever -> answerer, as an LCEL runnable (built once)."""
         return self._chain
 
-    def stream(self, question: str, history: Sequence[Turn] = (), case: str = ""
-               ) -> Iterator[str | Answer]:
-        """Answer text pieces as they are produced, then the final Answer with its latency."""
+    def stream(self, question: str, history: Sequence[Turn] = (), case: str = "",
+               guide: bool = False) -> Iterator[str | Answer]:
+        """Answer text pieces as they are produced, then the final Answer with its latency.
+        `guide` asks for a hint (a session in guide mode); the server-wide mode needs no asking."""
         started = time.perf_counter()
         inputs = {"question": check_question(question), "history": tuple(history),
-                  "case": case or self.default_case()}
+                  "case": case or self.default_case(), "guide": guide}
         for piece in self.chain().stream(inputs):
             if isinstance(piece, Answer):
                 piece = replace(piece, latency_ms=(time.perf_counter() - started) * 1000)
             yield piece
 
-    def ask(self, question: str, history: Sequence[Turn] = (), case: str = "") -> Answer:
+    def ask(self, question: str, history: Sequence[Turn] = (), case: str = "",
+            guide: bool = False) -> Answer:
         """One complete answer."""
         final = None
-        for piece in self.stream(question, history, case):
+        for piece in self.stream(question, history, case, guide):
             if isinstance(piece, Answer):
                 final = piece
         if final is None:
