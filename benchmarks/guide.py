@@ -59,7 +59,8 @@ def main() -> int:
     facts = [q for name in FACT_SETS for q in _jsonl(BUNDLED_CASES / DEFAULT_CASE / name)
              if q.get("category") == "fact"]
     seen: dict[Any, int] = {}
-    dev, test = [], []
+    dev: list[dict[str, Any]] = []
+    test: list[dict[str, Any]] = []
     for item in paraphrases:
         position = seen[item["assignment"]] = seen.get(item["assignment"], -1) + 1
         in_dev = position < 6 if item["assignment"] is not None else position % 2 == 0

@@ -5,6 +5,7 @@ states no fact the student should find; its citations carry no `quote` to highli
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 ASSIGNMENT_PARAGRAPHS = 3
 # Words of the question named in the guiding question ("what does it say about A, B and C?").
 GUIDING_TERMS = 3
+# A word as the case writes it (its capitals kept).
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
 # Question words and auxiliaries name no topic.
 _ASKING = frozenset({"what", "which", "who", "whom", "whose", "why", "how", "when", "where", "did",
                      "does", "do", "was", "were", "is", "are", "can", "could", "would", "should",
@@ -75,7 +78,8 @@ def assignment_hint(evidence: Evidence, backend: str) -> Answer:
 def guiding_question(question: str, paragraph: str) -> str:
     """"what does it say about A, B and C?": A, B and C are the words of the student's question
     as the paragraph writes them (the case's own words)."""
-    written = {stem(word): word for word in tokens(paragraph)}
+    bare = (w.removesuffix("'s").removesuffix("’s") for w in _WORD.findall(paragraph))
+    written = {stem(word.lower()): word for word in bare}
     asked = [w for w in tokens(question) if w.isalpha() and w not in STOPWORDS and w not in _ASKING]
     terms = [t for t in dict.fromkeys(written.get(stem(w), "") for w in asked) if t][:GUIDING_TERMS]
     if not terms:

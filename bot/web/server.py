@@ -119,6 +119,7 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     from bot.web.instructor import records_router
     from bot.web.lti import FrameAncestorsMiddleware, mount_lti, user_of_request
     from bot.web.ratelimit import QuestionLimiter
+    from bot.web.reader import reader_router
 
     origins = check_origins(settings.allowed_origins)
     # One limiter for every entry point that answers a question (chat, embed, API).
@@ -170,6 +171,7 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     app.include_router(records_router(recorder, settings.instructor_token,
                                       lambda: [c.case_id for c in bot.library.cases()],
                                       bot.library.embeddings))
+    app.include_router(reader_router(bot))
     app.include_router(api_router(bot, timeout=settings.answer_timeout, limiter=limiter,
                                   recorder=recorder))
     lti = mount_lti(app, settings, lambda: {c.case_id: c.title for c in bot.library.cases()})
