@@ -160,13 +160,13 @@ def test_case_markup_is_escaped(base_url: str) -> None:
     assert "&lt;img" in raw
 
 
-def test_example_questions_come_from_the_case_folder(tmp_path: Path) -> None:
-    from bot.web.chat import GENERIC_EXAMPLES, case_examples
+def test_question_lists_are_read_from_the_case_folder(tmp_path: Path) -> None:
+    from bot.teaching.assignment import question_list
 
     (tmp_path / "memo").mkdir()
-    (tmp_path / "memo" / "examples.json").write_text('["Who wrote the memo?", " ", "Why now?"]',
-                                                      encoding="utf-8")
-    assert case_examples(tmp_path, "memo") == ["Who wrote the memo?", "Why now?"]
-    (tmp_path / "memo" / "examples.json").write_text("not json", encoding="utf-8")
-    assert case_examples(tmp_path, "memo") == GENERIC_EXAMPLES
-    assert case_examples(tmp_path, "no-such-case") == GENERIC_EXAMPLES
+    listed = tmp_path / "memo" / "examples.json"
+    listed.write_text('["Who wrote the memo?", " ", "Why now?"]', encoding="utf-8")
+    assert question_list(listed) == ["Who wrote the memo?", "Why now?"]
+    listed.write_text("not json", encoding="utf-8")
+    assert question_list(listed) == []
+    assert question_list(tmp_path / "no-such-case" / "examples.json") == []
