@@ -160,7 +160,8 @@ def test_case_ingested_while_serving_appears_on_reload(browser: Any, base: str, 
         picker = page.get_by_label("Case")
         picker.wait_for(state="visible", timeout=30_000)
         picker.click()
-        page.get_by_text("Harbour Logistics (harbour-logistics)").first.wait_for(timeout=10_000)
+        # Listed by its title (shortened to fit a phone), as the header names it.
+        page.get_by_role("option", name="Harbour Logistics").first.wait_for(timeout=10_000)
         screenshot(page, "chat-two-cases.png")
     finally:
         page.context.close()

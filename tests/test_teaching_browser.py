@@ -88,7 +88,7 @@ def test_a_citation_opens_the_reader_with_the_quote_highlighted(
         panel = page.locator(".casebot-reader-col.casebot-open")
         panel.wait_for(timeout=5_000)
         assert page.evaluate("() => document.activeElement.textContent") == "The case"
-        assert page.get_by_role("region", name="Case reader").is_visible()
+        assert page.get_by_role("region", name="Reader", exact=True).is_visible()
         reader = page.frame_locator(".casebot-reader-frame")
         mark = reader.locator("p#p12 mark").first
         mark.wait_for(timeout=30_000)

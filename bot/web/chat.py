@@ -199,15 +199,15 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                                      group_consecutive_messages=False, autoscroll=False,
                                      # Case text is shown as written: "$$…$$" in it is not maths.
                                      latex_delimiters=[], elem_classes="casebot-chat")
-                with gr.Row():
-                    # No max_length: the browser would silently cut a long question; the server
-                    # refuses it with a message instead, and the counter below warns while typing.
-                    question = gr.Textbox(placeholder="Ask about the case…", show_label=False,
-                                          scale=8, autofocus=True, submit_btn=True,
-                                          elem_classes="casebot-question")
-                    clear = gr.Button("New chat", scale=0, min_width=84, size="sm", variant="secondary")
+                # No max_length: the browser would silently cut a long question; the server
+                # refuses it with a message instead, and the counter below warns while typing.
+                question = gr.Textbox(placeholder="Ask about the case…", show_label=False,
+                                      autofocus=True, submit_btn=True, elem_classes="casebot-question")
                 gr.HTML('<div class="casebot-count" aria-live="polite"></div>')
                 with gr.Row():
+                    # Beside the suggestions rather than the box: on a phone the box keeps the
+                    # whole width, and the button shares a line with the first suggestion.
+                    clear = gr.Button("New chat", scale=0, min_width=84, size="sm", variant="primary")
                     # Wide enough to read; on a phone they wrap one under the other.
                     tries = [gr.Button(visible=False, size="sm", variant="secondary", scale=1,
                                        min_width=240, elem_classes="casebot-try")

@@ -32,7 +32,7 @@ a.casebot-cite { font-weight: 600; text-decoration: none; white-space: nowrap; }
 # The reader beside the chat (a drawer on phones): a labelled region with a close button; the page
 # it shows is the reader itself, so a deep link and the panel show the same thing.
 READER_PANEL = """
-<div class="casebot-reader" role="region" aria-label="Case reader">
+<div class="casebot-reader" role="region" aria-label="Reader">
   <div class="casebot-reader-bar">
     <h2 tabindex="-1">The case</h2>
     <button type="button" class="casebot-reader-close">Close the reader</button>
