@@ -272,8 +272,12 @@ class LLMAnswerer:
                      enforced.unsupported)
         if enforced.abstained:
             return not_covered(evidence, self.name, enforced.unsupported)
-        return Answer(enforced.text, False, build_citations(enforced.text, case_id, evidence.sources),
-                      case_id, self.name, unsupported=enforced.unsupported)
+        # A citation quotes what the support check found its sentences supported by.
+        citations = tuple(replace(c, quote=c.quote or tuple(
+            sentence for paragraph, sentence in enforced.support if paragraph == c.paragraph))
+            for c in build_citations(enforced.text, case_id, evidence.sources))
+        return Answer(enforced.text, False, citations, case_id, self.name,
+                      unsupported=enforced.unsupported)
 
     def encoder(self) -> Encoder:
         """The sentence encoder for the support check; the bundled model when none was given."""
