@@ -144,3 +144,27 @@ def test_the_reader_shows_the_case_with_anchors_and_the_highlight(ingested_data_
         assert body.count("<mark>") == 1
         assert "<mark>" not in httpx.get(f"{base}/read/{CASE_ID}", timeout=30).text
         assert httpx.get(f"{base}/read/no-such-case", timeout=30).status_code == 404
+
+
+@pytest.mark.server
+def test_with_an_llm_the_guiding_question_is_socratic_and_checked(teaching_bot: Any) -> None:
+    from fake_openai import FakeOpenAI
+    from test_llm_backend import llm_bot
+
+    question = "How did the partnership change XPeng's standing?"
+    with FakeOpenAI() as fake:
+        llm = llm_bot(teaching_bot.library, fake.base_url, timeout=30.0)
+        bot = type(teaching_bot)(llm.library, llm.answerer, teacher=teaching_bot.teacher)
+        fake.reply("Partnering gave XPeng new status. What does the case say about how people "
+                   "saw XPeng before and after the deal?")
+        hinted = bot.ask(question, (), CASE_ID)
+        assert hinted.guided and "assignment question" in hinted.answer
+        assert hinted.answer.endswith("What does the case say about how people saw XPeng before "
+                                      "and after the deal?")
+        assert "new status" not in hinted.answer  # a hint states nothing: statements are dropped
+        assert "Socratic" in json.dumps(fake.requests[-1].body)  # prompts/hint.txt was sent
+        _markers_match(hinted)
+        # A question naming a figure the case does not state fails the checks: the offline one is asked.
+        fake.reply("Why did a $9 billion valuation change how XPeng was seen?")
+        checked = bot.ask(question, (), CASE_ID)
+        assert "$9 billion" not in checked.answer and "Start with ¶" in checked.answer

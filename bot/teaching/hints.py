@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.answer import Answer, Citation, Evidence
-from bot.answerers.llm import final_answer
+from bot.answerers.llm import LLMAnswerer, final_answer
 from bot.rag.citations import build_citations, marker
 from bot.teaching.assignment import AssignmentMatcher
 from vectorstore.text import STOPWORDS, stem, tokens
@@ -43,7 +43,7 @@ class Teacher:
             yield self.guided(evidence, final_answer(answerer, evidence))
             return
         if self.matcher.match(evidence.query, evidence.query_vector, evidence.case) is not None:
-            yield assignment_hint(evidence, answerer.name)
+            yield assignment_hint(evidence, answerer)
             return
         yield from answerer.stream(evidence)
 
@@ -59,8 +59,10 @@ class Teacher:
         return Answer(text, False, tuple(cited), answer.case, answer.backend, guided=True)
 
 
-def assignment_hint(evidence: Evidence, backend: str) -> Answer:
-    """The reply to an assignment question: the paragraphs that bear on it and a guiding question."""
+def assignment_hint(evidence: Evidence, answerer: Answerer) -> Answer:
+    """The reply to an assignment question: the paragraphs that bear on it and a guiding question
+    (an LLM backend's Socratic one when it writes one that passes the checks, else built here)."""
+    backend = answerer.name
     best = evidence.hits[:ASSIGNMENT_PARAGRAPHS]
     case_id = evidence.case.case_id
     draft = " ".join(marker(hit.paragraph) for hit in best)
@@ -69,9 +71,11 @@ def assignment_hint(evidence: Evidence, backend: str) -> Answer:
         return Answer("This is one of your assignment questions, so I won't answer it for you. "
                       "Read the case with it in mind, and ask me about the facts you need.",
                       False, (), case_id, backend, guided=True)
+    asked = answerer.guiding_question(evidence, [c.paragraph for c in cited]) \
+        if isinstance(answerer, LLMAnswerer) else ""
     text = ("This is one of your assignment questions, so I won't answer it for you. "
-            f"The case speaks to it in {_places(cited)}. Start with {cited[0].label}: "
-            f"{guiding_question(evidence.question, cited[0].text)}")
+            f"The case speaks to it in {_places(cited)}. " + (asked or (
+                f"Start with {cited[0].label}: {guiding_question(evidence.question, cited[0].text)}")))
     return Answer(text, False, tuple(cited), case_id, backend, guided=True)
 
 
