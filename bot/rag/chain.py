@@ -7,7 +7,7 @@ import time
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
@@ -18,9 +18,6 @@ from bot.rag.conversation import resolve_question
 from bot.rag.guard import carries_instructions
 from vectorstore.hybrid import DEFAULT_K, HybridRetriever, ScoredParagraph
 from vectorstore.store import CaseLibrary
-
-if TYPE_CHECKING:
-    from bot.teaching.hints import Teacher
 
 MAX_QUESTION_CHARS = 2000
 
@@ -34,6 +31,12 @@ class Answerer(Protocol):
 
     def warm_up(self) -> None:
         """Load now what the first answer would otherwise wait for."""
+
+
+class Tutor(Protocol):
+    """Decides whether a question gets an answer or a hint (bot.teaching.hints.Teacher)."""
+
+    def stream(self, evidence: Evidence, answerer: Answerer, guide: bool) -> Iterator[str | Answer]: ...
 
 
 def check_question(question: Any) -> str:
@@ -56,7 +59,7 @@ class CaseBot:
     """Answers questions about the ingested cases through one LCEL chain."""
 
     def __init__(self, library: CaseLibrary, answerer: Answerer, k: int = DEFAULT_K,
-                 default: str = "", teacher: Teacher | None = None, guide: bool = False) -> None:
+                 default: str = "", teacher: Tutor | None = None, guide: bool = False) -> None:
         self.library = library
         self.default = default
         self.answerer = answerer
