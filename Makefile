@@ -11,7 +11,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup chat test test-fast lint test-llm bench bench-latency bench-load bench-stream \
-	bench-records bench-scale bench-retrieval bench-generality bench-memory bench-documents train clean
+	bench-records bench-scale bench-retrieval bench-generality bench-memory bench-documents bench-guide train clean
 
 setup: $(STAMP)
 
@@ -95,6 +95,10 @@ bench-memory: setup
 # cores for 3 articles and 30 questions each).
 bench-documents: setup
 	$(BIN)/python benchmarks/documents.py --articles 3,5,9 --max-questions 30
+
+# Assignment questions in students' words: how many get hints, and how many ordinary questions do.
+bench-guide: setup
+	$(BIN)/python benchmarks/guide.py
 
 # The sentence reader the extractive answerer reorders its best candidates with, trained on the
 # SQuAD-format articles of ../shared/data (about 26 minutes on 2 cores with the articles ingested; seeded).

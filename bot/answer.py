@@ -62,14 +62,17 @@ class Citation:
     score: float
     kind: str | None = None
     page: int | list[int] | None = None
+    # The sentences of `text` the answer relies on, verbatim (for highlighting in the reader);
+    # empty when the answer does not quote the paragraph.
+    quote: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, case_id: str, hit: ScoredParagraph) -> Citation:
-        """The citation of a retrieved paragraph."""
+    def of(cls, case_id: str, hit: ScoredParagraph, quote: tuple[str, ...] = ()) -> Citation:
+        """The citation of a retrieved paragraph (with the sentences of it the answer quotes)."""
         unit = hit.unit
         kind = None if unit.kind == "paragraph" else unit.kind
         return cls(f"{case_id}:{hit.paragraph}", unit.label or f"¶{hit.paragraph}", hit.paragraph,
-                   hit.section, hit.text, round(hit.score, 4), kind, page_of(unit.pages))
+                   hit.section, hit.text, round(hit.score, 4), kind, page_of(unit.pages), quote)
 
     @property
     def place(self) -> str:
@@ -78,9 +81,14 @@ class Citation:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the contract: `kind` only when not a paragraph, `page` only when
-        the case has pages."""
-        return {key: value for key, value in asdict(self).items()
+        the case has pages, `quote` only when the answer quotes the paragraph."""
+        data = {key: value for key, value in asdict(self).items()
                 if value is not None or key not in ("kind", "page")}
+        if self.quote:
+            data["quote"] = list(self.quote)
+        else:
+            del data["quote"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,8 @@ class Evidence:
     embeddings: SentenceEmbeddings
     # The figure exhibit (a chart, an image: nothing to read) the question matched best, if any.
     figure: ScoredParagraph | None = None
+    # Guide mode (server-wide or this session's): the answer is to be a hint (bot.teaching).
+    guide: bool = False
 
     @property
     def sources(self) -> dict[int, ScoredParagraph]:

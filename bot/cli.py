@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import UsageError, describe
-from bot.settings import DEFAULT_CASE, Settings, quiet_libraries
+from bot.settings import DEFAULT_CASE, MODES, Settings, quiet_libraries
 
 if TYPE_CHECKING:
     from bot.answer import Answer
@@ -67,6 +67,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "default_case": getattr(args, "default_case", None),
         "database_url": getattr(args, "database_url", None),
         "case_cache": getattr(args, "case_cache", None),
+        "mode": getattr(args, "mode", None),
     }
     # Settings checks every value and raises a UsageError naming the variable or flag.
     return Settings.from_env(**overrides)
@@ -276,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="reorder the extractive answerer's best sentences with the shipped "
                              "cross-encoder: on (about 60 ms a question, 2 s to load) or off (default: "
                              "the hand-set score alone; env CASEBOT_SENTENCE_READER)")
+    common.add_argument("--mode", choices=MODES,
+                        help="answer questions (default), or guide: every answer is a hint that points "
+                             "to where the case answers and asks what it says (env CASEBOT_MODE)")
     common.add_argument("-k", type=int, metavar="N",
                         help="paragraphs to retrieve per question (env CASEBOT_TOP_K; default 5); a "
                              "paragraph they cannot be read without (\"Second, it ...\") or that states "

@@ -17,6 +17,8 @@ from bot.answerers.reader import SHIPPED_READER
 from bot.errors import BackendError
 from bot.rag.chain import Answerer, CaseBot
 from bot.settings import Settings
+from bot.teaching.assignment import AssignmentMatcher
+from bot.teaching.hints import Teacher
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -116,4 +118,6 @@ def make_bot(settings: Settings, library: CaseLibrary | None = None) -> CaseBot:
     """A CaseBot with the configured answerer over the configured library."""
     library = library or open_library(settings)
     answerer = make_answerer(settings, encode=library.embeddings.encode_query)
-    return CaseBot(library, answerer, k=settings.top_k, default=settings.default_case)
+    teacher = Teacher(AssignmentMatcher(settings.cases_dir, library.embeddings))
+    return CaseBot(library, answerer, k=settings.top_k, default=settings.default_case,
+                   teacher=teacher, guide=settings.mode == "guide")

@@ -36,6 +36,10 @@ MIN_INSTRUCTOR_TOKEN_CHARS = 16
 DEFAULT_LLM_CONTEXT_TOKENS = 12000
 # A smaller budget cannot hold even a short case: almost certainly a typo.
 MIN_LLM_CONTEXT_TOKENS = 256
+# How the bot meets every question: answer it, or guide (point to where the case answers and ask
+# the student what it says; bot.teaching).
+Mode = Literal["answer", "guide"]
+MODES: tuple[str, ...] = get_args(Mode)
 ENV_PREFIX = "CASEBOT_"
 # Variables that keep the names their client libraries read, so one export serves both.
 _ENV_NAMES = {"openai_base_url": "OPENAI_BASE_URL", "openai_api_key": "OPENAI_API_KEY"}
@@ -140,6 +144,7 @@ class Settings(BaseSettings):
     secret: str = Field(default="", repr=False)
     # Who may ask and read the case: anyone (`open`), or only LTI launches and API-token holders.
     access: Access = Field(default="open", title="access mode")
+    mode: Mode = Field(default="answer", title="mode")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],
@@ -164,7 +169,7 @@ class Settings(BaseSettings):
                              f"(it is {len(value)})")
         return value
 
-    @field_validator("llm_context", "access", mode="before")
+    @field_validator("llm_context", "access", "mode", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

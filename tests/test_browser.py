@@ -111,8 +111,9 @@ def test_embed_loads_in_an_allowed_portal(casebot_url: str, portals: tuple[Porta
     source = frame.locator("blockquote").filter(has_text="¶12").first
     assert "stunned the automotive world" in source.inner_text()
     cite.click()
-    # The click stays in the frame and highlights the cited paragraph.
-    frame.locator("blockquote.casebot-flash").wait_for(timeout=5_000)
+    # The click stays in the frame and opens the reader there, at the cited paragraph.
+    frame.locator(".casebot-reader-col.casebot-open").wait_for(timeout=5_000)
+    frame.frame_locator(".casebot-reader-frame").locator("p#p12 mark").first.wait_for(timeout=30_000)
     assert len(page.context.pages) == 1
     assert page.frames[1].url.startswith(casebot_url + "/embed/?case=")
     page.screenshot(path=str(ARTIFACTS / "embed-allowed.png"))

@@ -55,7 +55,9 @@ def test_chat_links_citations_like_the_embed_page(browser: Any, base: str) -> No
         cite.wait_for(timeout=120_000)
         assert cite.inner_text() == "[¶12]"
         cite.click()
-        page.locator("blockquote.casebot-flash").wait_for(timeout=5_000)
+        # The reader opens beside the chat, at the cited paragraph.
+        page.locator(".casebot-reader-col.casebot-open").wait_for(timeout=5_000)
+        page.frame_locator(".casebot-reader-frame").locator("p#p12 mark").first.wait_for(timeout=30_000)
         assert len(page.context.pages) == 1  # the link stayed in the page
         screenshot(page, "chat-desktop-answer.png")
     finally:
@@ -158,7 +160,8 @@ def test_case_ingested_while_serving_appears_on_reload(browser: Any, base: str, 
         picker = page.get_by_label("Case")
         picker.wait_for(state="visible", timeout=30_000)
         picker.click()
-        page.get_by_text("Harbour Logistics (harbour-logistics)").first.wait_for(timeout=10_000)
+        # Listed by its title (shortened to fit a phone), as the header names it.
+        page.get_by_role("option", name="Harbour Logistics").first.wait_for(timeout=10_000)
         screenshot(page, "chat-two-cases.png")
     finally:
         page.context.close()

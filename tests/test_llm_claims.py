@@ -85,3 +85,19 @@ def test_faithful_sentences_are_kept_and_invented_ones_removed(library: Any, fak
                     / sum(c[1] for (_, f), c in counts.items() if not f))
     assert kept_rate >= TARGET, wrong
     assert removed_rate >= TARGET, wrong
+
+
+def test_a_paraphrased_sentence_quotes_the_case_sentence_that_supports_it(
+        library: Any, fake: FakeOpenAI) -> None:
+    from vectorstore.text import sentences
+
+    bot = llm_bot(library, fake.base_url, timeout=30.0)
+    fake.reply("Volkswagen's top managers in Wolfsburg realized they faced a huge problem and needed "
+               "a quick way to boost their software capabilities in China [¶7].")
+    answer = bot.ask("What did Volkswagen's leadership conclude about China?", (), CASE_ID)
+    (citation,) = answer.citations
+    assert citation.paragraph == 7 and citation.quote
+    # Verbatim sentences of the cited paragraph, as the reader highlights them.
+    assert set(citation.quote) <= set(sentences(citation.text))
+    # The closest sentence of ¶7 by meaning: the executives in Wolfsburg and their problem.
+    assert citation.quote == (next(s for s in sentences(citation.text) if "Wolfsburg" in s),)

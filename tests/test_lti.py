@@ -169,6 +169,17 @@ def test_case_can_come_from_the_target_link_uri(tool_client: tuple[TestClient, L
     assert response.status_code == 200 and "case=other-case" in response.text
 
 
+def test_a_course_link_with_mode_guide_opens_a_hint_only_chat(tool_client: tuple[TestClient, LtiTool],
+                                                              platform: Platform) -> None:
+    client, _ = tool_client
+    for custom, guided in (({"case": "xpeng-volkswagen", "mode": "guide"}, True),
+                           ({"case": "xpeng-volkswagen"}, False)):
+        state, nonce = _login(client, platform)
+        response = _launch(client, platform.sign(platform.claims(nonce, lti_custom=custom)), state)
+        src = response.text.split('<iframe class="chat" src="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+        assert (parse_qs(urlsplit(src).query).get("mode") == ["guide"]) is guided
+
+
 def test_instructor_launch_links_the_dashboard_with_a_single_use_ticket(
         tool_client: tuple[TestClient, LtiTool], platform: Platform) -> None:
     client, tool = tool_client

@@ -45,6 +45,7 @@ VARIABLES = {
     "CASEBOT_INSTRUCTOR_TOKEN": ("t0ken-of-16-chars", "t0ken-of-16-chars"),
     "CASEBOT_SECRET": ("s" * 40, "s" * 40),
     "CASEBOT_ACCESS": ("LTI", "lti"),
+    "CASEBOT_MODE": ("Guide", "guide"),
 }
 
 
@@ -146,3 +147,8 @@ def test_the_console_script_says_it_in_one_line(tmp_path: Path, args: list[str],
     assert done.stderr.startswith(f"error: {message}") and done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr and "validation error" not in done.stderr
     assert not (tmp_path / "data").exists()  # stopped before opening the index
+
+
+def test_an_unknown_mode_names_the_valid_ones() -> None:
+    with pytest.raises(UsageError, match=r"Unknown mode 'teach' \(CASEBOT_MODE\)\. Valid: answer, guide\."):
+        Settings.from_env({"CASEBOT_MODE": "teach"})

@@ -30,10 +30,10 @@ from bot.answer import Answer, Evidence
 from bot.answerers.abstention import declined, not_covered
 from bot.answerers.context import ContextPolicy
 from bot.answerers.context import format_paragraphs as format_context
-from bot.answerers.support import Encoder, enforce
+from bot.answerers.support import Encoder, SupportChecker, enforce, split_claims, strip_markers
 from bot.errors import LLMError
 from bot.rag.chain import Answerer
-from bot.rag.citations import build_citations
+from bot.rag.citations import build_citations, enforce_markers
 from bot.rag.guard import looks_like_injection, quotes_prompt
 from prompts import render
 
@@ -272,8 +272,34 @@ class LLMAnswerer:
                      enforced.unsupported)
         if enforced.abstained:
             return not_covered(evidence, self.name, enforced.unsupported)
-        return Answer(enforced.text, False, build_citations(enforced.text, case_id, evidence.sources),
-                      case_id, self.name, unsupported=enforced.unsupported)
+        # A citation quotes what the support check found its sentences supported by.
+        citations = tuple(replace(c, quote=c.quote or tuple(
+            sentence for paragraph, sentence in enforced.support if paragraph == c.paragraph))
+            for c in build_citations(enforced.text, case_id, evidence.sources))
+        return Answer(enforced.text, False, citations, case_id, self.name,
+                      unsupported=enforced.unsupported)
+
+    def guiding_question(self, evidence: Evidence, paragraphs: list[int]) -> str:
+        """One Socratic question (prompts/hint.txt) sending the student to `paragraphs`, under the
+        answers' checks: markers only for those paragraphs, no name or number they do not state,
+        nothing of the instructions. A hint asks and states nothing, so only a question is kept;
+        "" when the model fails or writes none (the caller then asks its own)."""
+        prompt = system_prompt(evidence)
+        messages = [SystemMessage(prompt),
+                    HumanMessage(render("hint", paragraphs=format_paragraphs(evidence),
+                                        question=data_text(evidence.question)))]
+        try:
+            raw = self.model.invoke(messages).text
+        except Exception as error:
+            log.warning("no guiding question from %s: %s", self.name, describe_failure(error, self.timeout))
+            return ""
+        checker = SupportChecker(evidence, self.encoder())
+        for sentence in split_claims(raw):
+            claim = strip_markers(sentence)
+            if claim.endswith("?") and not quotes_prompt(claim, prompt) \
+                    and not checker.check(claim, paragraphs).missing:
+                return enforce_markers(sentence, set(paragraphs))
+        return ""
 
     def encoder(self) -> Encoder:
         """The sentence encoder for the support check; the bundled model when none was given."""

@@ -75,6 +75,9 @@ class Enforced:
     text: str
     unsupported: tuple[str, ...]
     said_absent: bool
+    # For each kept sentence, the case sentence closest to it in the paragraphs that support it:
+    # (paragraph, sentence verbatim), what a citation quotes for highlighting.
+    support: tuple[tuple[int, str], ...] = ()
 
     @property
     def abstained(self) -> bool:
@@ -243,6 +246,16 @@ class SupportChecker:
         return sum(1 for word in words if word.isalpha()
                    and float(np.max(vectors @ self.encode(word))) >= NEAR_WORD)
 
+    def closest_sentence(self, claim: str, paragraphs: Iterable[int]) -> tuple[int, str] | None:
+        """The case sentence of `paragraphs` closest in meaning to `claim`, with its paragraph;
+        None without an encoder or sentences."""
+        case = self.evidence.case
+        rows = [row for p in dict.fromkeys(paragraphs) for row in case.sentences_of(p)]
+        if self.encode is None or not rows:
+            return None
+        best = rows[int(np.argmax(case.vectors[rows] @ self.encode(claim)))]
+        return case.paragraph_of(best), case.texts[best]
+
     def _similarity(self, claim: str, paragraphs: list[int]) -> float:
         rows = [row for p in paragraphs for row in self._rows.get(p, [])]
         if self.encode is None or not rows:
@@ -257,6 +270,7 @@ def enforce(raw: str, evidence: Evidence, encode: Encoder | None = None) -> Enfo
     checker = SupportChecker(evidence, encode)
     kept: list[str] = []
     unsupported: list[str] = []
+    support: list[tuple[int, str] | None] = []
     said_absent = False
     previous = ""
     for sentence in dict.fromkeys(split_claims(raw)):  # small models loop: repeats count once
@@ -279,12 +293,15 @@ def enforce(raw: str, evidence: Evidence, encode: Encoder | None = None) -> Enfo
             if checker.check(checked, valid).supported or (
                     checked != claim and checker.check(claim, valid).supported):
                 kept.append(enforce_markers(sentence, allowed))
+                support.append(checker.closest_sentence(claim, valid))
             else:
                 unsupported.append(claim)
             continue
         best = checker.best(checked)
         if best.supported:
             kept.append(place_markers(claim, f"[¶{best.paragraph}]"))
+            support.append(checker.closest_sentence(claim, [best.paragraph]))
         else:
             unsupported.append(claim)
-    return Enforced(" ".join(dict.fromkeys(kept)), tuple(dict.fromkeys(unsupported)), said_absent)
+    return Enforced(" ".join(dict.fromkeys(kept)), tuple(dict.fromkeys(unsupported)), said_absent,
+                    tuple(dict.fromkeys(found for found in support if found is not None)))

@@ -34,6 +34,12 @@ class Answerer(Protocol):
         """Load now what the first answer would otherwise wait for."""
 
 
+class Tutor(Protocol):
+    """Decides whether a question gets an answer or a hint (bot.teaching.hints.Teacher)."""
+
+    def stream(self, evidence: Evidence, answerer: Answerer, guide: bool) -> Iterator[str | Answer]: ...
+
+
 def check_question(question: Any) -> str:
     """The question with outer whitespace removed; QuestionError when it cannot be asked."""
     if not isinstance(question, str):
@@ -55,11 +61,15 @@ class CaseBot:
     """Answers questions about the ingested cases through one LCEL chain."""
 
     def __init__(self, library: CaseLibrary, answerer: Answerer, k: int = DEFAULT_K,
-                 default: str = "") -> None:
+                 default: str = "", teacher: Tutor | None = None, guide: bool = False) -> None:
         self.library = library
         self.default = default
         self.answerer = answerer
         self.k = k
+        # With a teacher, assignment questions get hints; `guide` (the server-wide mode) makes
+        # every answer one, whatever a session asks for.
+        self.teacher = teacher
+        self.guide = guide
         self._chain = RunnableLambda(self._evidence) | RunnableGenerator(self._answer)
 
     def _evidence(self, inputs: dict[str, Any]) -> Evidence:
@@ -88,7 +98,7 @@ class CaseBot:
         figure = retrieved[0] if retrieved and retrieved[0].unit.figure else None
         return Evidence(question, query, history, case, hits,
                         self.library.embeddings.encode_query(query), self.library.embeddings,
-                        figure)
+                        figure, guide=self.guide or bool(inputs.get("guide")))
 
     def evidence(self, question: str, history: Sequence[Turn] = (), case: str = "") -> Evidence:
         """What the answerer receives for this question: the resolved query and the retrieved
@@ -99,7 +109,13 @@ class CaseBot:
     def _answer(self, evidences: Iterator[Evidence]) -> Iterator[str | Answer]:
         for evidence in evidences:
             figure = about_figure(evidence, self.answerer.name)
-            for piece in [figure] if figure is not None else self.answerer.stream(evidence):
+            if figure is not None:
+                pieces: Iterator[str | Answer] = iter([figure])
+            elif self.teacher is None:
+                pieces = self.answerer.stream(evidence)
+            else:
+                pieces = self.teacher.stream(evidence, self.answerer, evidence.guide)
+            for piece in pieces:
                 if isinstance(piece, Answer):
                     retrieved = tuple(Retrieved(h.paragraph, h.score) for h in evidence.hits)
                     piece = replace(piece, retrieved=retrieved)
@@ -109,21 +125,23 @@ class CaseBot:
         """question + history + case -> retriever -> answerer, as an LCEL runnable (built once)."""
         return self._chain
 
-    def stream(self, question: str, history: Sequence[Turn] = (), case: str = ""
-               ) -> Iterator[str | Answer]:
-        """Answer text pieces as they are produced, then the final Answer with its latency."""
+    def stream(self, question: str, history: Sequence[Turn] = (), case: str = "",
+               guide: bool = False) -> Iterator[str | Answer]:
+        """Answer text pieces as they are produced, then the final Answer with its latency.
+        `guide` asks for a hint (a session in guide mode); the server-wide mode needs no asking."""
         started = time.perf_counter()
         inputs = {"question": check_question(question), "history": tuple(history),
-                  "case": case or self.default_case()}
+                  "case": case or self.default_case(), "guide": guide}
         for piece in self.chain().stream(inputs):
             if isinstance(piece, Answer):
                 piece = replace(piece, latency_ms=(time.perf_counter() - started) * 1000)
             yield piece
 
-    def ask(self, question: str, history: Sequence[Turn] = (), case: str = "") -> Answer:
+    def ask(self, question: str, history: Sequence[Turn] = (), case: str = "",
+            guide: bool = False) -> Answer:
         """One complete answer."""
         final = None
-        for piece in self.stream(question, history, case):
+        for piece in self.stream(question, history, case, guide):
             if isinstance(piece, Answer):
                 final = piece
         if final is None:

@@ -8,6 +8,11 @@ from collections.abc import Mapping
 
 from bot.answer import Citation
 from vectorstore.hybrid import ScoredParagraph
+from vectorstore.text import sentences
+
+# An answer sentence shorter than this is not taken as quoting a sentence that contains it: a
+# few common words ("It did.") would be found in many sentences.
+MIN_QUOTED_WORDS = 4
 
 # Accept the forms models tend to write: [¶12], [¶ 12], [¶12, ¶13], [¶12][¶13], [P12].
 MARKER = re.compile(r"\[\s*(?:¶|P|p|para\.?|paragraph)\s*(\d{1,5})((?:\s*[,;]\s*(?:¶|P|p)?\s*\d{1,5})*)\s*\]")
@@ -51,10 +56,25 @@ def enforce_markers(text: str, allowed: set[int]) -> str:
 
 def build_citations(text: str, case_id: str, sources: Mapping[int, ScoredParagraph]
                     ) -> tuple[Citation, ...]:
-    """One citation per paragraph cited in `text`, in order of first mention."""
+    """One citation per paragraph cited in `text`, in order of first mention, each with the
+    sentences of its paragraph that `text` repeats as its `quote`."""
+    said = [_folded(s) for s in sentences(enforce_markers(text, set()))]
+    said = [s for s in said if len(s.split()) >= MIN_QUOTED_WORDS]
     citations = []
     for number in cited_numbers(text):
         hit = sources.get(number)
         if hit is not None:
-            citations.append(Citation.of(case_id, hit))
+            citations.append(Citation.of(case_id, hit, quoted(hit.text, said)))
     return tuple(citations)
+
+
+def quoted(paragraph: str, said: list[str]) -> tuple[str, ...]:
+    """The sentences of `paragraph`, verbatim, that contain one of the `said` sentences (folded
+    by `_folded`): an extractive answer may drop a sentence's opening connective ("However, ")."""
+    return tuple(sentence for sentence in sentences(paragraph)
+                 if any(part in _folded(sentence) for part in said))
+
+
+def _folded(sentence: str) -> str:
+    """A sentence compared loosely: case, runs of whitespace and closing punctuation ignored."""
+    return " ".join(sentence.split()).lower().rstrip(".!?;:")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.answer import Answer, Turn
@@ -23,18 +21,20 @@ if TYPE_CHECKING:
     from bot.web.lti_tool import LtiUser
 
 CONCURRENCY = 4
+# After an answer: bring the answer's start (a fixed anchor of the renderer) into view, so the
+# answer and its first marker are on screen rather than the end of its Sources box.
+# Characters of a case title shown in the case list: on a 390-pixel phone a longer one runs under
+# the list's arrow.
+SHORT_TITLE = 30
+SCROLL_TO_ANSWER = """() => {
+  const starts = document.querySelectorAll(".casebot-answer");
+  if (starts.length) starts[starts.length - 1].scrollIntoView({block: "start"});
+}"""
 # A session keeps its last turns only (each turn is a question and an answer with its sources):
 # server memory per session stays bounded however long a student chats.
 MAX_SESSION_TURNS = 25
 # CASEBOT_ACCESS=lti, a question about another case than the one the course opened.
 OTHER_CASE = "This chat answers questions about the case your course opened it for only."
-# Shown under the box when the case brings no examples.json of its own (a JSON list of questions;
-# JSON, so that `casebot ingest` of the cases folder does not take it for a case).
-GENERIC_EXAMPLES = [
-    "What is this case about?",
-    "Who are the main people and companies?",
-    "What decision does the case turn on?",
-]
 CSS = """
 .casebot-header h1 { margin: 0 0 0.1em 0; font-size: 1.6em; }
 .casebot-header p { margin-top: 0; color: var(--body-text-color-subdued); }
@@ -101,7 +101,7 @@ def _period_words(limited: RateLimited) -> str:
 def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
             render: Callable[[Answer], str] = answer_markdown,
             limiter: QuestionLimiter | None = None, client: Client | None = None,
-            recorder: Recorder | None = None, channel: str = "chat",
+            recorder: Recorder | None = None, channel: str = "chat", guide: bool = False,
             ) -> Iterator[tuple[str, list[dict[str, str]], list[dict[str, str]]]]:
     """Stream one answer: (cleared textbox, chat messages, new session log) as the answer grows.
 
@@ -130,7 +130,7 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
             raise gr.Error("The server cannot check its question limit right now. Try again in a "
                            "moment.") from None
     try:
-        stream = bot.stream(question, history, case)
+        stream = bot.stream(question, history, case, guide)
         asked = {"role": "user", "content": question.strip(), "shown": escape_markdown(question)}
         shown = [*_messages(log), _message(asked)]
         text = ""
@@ -178,41 +178,55 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
     every question answered here, whichever Gradio route it arrives by; with records on, each
     answer has thumbs up/down (and an optional comment) kept by `recorder`; `lti_user` reads the
     (pseudonymous) LTI user of a request to a launched chat, None for anyone else."""
-    from bot.web.embed import answer_markdown_linked
+    from bot.web.casepage import SUGGESTIONS, Suggestions
+    from bot.web.embed import READER_PANEL, answer_markdown_linked
 
     gr = _gradio()
     # One renderer for / and /embed: [¶n] markers link to their source under the answer.
     render = answer_markdown_linked
     cases = bot.library.cases()
-    choices = [(f"{c.title} ({c.case_id})", c.case_id) for c in cases]
+    choices = [(_short_title(c.title), c.case_id) for c in cases]
     default = _default_case(bot, [c.case_id for c in cases])
-    title = next((c.title for c in cases if c.case_id == default), "casebot")
+    suggestions = Suggestions(bot, settings.cases_dir)
 
     rating = recorder is not None and recorder.enabled
     with gr.Blocks(title="casebot", fill_height=True, fill_width=embed) as demo:
-        if not embed:
-            gr.Markdown(f"# casebot\n{escape_markdown(title)} · answers come from the case and "
-                        "cite its paragraphs.", elem_classes="casebot-header")
-        case = gr.Dropdown(choices=choices, value=default, label="Case", visible=len(cases) > 1,
-                           interactive=True)
-        # No label or clear icon over the messages: "New chat" below clears the conversation.
-        chatbot = gr.Chatbot(show_label=False, height="64vh" if not embed else "60vh",
-                             placeholder="Ask a question about the case.", buttons=["copy"],
-                             feedback_options=("Like", "Dislike") if rating else None,
-                             group_consecutive_messages=False,
-                             # Case text is shown as written: "$$…$$" in it is not maths.
-                             latex_delimiters=[], elem_classes="casebot-chat")
+        title = next((c.title for c in cases if c.case_id == default), "")
+        header = gr.Markdown(_header(title), elem_classes="casebot-header", visible=not embed)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                case = gr.Dropdown(choices=choices, value=default, label="Case", visible=len(cases) > 1,
+                                   interactive=True)
+                # No label or clear icon over the messages: "New chat" below clears the conversation.
+                # No autoscroll to the bottom (the end of the Sources box): after an answer the
+                # chat scrolls to the answer's start instead (SCROLL_TO_ANSWER).
+                chatbot = gr.Chatbot(show_label=False, height="64vh" if not embed else "60vh",
+                                     placeholder="Ask a question about the case.", buttons=["copy"],
+                                     feedback_options=("Like", "Dislike") if rating else None,
+                                     group_consecutive_messages=False, autoscroll=False,
+                                     # Case text is shown as written: "$$…$$" in it is not maths.
+                                     latex_delimiters=[], elem_classes="casebot-chat")
+                # No max_length: the browser would silently cut a long question; the server
+                # refuses it with a message instead, and the counter below warns while typing.
+                question = gr.Textbox(placeholder="Ask about the case…", show_label=False,
+                                      autofocus=True, submit_btn=True, elem_classes="casebot-question")
+                gr.HTML('<div class="casebot-count" aria-live="polite"></div>')
+                with gr.Row():
+                    # Beside the suggestions rather than the box: on a phone the box keeps the
+                    # whole width, and the button shares a line with the first suggestion.
+                    clear = gr.Button("New chat", scale=0, min_width=84, size="sm", variant="primary")
+                    # Wide enough to read; on a phone they wrap one under the other.
+                    tries = [gr.Button(visible=False, size="sm", variant="secondary", scale=1,
+                                       min_width=240, elem_classes="casebot-try")
+                             for _ in range(SUGGESTIONS)]
+            with gr.Column(scale=2, min_width=0, elem_classes="casebot-reader-col"):
+                gr.HTML(READER_PANEL)
         # Each session's history lives in server memory: it expires once the session has been
         # idle for settings.session_ttl seconds (Gradio's default would keep it for ever).
         session_log = gr.State([], time_to_live=settings.session_ttl)
-        with gr.Row():
-            # No max_length: the browser would silently cut a long question; the server refuses
-            # it with a message instead, and the counter below warns while typing.
-            question = gr.Textbox(placeholder="Ask about the case…", show_label=False,
-                                  scale=8, autofocus=True, submit_btn=True,
-                                  elem_classes="casebot-question")
-            clear = gr.Button("New chat", scale=1, min_width=90, variant="secondary")
-        gr.HTML('<div class="casebot-count" aria-live="polite"></div>')
+        # This session's guide mode (`?mode=guide`, as a course link sets it); the server-wide
+        # CASEBOT_MODE=guide applies whatever the session says.
+        guide = gr.State(False, time_to_live=settings.session_ttl)
         if rating:
             # Shown after a rating: an optional comment on the answer just rated.
             rated = gr.State(None, time_to_live=settings.session_ttl)
@@ -221,10 +235,10 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                 comment = gr.Textbox(placeholder="What was wrong or missing? (optional)",
                                      label="Thanks for rating. Add a comment for your instructor?",
                                      scale=8, max_length=2000, submit_btn="Send")
-        gr.Examples(case_examples(settings.cases_dir, default), inputs=question, label="Try")
         channel = "embed" if embed else "chat"
 
-        def answer(text: str, log: list[dict[str, str]], case_id: str, request: Any) -> Iterator[Any]:
+        def answer(text: str, log: list[dict[str, str]], case_id: str, guided: bool,
+                   request: Any) -> Iterator[Any]:
             launched = lti_user(request) if lti_user is not None and request is not None else None
             if settings.access == "lti" and (launched is None or launched.case_id != case_id):
                 # A launch opens its own case only: cases are licensed course by course.
@@ -232,46 +246,67 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                 return
             who = _client(request, launched)
             yield from respond(bot, text, log, case_id, render, limiter, who, recorder,
-                               "lti" if who.user else channel)
+                               "lti" if who.user else channel, guided)
 
         answer.__annotations__["request"] = gr.Request
-        question.submit(answer, [question, session_log, case], [question, chatbot, session_log],
-                        api_name="ask", concurrency_limit=CONCURRENCY)
+        question.submit(answer, [question, session_log, case, guide], [question, chatbot, session_log],
+                        api_name="ask", concurrency_limit=CONCURRENCY
+                        ).then(None, js=SCROLL_TO_ANSWER)
+        for button in tries:
+            # A suggestion is asked at once, as if typed and sent.
+            button.click(answer, [button, session_log, case, guide], [question, chatbot, session_log],
+                         api_visibility="private", concurrency_limit=CONCURRENCY
+                         ).then(None, js=SCROLL_TO_ANSWER)
         clear.click(lambda: ([], []), None, [chatbot, session_log], api_name="clear")
         if rating and recorder is not None:
             wire_feedback(gr, recorder, chatbot, session_log, rated, comment_row, comment)
-        case.change(lambda: ([], []), None, [chatbot, session_log], api_visibility="private")
 
-        def pick_case(request: Any) -> Any:
+        def page_text(case_id: str) -> list[Any]:
+            """The header and suggestions of the case shown (a new case: a new conversation)."""
+            info = next((c for c in bot.library.cases() if c.case_id == case_id), None)
+            found = suggestions.of(info) if info is not None else []
+            return [_header(info.title if info is not None else ""),
+                    *(gr.update(value=q, visible=True) for q in found),
+                    *(gr.update(visible=False) for _ in range(SUGGESTIONS - len(found)))]
+
+        case.input(lambda case_id: [[], [], *page_text(case_id)], case,
+                   [chatbot, session_log, header, *tries], api_visibility="private")
+
+        def pick_case(request: Any) -> list[Any]:
             # Listed again on every page load: cases ingested while the server runs appear.
             try:
                 fresh = bot.library.cases()
             except StoreError:
-                return gr.update()
+                return [gr.update(), gr.update(), gr.update(), *(gr.update() for _ in tries)]
             ids = [c.case_id for c in fresh]
             wanted = request.query_params.get("case", "") if request else ""
             value = wanted if wanted in ids else _default_case(bot, ids)
-            return gr.update(choices=[(f"{c.title} ({c.case_id})", c.case_id) for c in fresh],
-                             value=value, visible=len(fresh) > 1)
+            # An embed pinned to a case shows no way to switch to another.
+            pinned = embed and wanted in ids
+            guided = (request.query_params.get("mode", "") if request else "") == "guide"
+            return [gr.update(choices=[(_short_title(c.title), c.case_id) for c in fresh], value=value,
+                              visible=len(fresh) > 1 and not pinned), guided, *page_text(value)]
 
         # Gradio injects the request only when it can resolve the hint; with postponed
         # annotations and a lazily imported gradio it cannot, so give it the class itself.
         pick_case.__annotations__["request"] = gr.Request
 
-        demo.load(pick_case, None, case, api_visibility="private")
+        demo.load(pick_case, None, [case, guide, header, *tries], api_visibility="private")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
 
 
-def case_examples(cases_dir: Path, case_id: str, limit: int = 4) -> list[str]:
-    """Example questions for a case: its folder's examples.json, else questions for any case."""
-    try:
-        found = json.loads((cases_dir / case_id / "examples.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return GENERIC_EXAMPLES
-    listed = found if isinstance(found, list) else []
-    questions = [q.strip() for q in listed if isinstance(q, str) and q.strip()]
-    return questions[:limit] or GENERIC_EXAMPLES
+def _short_title(title: str) -> str:
+    """A case title short enough for the case list on a phone (the whole title is the header)."""
+    if len(title) <= SHORT_TITLE:
+        return title
+    return title[:SHORT_TITLE].rsplit(" ", 1)[0].rstrip(",:;") + "…"
+
+
+def _header(title: str) -> str:
+    """The page header: the case's own title (escaped: it comes from the case file)."""
+    shown = f"{escape_markdown(title)} · " if title else ""
+    return f"# casebot\n{shown}answers come from the case and cite its paragraphs."
 
 
 def _default_case(bot: CaseBot, ids: list[str]) -> str:

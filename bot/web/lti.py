@@ -185,6 +185,11 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles,
                            f"{', '.join(sorted(titles)) or 'none'}.")
         session = tool.session_token(launch, case_id) if launch.user else ""
         query = {"case": case_id, **({"lti": session} if session else {})}
+        if str(launch.custom.get("mode", "") or "").strip().lower() == "guide":
+            # The course link asks for hints only (custom parameter mode=guide): the chat reads it
+            # into the session's state. Only CASEBOT_MODE=guide holds against a student who edits
+            # the URL.
+            query["mode"] = "guide"
         chat = "../embed/?" + urlencode(query)
         dashboard_link = ""
         # Only from a course: the dashboard shows that course's records, and a launch without

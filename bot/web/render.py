@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from bot.answer import Answer, Citation
 from bot.rag.citations import MARKER
+from vectorstore.text import sentences
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~:])")
 # A marker after escape_markdown has escaped its brackets: `\[¶12\]`.
@@ -48,17 +49,21 @@ def answer_markdown(answer: Answer, cite: Callable[[int], str] = bold_marker,
     for title, listed in (("**Sources**", answer.citations), ("**See also**", answer.see_also)):
         if listed:
             parts.append(title)
-            parts.extend(_passage(citation, said, anchor) for citation in listed)
+            parts.extend(_passage(citation, said, anchor, answer.guided) for citation in listed)
     return "\n\n".join(parts)
 
 
-def _passage(citation: Citation, said: str, anchor: Callable[[int], str] | None) -> str:
-    """One listed paragraph as a quote block: its label and page, section and text."""
+def _passage(citation: Citation, said: str, anchor: Callable[[int], str] | None,
+             guided: bool = False) -> str:
+    """One listed paragraph as a quote block: its label and page, section and text (a hint names the
+    paragraph only: the student reads it in the case)."""
     heading = f"**{escape_markdown(citation.place)}**"
     if citation.section:
         heading += f" · *{escape_markdown(citation.section)}*"
     prefix = anchor(citation.paragraph) if anchor is not None else ""
-    if _folded(citation.text) in said:
+    if guided:
+        return f"> {prefix}{heading}"
+    if _folded(citation.text) in said or set(sentences(citation.text)) <= set(citation.quote):
         # The answer already quotes the whole paragraph: name it, do not repeat it.
         return f"> {prefix}{heading} · quoted in full above"
     return f"> {prefix}{heading}  \n> {escape_markdown(citation.text)}"

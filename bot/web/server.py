@@ -126,6 +126,7 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     from bot.web.instructor import records_router
     from bot.web.lti import FrameAncestorsMiddleware, LtiOnlyMiddleware, mount_lti, user_of_request
     from bot.web.ratelimit import QuestionLimiter
+    from bot.web.reader import reader_router
 
     origins = check_origins(settings.allowed_origins)
     # One limiter for every entry point that answers a question (chat, embed, API).
@@ -185,6 +186,7 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
                                       bot.library.embeddings, secret=secret,
                                       api_token=settings.api_token,
                                       storage=settings.rate_limit_storage, feedback_limiter=ratings))
+    app.include_router(reader_router(bot, lti_only=settings.access == "lti"))
     app.include_router(api_router(bot, timeout=settings.answer_timeout, limiter=limiter,
                                   recorder=recorder, api_token=settings.api_token,
                                   lti_only=settings.access == "lti"))

@@ -1,0 +1,170 @@
+"""Teaching with casebot, without a browser: the `quote` of a citation, hints for assignment
+questions (real MiniLM, a real Chroma index of the bundled case with an assignment.json beside
+it), guide mode (a session's and the server's, which a session cannot turn off), suggested
+questions derived from a case, and the reader page over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import CASE_FILE, CASE_ID, running_server
+
+from bot.answer import Answer, Citation
+from bot.rag.citations import build_citations
+from vectorstore.hybrid import ScoredParagraph
+
+ASSIGNMENT = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "guide" / "assignment.json"
+PARAGRAPH = ("On July 26, 2023, the two companies made a joint announcement that stunned the automotive "
+             "world. Volkswagen would invest $700 million for a nearly 5% stake in XPeng. But this was "
+             "far more than just a financial investment.")
+
+
+def test_a_citation_quotes_the_sentences_the_answer_repeats() -> None:
+    hit = ScoredParagraph(CASE_ID, 12, "Act II", PARAGRAPH, 0.8, 0.8)
+    # The answer drops the sentence's opening connective, as the extractive answerer does.
+    text = "Volkswagen would invest $700 million for a nearly 5% stake in XPeng [¶12]. " \
+           "This was far more than just a financial investment [¶12]."
+    (citation,) = build_citations(text, CASE_ID, {12: hit})
+    assert citation.quote == ("Volkswagen would invest $700 million for a nearly 5% stake in XPeng.",
+                              "But this was far more than just a financial investment.")
+    assert citation.to_dict()["quote"] == list(citation.quote)
+    unquoted = build_citations("The deal mattered a great deal to both firms [¶12].", CASE_ID, {12: hit})
+    assert "quote" not in unquoted[0].to_dict()
+
+
+def test_guided_appears_in_the_answer_object_only_when_true() -> None:
+    citation = Citation(f"{CASE_ID}:12", "¶12", 12, "Act II", PARAGRAPH, 0.8)
+    plain = Answer("Read ¶12 [¶12].", False, (citation,), CASE_ID, "extractive")
+    assert "guided" not in plain.to_dict()
+    assert Answer("Read ¶12 [¶12].", False, (citation,), CASE_ID, "extractive", guided=True
+                  ).to_dict()["guided"] is True
+
+
+@pytest.fixture(scope="module")
+def teaching_bot(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> Any:
+    """A CaseBot with a teacher over the bundled case ingested from a folder holding the
+    benchmark's assignment.json (the bundled case does not ship one)."""
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
+    from bot.teaching.assignment import AssignmentMatcher
+    from bot.teaching.hints import Teacher
+    from ingest.pipeline import ingest_paths
+    from vectorstore.store import CaseLibrary, open_client
+
+    cases = tmp_path_factory.mktemp("teaching") / "cases"
+    (cases / CASE_ID).mkdir(parents=True)
+    shutil.copy(CASE_FILE, cases / CASE_ID)
+    shutil.copy(ASSIGNMENT, cases / CASE_ID)
+    library = CaseLibrary(open_client(cases.parent / "index"), embeddings)
+    ingest_paths([cases], library)
+    return CaseBot(library, ExtractiveAnswerer(), teacher=Teacher(AssignmentMatcher(cases, embeddings)))
+
+
+def _markers_match(answer: Answer) -> None:
+    for citation in answer.citations:
+        assert f"[¶{citation.paragraph}]" in answer.answer
+        assert citation.quote == ()
+
+
+def test_an_assignment_question_gets_a_hint_not_an_answer(teaching_bot: Any) -> None:
+    asked = json.loads(ASSIGNMENT.read_text(encoding="utf-8"))[1]
+    for question in (asked, "How did the partnership change XPeng's standing?"):
+        answer = teaching_bot.ask(question, (), CASE_ID)
+        assert answer.guided and not answer.abstained
+        assert "assignment question" in answer.answer
+        assert answer.answer.endswith("?") and answer.citations
+        _markers_match(answer)
+        assert "guided" in answer.to_dict()
+
+
+def test_an_ordinary_question_is_still_answered(teaching_bot: Any) -> None:
+    answer = teaching_bot.ask("How much did Volkswagen invest in XPeng?", (), CASE_ID)
+    assert not answer.guided and "$700 million" in answer.answer
+
+
+def _fact_questions() -> list[dict[str, Any]]:
+    path = CASE_FILE.parent / "questions.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if r.get("category") == "fact" and not r.get("history")][:8]
+
+
+def test_guide_mode_points_to_the_case_and_never_states_the_fact(teaching_bot: Any) -> None:
+    for row in _fact_questions():
+        answered = teaching_bot.ask(row["question"], (), CASE_ID)
+        guided = teaching_bot.ask(row["question"], (), CASE_ID, guide=True)
+        if answered.abstained:
+            continue
+        assert guided.guided and guided.answer.startswith("The case answers this in ¶")
+        assert "Read ¶" in guided.answer and guided.answer.endswith("?")
+        for fact in row.get("must_include", []):
+            assert fact.lower() not in guided.answer.lower(), (row["question"], guided.answer)
+        # It points where the answer comes from: the same paragraphs.
+        assert [c.paragraph for c in guided.citations] == [c.paragraph for c in answered.citations]
+        _markers_match(guided)
+
+
+def test_the_server_wide_guide_mode_cannot_be_turned_off_by_a_session(teaching_bot: Any) -> None:
+    from bot.rag.chain import CaseBot
+
+    server = CaseBot(teaching_bot.library, teaching_bot.answerer, teacher=teaching_bot.teacher,
+                     guide=True)
+    answer = server.ask("How much did Volkswagen invest in XPeng?", (), CASE_ID, guide=False)
+    assert answer.guided and "$700 million" not in answer.answer
+
+
+def test_suggestions_are_the_case_own_or_derived_questions_it_answers(
+        teaching_bot: Any, tmp_path: Path) -> None:
+    from bot.web.casepage import Suggestions
+
+    info = teaching_bot.library.info(CASE_ID)
+    suggestions = Suggestions(teaching_bot, tmp_path)
+    derived = suggestions.of(info)  # the folder it was ingested from has no examples.json
+    assert derived
+    for question in derived:
+        assert not teaching_bot.ask(question, (), CASE_ID).abstained
+    (Path(info.source).parent / "examples.json").write_text('["Who founded XPeng?"]', encoding="utf-8")
+    assert suggestions.of(info) == ["Who founded XPeng?"]
+
+
+@pytest.mark.server
+def test_the_reader_shows_the_case_with_anchors_and_the_highlight(ingested_data_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    with running_server(ingested_data_dir, "--rate-limit", "off", log_dir=tmp_path) as base:
+        page = httpx.get(f"{base}/read/{CASE_ID}?p=12&hl=1", timeout=30)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        body = page.text
+        assert 'id="p12"' in body and 'href="#p12"' in body
+        assert "<h2" in body and "Act II: The Shocking Announcement" in body
+        assert "<mark>Volkswagen would invest $700 million for a nearly 5% stake in XPeng.</mark>" in body
+        assert body.count("<mark>") == 1
+        assert "<mark>" not in httpx.get(f"{base}/read/{CASE_ID}", timeout=30).text
+        assert httpx.get(f"{base}/read/no-such-case", timeout=30).status_code == 404
+
+
+@pytest.mark.server
+def test_with_an_llm_the_guiding_question_is_socratic_and_checked(teaching_bot: Any) -> None:
+    from fake_openai import FakeOpenAI
+    from test_llm_backend import llm_bot
+
+    question = "How did the partnership change XPeng's standing?"
+    with FakeOpenAI() as fake:
+        llm = llm_bot(teaching_bot.library, fake.base_url, timeout=30.0)
+        bot = type(teaching_bot)(llm.library, llm.answerer, teacher=teaching_bot.teacher)
+        fake.reply("Partnering gave XPeng new status. What does the case say about how people "
+                   "saw XPeng before and after the deal?")
+        hinted = bot.ask(question, (), CASE_ID)
+        assert hinted.guided and "assignment question" in hinted.answer
+        assert hinted.answer.endswith("What does the case say about how people saw XPeng before "
+                                      "and after the deal?")
+        assert "new status" not in hinted.answer  # a hint states nothing: statements are dropped
+        assert "Socratic" in json.dumps(fake.requests[-1].body)  # prompts/hint.txt was sent
+        _markers_match(hinted)
+        # A question naming a figure the case does not state fails the checks: the offline one is asked.
+        fake.reply("Why did a $9 billion valuation change how XPeng was seen?")
+        checked = bot.ask(question, (), CASE_ID)
+        assert "$9 billion" not in checked.answer and "Start with ¶" in checked.answer
