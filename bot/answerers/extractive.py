@@ -23,6 +23,7 @@ from bot.answerers.abstention import declined, is_title, not_covered
 from bot.answerers.reader import SentenceReader
 from bot.lang.english import (
     ANSWER_TYPES,
+    MEASURE_TERMS,
     NUMBER,
     OPTIONAL_TYPES,
     ORDINAL_OPENING,
@@ -187,6 +188,11 @@ def _figure_about(sentence: str, terms: frozenset[str]) -> bool:
         if any(stem(word) in terms for word in near):
             return True
     return False
+
+
+def _name_terms(case: LoadedCase) -> frozenset[str]:
+    """The terms of the words the case writes as names (capitalised inside a sentence)."""
+    return frozenset(term for name in case.name_runs if " " not in name for term in content_terms(name))
 
 
 def _unfamiliar_words(question: str, case: LoadedCase) -> list[str]:
@@ -455,9 +461,13 @@ class ExtractiveAnswerer:
         # Trust word overlap as much as the question uses the case's own words.
         lexical = len(question_terms & case.vocabulary) / len(question_terms) if question_terms else 0.0
         counted_word = counted_noun(evidence.question)
-        # What an amount must be about: the question's words and their nearest words in the case,
-        # less the names the whole case is about (every figure of the case is about them).
-        topic_terms = frozenset(weights) - case.subject_names
+        # What an amount must be about, when the question names a kind of money (a price, a
+        # cost, revenue) that a case may give for one thing and not another: the question's words
+        # and their nearest words in the case, less names ("What does an Acme car cost?" is about
+        # cars; every figure of a case about Acme stands near its name).
+        topic_terms: frozenset[str] = frozenset()
+        if question_terms & MEASURE_TERMS:
+            topic_terms = frozenset(weights) - case.subject_names - _name_terms(case)
         topic_text = self._topic_text(evidence.query, case)
         topic = evidence.embeddings.encode_query(topic_text) if topic_text else None
         ordinal = asked_ordinal(evidence.question)

@@ -196,6 +196,10 @@ ANSWER_TYPES = {
                          r"|as a result|result(?:ed|ing)? from|led (?:to|them|him|her|it)|driven by"
                          r"|reasons?|motivat\w+|aim(?:ed|ing)? to|since (?!\d)|for fear)\b", re.I),
 }
+# Where a capitalised word names a place or a unit rather than who did something: after a
+# preposition of place ("in Europe", "from Rotterdam") or before a figure ("EUR 900"). The match
+# stands at the NUL character.
+_NOT_A_PERSON = re.compile(r"\b(?:in|at|from|near|to)\s+(?:the\s+)?\0|\0\s*\d")
 # Kinds of answer that name something: the name must be one the question does not itself give
 # (the answer to "Where is Acme based?" is not a sentence saying "in Acme's view").
 NAMING_TYPES = frozenset({"name", "place"})
@@ -204,6 +208,14 @@ NAMING_TYPES = frozenset({"name", "place"})
 OPTIONAL_TYPES = frozenset({"reason"})
 # Kinds of answer the case must give outright: without one, the case does not answer.
 STRICT_TYPES = frozenset({"date", "amount", "count", "age"})
+# Kinds of money a question can name, whose figure a case may give for one thing and not for
+# another (a car's price, a group's revenue): a figure answers only when it is said of what the
+# question asks about.
+_MEASURED = ("price", "cost", "valuation", "revenue", "turnover", "profit", "salary", "wage", "fee",
+             "budget", "margin", "income", "sales", "spending")
+# ... and the verbs that ask for one ("How much did it cost?", "How much did they spend?").
+_MEASURING = ("cost", "spend", "spent", "charge", "earn", "pay", "paid", "sell", "sold")
+MEASURE_TERMS = frozenset(stem(word) for word in _MEASURED + _MEASURING)
 # What asks for each kind of answer, read where the question's first question word opens it
 # ("What did buyers think they were getting when ...?" asks what, not when), in the order tried.
 _TYPE_CUES = [
@@ -214,8 +226,7 @@ _TYPE_CUES = [
     # revenue?"): the answer is a figure just the same.
     ("amount", re.compile(r"how much\b|what (?:size|fraction|percentage|proportion|amount|sum|share)\b"
                           r"|what (?:is|was|are|were|will be) (?:the |its |their |his |her )?(?:[\w'’]+ )?"
-                          r"(?:price|cost|valuation|revenue|turnover|profit|salary|wage|fee"
-                          r"|budget|margin|income)s?\b", re.I)),
+                          r"(?:" + "|".join(_MEASURED) + r")s?\b", re.I)),
     ("place", re.compile(r"where\b|(?:which|what) (?:city|country|region|town|place|state|province"
                          r"|continent)\b", re.I)),
     # A person or an organisation, asked for by "who" or by naming what kind of one it is.
@@ -309,6 +320,8 @@ def holds_answer(kind: str, sentence: str, asked: Collection[str]) -> bool:
         return pattern.search(sentence) is not None
     for match in pattern.finditer(sentence):
         named = next(group for group in match.groups() if group)
+        if kind == "name" and _NOT_A_PERSON.search(sentence[:match.start()] + "\0" + sentence[match.end():]):
+            continue
         if any(stem(word) not in asked for word in tokens(named)):
             return True
     return False
