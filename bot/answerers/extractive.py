@@ -529,9 +529,9 @@ class ExtractiveAnswerer:
         """Give the chosen sentences what they lean on: the sentence before the best one in its
         paragraph when it opens with a pronoun ("They wanted ...") or refers back ("faced the
         opposite problem"), placed before it, and the sentence after a short one that the next
-        goes on from ("They needed a partner."). A later sentence leaning on one the answer does
-        not show is left out: without it, it says nothing a student can place. At most three
-        sentences."""
+        goes on from ("They needed a partner."). A later sentence comes with the one it leans on
+        when both fit, and is otherwise left out: alone, it says nothing a student can place. At
+        most three sentences."""
         case = evidence.case
         remaining = list(chosen)
         result: list[ScoredSentence] = []
@@ -541,8 +541,10 @@ class ExtractiveAnswerer:
             if previous is not None and case.paragraph_of(previous) == sentence.paragraph \
                     and all(r.row != previous for r in result):
                 earlier = [r for r in remaining if r.row == previous]
-                # A list item ("Second, it ...") reads after the items shown with it.
-                if not earlier and result and not ORDINAL_OPENING.match(sentence.text):
+                # A list item ("Second, it ...") reads after the items shown with it; any other
+                # sentence comes with the one it leans on while the answer has room for both.
+                full = len(result) + 2 > MAX_SENTENCES
+                if not earlier and full and not ORDINAL_OPENING.match(sentence.text):
                     continue
                 remaining = [r for r in remaining if r.row != previous]
                 result.append(earlier[0] if earlier else
