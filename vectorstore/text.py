@@ -48,11 +48,17 @@ _CONTINUATION = re.compile(
     r"|(?:Second|Third|Fourth|Finally|Next|Later|First(?=,)|Secondly|Thirdly|Lastly)\b[,\s])"
 )
 
+# A comparison with what was just said, anywhere in a sentence ("Globex faced the opposite
+# problem", "the latter", "the same year", "on the other"): alone, it says nothing a reader can
+# place.
+_COMPARED_BACK = re.compile(r"\b(?:the\s+(?:opposite|reverse|former|latter|same|other)|such\s+an?)\b", re.I)
+
 
 def continues_previous(sentence: str) -> bool:
     """Whether a sentence only makes sense after the one before it."""
     opening = sentence.lstrip()
-    return bool(_CONTINUATION.match(opening) or CONNECTIVE.match(opening))
+    return bool(_CONTINUATION.match(opening) or CONNECTIVE.match(opening)
+                or _COMPARED_BACK.search(opening))
 
 
 def normalize(text: str) -> str:

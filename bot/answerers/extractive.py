@@ -12,6 +12,7 @@ marker of the paragraph it comes from.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import astuple, dataclass, replace
 
@@ -22,7 +23,9 @@ from bot.answerers.abstention import declined, is_title, not_covered
 from bot.answerers.reader import SentenceReader
 from bot.lang.english import (
     ANSWER_TYPES,
+    MEASURE_TERMS,
     NUMBER,
+    OPTIONAL_TYPES,
     ORDINAL_OPENING,
     ORDINALS,
     STRICT_TYPES,
@@ -32,8 +35,11 @@ from bot.lang.english import (
     counted_noun,
     expected_type,
     focus_words,
+    holds_answer,
     known_name,
     names_in,
+    root_index,
+    word_forms,
 )
 from bot.lang.numbers import ORDINAL_SUFFIXES
 from bot.rag.citations import build_citations, marker, place_markers
@@ -52,6 +58,9 @@ _INTRO_WORDS = 15
 _COUNT_WINDOW = 5
 # A sentence telling this many words beyond the question's own counts as fully informative.
 _NEW_TERMS = 8
+# How many words either side of an amount say what it is an amount of ("revenue rose 12% to $4
+# billion", "the $700 million investment"). TUNED below.
+_FIGURE_WINDOW = 6
 # What a term the question does not itself use counts in the word match, against 1 for its own: a
 # term of the earlier question a follow-up leans on, or the case's word nearest to a word of the
 # question that the case never uses.
@@ -106,6 +115,8 @@ class ScoredSentence:
     typed: int
     score: float
     features: tuple[float, ...] = ()
+    # Added for what a chosen sentence leans on or goes on into, not chosen on its own evidence.
+    context: bool = False
 
 
 def with_marker(sentence: str, paragraph: int) -> str:
@@ -124,26 +135,34 @@ def without_connective(sentence: str) -> str:
 
 
 def in_reading_order(chosen: list[ScoredSentence]) -> list[ScoredSentence]:
-    """The sentences with those of one paragraph together and in the order the case has them;
-    paragraphs keep the order of their best sentence, so the direct answer still comes first."""
+    """The sentences with those of one paragraph together; paragraphs keep the order of their best
+    sentence. Within a paragraph the first sentence chosen on its own evidence keeps its place
+    after the context it leans on, and the rest follow it in the order the case has them: the
+    answer opens with what answers the question, never with a nearby sentence that only scored
+    nearly as well ("On July 26 the companies made an announcement." before the one stating the
+    sum asked for)."""
     order = list(dict.fromkeys(s.paragraph for s in chosen))
-    return sorted(chosen, key=lambda s: (order.index(s.paragraph), s.row))
+    result = []
+    for paragraph in order:
+        members = [s for s in chosen if s.paragraph == paragraph]
+        lead = next((i for i, s in enumerate(members) if not s.context), 0)
+        result += members[:lead + 1] + sorted(members[lead + 1:], key=lambda s: s.row)
+    return result
 
 
-def compose(chosen: list[ScoredSentence], question_terms: set[str]) -> str:
-    """The answer text: the sentences by paragraph, each run from one paragraph ending in its
-    marker."""
+def compose(chosen: list[ScoredSentence]) -> str:
+    """The answer text: the sentences by paragraph, each paragraph's sentences ending in its one
+    marker (DESIGN.md: one citation per marker; two markers of one paragraph would only repeat)."""
     chosen = in_reading_order(chosen)
     pieces = []
     for index, sentence in enumerate(chosen):
         following = chosen[index + 1] if index + 1 < len(chosen) else None
-        continued = following is not None and following.paragraph == sentence.paragraph \
-            and following.row == sentence.row + 1
         text = sentence.text.strip()
         if index == 0 or not (chosen[index - 1].paragraph == sentence.paragraph
                               and chosen[index - 1].row == sentence.row - 1):
             text = without_connective(text)
-        pieces.append(text if continued else with_marker(text, sentence.paragraph))
+        same_paragraph = following is not None and following.paragraph == sentence.paragraph
+        pieces.append(text if same_paragraph else with_marker(text, sentence.paragraph))
     return " ".join(pieces)
 
 
@@ -160,6 +179,22 @@ def _term(word: str) -> str:
     return stem(token[0]) if token and token[0] not in STOPWORDS else ""
 
 
+def _figure_about(sentence: str, terms: frozenset[str]) -> bool:
+    """Whether an amount the sentence states has one of `terms` within a few words of it: "$700
+    million for a stake" is about the stake, not about the price of a car the question asks."""
+    for match in ANSWER_TYPES["amount"].finditer(sentence):
+        before, after = tokens(sentence[:match.start()]), tokens(sentence[match.end():])
+        near = before[-_FIGURE_WINDOW:] + after[:_FIGURE_WINDOW]
+        if any(stem(word) in terms for word in near):
+            return True
+    return False
+
+
+def _name_terms(case: LoadedCase) -> frozenset[str]:
+    """The terms of the words the case writes as names (capitalised inside a sentence)."""
+    return frozenset(term for name in case.name_runs if " " not in name for term in content_terms(name))
+
+
 def _unfamiliar_words(question: str, case: LoadedCase) -> list[str]:
     """The question's words that the case never uses in any form."""
     return [word for word in dict.fromkeys(tokens(question))
@@ -168,7 +203,7 @@ def _unfamiliar_words(question: str, case: LoadedCase) -> list[str]:
 
 def _context_sentence(case: LoadedCase, row: int, paragraph: int) -> ScoredSentence:
     """A sentence added for context rather than chosen on its own evidence."""
-    return ScoredSentence(row, paragraph, case.texts[row], 0.0, 0.0, 0, 0.0)
+    return ScoredSentence(row, paragraph, case.texts[row], 0.0, 0.0, 0, 0.0, context=True)
 
 
 class ExtractiveAnswerer:
@@ -185,6 +220,9 @@ class ExtractiveAnswerer:
         self.known_word_similarity = known_word_similarity
         self.relative_cutoff = relative_cutoff
         self.weights = weights or Weights()
+        # Each case version's words by root (see `_forms`), built on its first question.
+        self._root_indexes: dict[str, dict[str, list[str]]] = {}
+        self._lock = threading.Lock()
 
     def warm_up(self) -> None:
         """Load the sentence reader now (about 2 s) rather than on the first question."""
@@ -209,7 +247,7 @@ class ExtractiveAnswerer:
         chosen = self._select(scored, synthesis=bool(SYNTHESIS.search(evidence.question)))
         chosen = self._with_enumeration(evidence, chosen)
         chosen = self._with_context(evidence, chosen)
-        text = compose(chosen, set(content_terms(evidence.query)))
+        text = compose(chosen)
         return Answer(text, False, build_citations(text, evidence.case.case_id, evidence.sources),
                       evidence.case.case_id, NAME)
 
@@ -280,7 +318,7 @@ class ExtractiveAnswerer:
         """
         focus = focus_words(evidence.question)
         case = evidence.case
-        unknown = [w for w in focus if stem(w) not in case.vocabulary
+        unknown = [w for w in focus if stem(w) not in case.vocabulary and not self._forms(w, case)
                    and case.nearest_word(w, evidence.embeddings)[1] < self.known_word_similarity]
         # One familiar word is enough to keep the question on the case's ground.
         return unknown if len(unknown) == len(focus) else []
@@ -324,10 +362,24 @@ class ExtractiveAnswerer:
                 weights[term] = index.idf_of(term) * (1.0 if term in own else _BORROWED_TERM)
         for word in _unfamiliar_words(evidence.question, case):
             near, similarity = case.nearest_word(word, evidence.embeddings)
-            term = stem(near)
-            if similarity >= self.known_word_similarity and term in case.vocabulary and term not in weights:
-                weights[term] = index.idf_of(term) * _BORROWED_TERM
+            related = self._forms(word, case) + ([near] if similarity >= self.known_word_similarity else [])
+            for term in map(stem, related):
+                if term in case.vocabulary and term not in weights:
+                    weights[term] = index.idf_of(term) * _BORROWED_TERM
         return weights
+
+    def _forms(self, word: str, case: LoadedCase) -> list[str]:
+        """The case's words derived from the same root as `word`, or from the roots of its two
+        parts ("founder": "founded"; "carmaking": "car", "maker"): other forms of the word the
+        question uses, which stemming leaves apart."""
+        key = case.info.collection
+        with self._lock:
+            index = self._root_indexes.get(key)
+        if index is None:
+            index = root_index(case.words)
+            with self._lock:
+                self._root_indexes[key] = index
+        return word_forms(word, index)
 
     def _counts(self, sentence: str, noun: str, evidence: Evidence) -> bool:
         """Whether a sentence gives a number of `noun` (or of something close in meaning):
@@ -399,7 +451,7 @@ class ExtractiveAnswerer:
         total = sum(weights.values()) or 1.0
         # An elliptical follow-up ("And the rival?") asks for what the earlier question asked.
         wanted = expected_type(evidence.question) or expected_type(evidence.query)
-        pattern = ANSWER_TYPES[wanted] if wanted else None
+        asked = frozenset(content_terms(evidence.query))
         paragraph_sim: dict[int, float] = {}
         for row in case.passage_rows:
             number = case.paragraph_of(row)
@@ -409,6 +461,13 @@ class ExtractiveAnswerer:
         # Trust word overlap as much as the question uses the case's own words.
         lexical = len(question_terms & case.vocabulary) / len(question_terms) if question_terms else 0.0
         counted_word = counted_noun(evidence.question)
+        # What an amount must be about, when the question names a kind of money (a price, a
+        # cost, revenue) that a case may give for one thing and not another: the question's words
+        # and their nearest words in the case, less names ("What does an Acme car cost?" is about
+        # cars; every figure of a case about Acme stands near its name).
+        topic_terms: frozenset[str] = frozenset()
+        if question_terms & MEASURE_TERMS:
+            topic_terms = frozenset(weights) - case.subject_names - _name_terms(case)
         topic_text = self._topic_text(evidence.query, case)
         topic = evidence.embeddings.encode_query(topic_text) if topic_text else None
         ordinal = asked_ordinal(evidence.question)
@@ -432,9 +491,13 @@ class ExtractiveAnswerer:
                           for t, w in weights.items()) / total
                 near = sum(w for t, w in weights.items() if t in context) / total
                 typed = 0
-                if pattern is not None:
-                    typed = 1 if pattern.search(case.texts[row]) else -1
+                if wanted is not None:
+                    typed = 1 if holds_answer(wanted, case.texts[row], asked) \
+                        else 0 if wanted in OPTIONAL_TYPES else -1
                 if typed > 0 and counted_word and not self._counts(case.texts[row], counted_word, evidence):
+                    typed = -1
+                if typed > 0 and wanted == "amount" and topic_terms \
+                        and not _figure_about(case.texts[row], topic_terms):
                     typed = -1
                 if ordinal is not None:
                     # "What was the second benefit?" asks for the list item opening "Second, ...".
@@ -464,9 +527,11 @@ class ExtractiveAnswerer:
     @staticmethod
     def _with_context(evidence: Evidence, chosen: list[ScoredSentence]) -> list[ScoredSentence]:
         """Give the chosen sentences what they lean on: the sentence before the best one in its
-        paragraph when it opens with a pronoun ("They wanted ..."), placed before it, and the
-        sentence after a short one that the next goes on from ("They needed a partner.").
-        At most three sentences."""
+        paragraph when it opens with a pronoun ("They wanted ...") or refers back ("faced the
+        opposite problem"), placed before it, and the sentence after a short one that the next
+        goes on from ("They needed a partner."). A later sentence comes with the one it leans on
+        when both fit, and is otherwise left out: alone, it says nothing a student can place. At
+        most three sentences."""
         case = evidence.case
         remaining = list(chosen)
         result: list[ScoredSentence] = []
@@ -476,10 +541,14 @@ class ExtractiveAnswerer:
             if previous is not None and case.paragraph_of(previous) == sentence.paragraph \
                     and all(r.row != previous for r in result):
                 earlier = [r for r in remaining if r.row == previous]
-                if earlier or not result:
-                    remaining = [r for r in remaining if r.row != previous]
-                    result.append(earlier[0] if earlier else
-                                  _context_sentence(case, previous, sentence.paragraph))
+                # A list item ("Second, it ...") reads after the items shown with it; any other
+                # sentence comes with the one it leans on while the answer has room for both.
+                full = len(result) + 2 > MAX_SENTENCES
+                if not earlier and full and not ORDINAL_OPENING.match(sentence.text):
+                    continue
+                remaining = [r for r in remaining if r.row != previous]
+                result.append(earlier[0] if earlier else
+                              _context_sentence(case, previous, sentence.paragraph))
             result.append(sentence)
             following = case.next_sentence(sentence.row)
             if following is not None and all(r.row != following for r in result + remaining) \

@@ -93,6 +93,57 @@ def with_slips_corrected(text: str, vocabulary: Collection[str], words: Collecti
     return re.sub(r"[^\W\d_]+", corrected, text)
 
 
+# Suffixes that derive one word from another ("found" and "founder", "entrepreneur" and
+# "entrepreneurial", "make" and "making"): a student's word and the case's may be two forms of one
+# root that stemming, which removes only inflections, leaves apart.
+DERIVATIONAL_SUFFIXES = ("ers", "er", "ors", "or", "ings", "ing", "ments", "ment", "ships", "ship",
+                         "ness", "ities", "ity", "ists", "ist", "isms", "ism", "ians", "ian", "ial",
+                         "ally", "al", "ly", "ive", "ous", "ations", "ation", "ions", "ion", "ance",
+                         "ence", "ant", "ent", "ures", "ure", "ed", "es", "s", "ic", "ical", "y")
+# A root shorter than this is too often two words' accident ("car" in "career", "care").
+_ROOT_LETTERS = 4
+# The shortest part a word joined of two ("carmaking", "shareholder") is split into.
+_PART_LETTERS = 3
+
+
+def roots(word: str) -> set[str]:
+    """The roots a word may be derived from: itself, and itself less one derivational suffix (with
+    the "e" a suffix opening with a vowel drops put back: "making" gives "make")."""
+    found = {word}
+    for suffix in DERIVATIONAL_SUFFIXES:
+        root = word[:-len(suffix)]
+        if not word.endswith(suffix):
+            continue
+        if len(root) >= _ROOT_LETTERS:
+            found.add(root)
+        if suffix[0] in "aeiouy" and len(root) >= _ROOT_LETTERS - 1 and not root.endswith("e"):
+            found.add(root + "e")
+    return found
+
+
+def root_index(words: Iterable[str]) -> dict[str, list[str]]:
+    """Each root of `words` with the words derived from it (for `word_forms`)."""
+    index: dict[str, list[str]] = {}
+    for word in words:
+        for root in roots(word):
+            index.setdefault(root, []).append(word)
+    return index
+
+
+def word_forms(word: str, index: dict[str, list[str]]) -> list[str]:
+    """The words of a `root_index` sharing a root with `word` ("founder": "founded"), or, for a
+    word joined of two ("carmaking"), sharing one with each of its parts ("car", "makers")."""
+    forms = list(dict.fromkeys(w for root in roots(word) for w in index.get(root, []) if w != word))
+    if forms:
+        return forms
+    for cut in range(_PART_LETTERS, len(word) - _PART_LETTERS + 1):
+        left = [w for root in roots(word[:cut]) for w in index.get(root, [])]
+        right = [w for root in roots(word[cut:]) for w in index.get(root, [])]
+        if left and right:
+            return list(dict.fromkeys(left + right))
+    return []
+
+
 def known_name(word: str, names: Iterable[str]) -> bool:
     """Whether a name the text never spells out is one of `names` abbreviated or misspelt."""
     return any(abbreviates(word, name) or misspells(word, name) for name in names)
@@ -129,21 +180,62 @@ ANSWER_TYPES = {
     # An age or a duration ("a 90-year-old firm", "three years", "six hours to two days").
     "age": re.compile(r"\b[\w-]+-year-old\b|\b[\w-]+\s+(?:years?|months?|weeks?|days?|hours?|minutes?"
                       r"|seconds?|decades?)\b|\bdecades?\b|\bcentur(?:y|ies)\b", re.I),
-    "name": re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-zA-Z]+"),
-    "place": re.compile(r"\b(?:in|from|at|near|based in|headquartered in)\s+(?:the\s+)?[A-Z][a-zA-Z]+"),
+    # A person or an organisation: a capitalised word that does not open the sentence, or the
+    # role a person holds ("its founder", "the chief executive"), which is how cases often name
+    # one.
+    "name": re.compile(r"(?<!^)(?<![.!?]\s)\b(?P<name>[A-Z][a-zA-Z]+)"
+                       r"|\b(?P<role>(?:co-?)?founders?|chief\s+(?:\w+\s+officer|executives?)|C[EFOT]O|chair(?:man|woman)?"
+                       r"|president|directors?|managers?|executives?|owners?|ministers?|heads? of"
+                       r"|partners?|investors?|entrepreneurs?|engineers?|consultants?|bankers?"
+                       r"|mogul|tycoon|veteran)\b"),
+    # A place: a capitalised name after a preposition of place, or before "-based".
+    "place": re.compile(r"\b(?:in|from|at|near|outside|based in|headquartered in|located in)\s+"
+                        r"(?:the\s+)?(?P<name>[A-Z][a-zA-Z]+)|\b(?P<based>[A-Z][a-zA-Z]+)-based\b"),
+    # A reason: a clause of cause or purpose ("because", "so that", "in order to", "due to").
+    "reason": re.compile(r"\b(?:because|so that|so as to|in order to|due to|owing to|thanks to"
+                         r"|as a result|result(?:ed|ing)? from|led (?:to|them|him|her|it)|driven by"
+                         r"|reasons?|motivat\w+|aim(?:ed|ing)? to|since (?!\d)|for fear)\b", re.I),
 }
+# Where a capitalised word names a place or a unit rather than who did something: after a
+# preposition of place ("in Europe", "from Rotterdam") or before a figure ("EUR 900"). The match
+# stands at the NUL character.
+_NOT_A_PERSON = re.compile(r"\b(?:in|at|from|near|to)\s+(?:the\s+)?\0|\0\s*\d")
+# Kinds of answer that name something: the name must be one the question does not itself give
+# (the answer to "Where is Acme based?" is not a sentence saying "in Acme's view").
+NAMING_TYPES = frozenset({"name", "place"})
+# Kinds of answer a sentence often gives without any cue word ("They needed a shortcut." says why):
+# a cue makes a sentence likelier to answer, its absence does not make it unlikelier.
+OPTIONAL_TYPES = frozenset({"reason"})
 # Kinds of answer the case must give outright: without one, the case does not answer.
 STRICT_TYPES = frozenset({"date", "amount", "count", "age"})
+# Kinds of money a question can name, whose figure a case may give for one thing and not for
+# another (a car's price, a group's revenue): a figure answers only when it is said of what the
+# question asks about.
+_MEASURED = ("price", "cost", "valuation", "revenue", "turnover", "profit", "salary", "wage", "fee",
+             "budget", "margin", "income", "sales", "spending")
+# ... and the verbs that ask for one ("How much did it cost?", "How much did they spend?").
+_MEASURING = ("cost", "spend", "spent", "charge", "earn", "pay", "paid", "sell", "sold")
+MEASURE_TERMS = frozenset(stem(word) for word in _MEASURED + _MEASURING)
 # What asks for each kind of answer, read where the question's first question word opens it
 # ("What did buyers think they were getting when ...?" asks what, not when), in the order tried.
 _TYPE_CUES = [
     ("age", re.compile(r"how (?:old|long)\b", re.I)),
     ("date", re.compile(r"when\b|(?:what|which) (?:year|date|day|month)\b", re.I)),
     ("count", re.compile(r"how many\b|what number\b", re.I)),
-    ("amount", re.compile(r"how much\b|what (?:size|fraction|percentage|proportion|amount|sum|share)\b",
-                          re.I)),
-    ("place", re.compile(r"where\b|(?:which|what) (?:city|country|region|town|place)\b", re.I)),
-    ("name", re.compile(r"who\b|which (?:company|person|firm|brand)\b", re.I)),
+    # A quantity is also asked for by naming one ("What was the retail price?", "What is its
+    # revenue?"): the answer is a figure just the same.
+    ("amount", re.compile(r"how much\b|what (?:size|fraction|percentage|proportion|amount|sum|share)\b"
+                          r"|what (?:is|was|are|were|will be) (?:the |its |their |his |her )?(?:[\w'’]+ )?"
+                          r"(?:" + "|".join(_MEASURED) + r")s?\b", re.I)),
+    ("place", re.compile(r"where\b|(?:which|what) (?:city|country|region|town|place|state|province"
+                         r"|continent)\b", re.I)),
+    # A person or an organisation, asked for by "who" or by naming what kind of one it is.
+    ("name", re.compile(r"who(?:m|se)?\b|(?:which|what) (?:company|companies|person|people|firm|firms"
+                        r"|brand|bank|organi[sz]ation|group|supplier|partner|rival|competitor"
+                        r"|investor|buyer|customer|executive|manager|founder|individual)\b", re.I)),
+    # A reason, asked for by "why" or by what brought something about.
+    ("reason", re.compile(r"why\b|what (?:made|led|caused|drove|prompted|motivated)\b"
+                          r"|for what reason\b|how come\b", re.I)),
 ]
 # A name is also asked for without a question word at the start of the ask ("... is it called?").
 _NAME_ASKED = re.compile(r"\bnames? of\b|\bcalled\b", re.I)
@@ -219,8 +311,25 @@ def asked_ordinal(question: str) -> str | None:
     return next((w for w in tokens(question) if w in ORDINALS), None)
 
 
+def holds_answer(kind: str, sentence: str, asked: Collection[str]) -> bool:
+    """Whether `sentence` holds the kind of answer asked for; for a name or a place, one whose
+    words are not all among the question's own (`asked`, stemmed): a question's own names do
+    not answer it."""
+    pattern = ANSWER_TYPES[kind]
+    if kind not in NAMING_TYPES:
+        return pattern.search(sentence) is not None
+    for match in pattern.finditer(sentence):
+        named = next(group for group in match.groups() if group)
+        if kind == "name" and _NOT_A_PERSON.search(sentence[:match.start()] + "\0" + sentence[match.end():]):
+            continue
+        if any(stem(word) not in asked for word in tokens(named)):
+            return True
+    return False
+
+
 def expected_type(question: str) -> str | None:
-    """The kind of answer a question asks for (date, age, count, amount, place, name), or None."""
+    """The kind of answer a question asks for (date, age, count, amount, place, name, reason),
+    or None."""
     opening = _QUESTION_WORD.search(question)
     asked = question[opening.start():] if opening else ""
     kind = next((kind for kind, cue in _TYPE_CUES if cue.match(asked)), None)

@@ -15,7 +15,7 @@ from typing import Any
 from bot.answer import Turn, lone_surrogate
 from bot.errors import HistoryError
 from bot.lang.english import ORDINALS, names_in
-from vectorstore.text import content_terms, tokens
+from vectorstore.text import STOPWORDS, content_terms, tokens
 
 MAX_HISTORY_TURNS = 50
 MAX_TURN_CHARS = 20_000
@@ -23,6 +23,10 @@ _REFERRING = frozenset(
     "it its it's that this these those they them their theirs he him his she her hers there then "
     "such former latter same above".split()
 )
+# Pronouns that refer to the nearest name before them; after a name in the same question, they
+# refer inside it.
+_PRONOUNS = frozenset("it its they them their he him his she her".split())
+_WORDS = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _ELLIPSIS_OPENERS = ("and ", "what about", "how about", "but ", "also", "so ", "why?", "when?",
                      "how?", "who?", "where?")
 
@@ -52,11 +56,33 @@ def parse_history(raw: Any) -> tuple[Turn, ...]:
     return tuple(turns)
 
 
+def _pointing_back(question: str, vocabulary: frozenset[str]) -> list[str]:
+    """The words of a question that point outside it: its referring words, less those that
+    point inside it. A personal or possessive pronoun after a name the case knows refers to that
+    name ("How old was Volkswagen when it invested?"), and "that" after a word of content joins a
+    clause ("the problem that it faced"); neither needs an earlier turn. A referring word opening
+    a name ("He Xiaopeng") is no pronoun."""
+    words = _WORDS.findall(question)
+    pointing = []
+    named = False
+    for index, word in enumerate(words):
+        lower = word.lower()
+        following = words[index + 1] if index + 1 < len(words) else ""
+        if lower in _REFERRING and not (word[0].isupper() and following[:1].isupper()):
+            previous = words[index - 1].lower() if index else ""
+            resolved = (named and lower in _PRONOUNS) or \
+                (lower == "that" and previous.isalpha() and previous not in STOPWORDS)
+            if not resolved:
+                pointing.append(lower)
+        elif word[0].isupper() and index > 0 and set(content_terms(word)) & vocabulary:
+            named = True
+    return pointing
+
+
 def refers_back(question: str, vocabulary: frozenset[str]) -> bool:
     """Whether a question leans on earlier turns rather than standing on its own."""
-    words = tokens(question)
     lowered = question.strip().lower()
-    if any(word in _REFERRING for word in words) or lowered.startswith(_ELLIPSIS_OPENERS):
+    if _pointing_back(question, vocabulary) or lowered.startswith(_ELLIPSIS_OPENERS):
         return True
     # Too little of the case named to stand alone ("Why?", "How much?").
     return sum(term in vocabulary for term in content_terms(question)) < 1

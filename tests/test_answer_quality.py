@@ -1,0 +1,212 @@
+"""The failure classes of the default answerer on a new case (issue 28), each in general form:
+
+- place, person, organisation and reason questions have answer types, and a name or place the
+  question gives itself does not answer it;
+- a word of the question the case has only in another form (derived, or joined of two words);
+- an amount asked about a subject the case never quantifies is declined, not answered with an
+  unrelated figure;
+- no lead sentence before the one that answers, and one marker per paragraph;
+- a sentence that needs the one before it comes with it, or not at all;
+- a self-contained question is answered the same with or without a chat history.
+
+The pure-logic tests run without the model; the rest ingest small cases into real Chroma stores
+with the real model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.answer import Answer, Turn
+from bot.answerers.extractive import ExtractiveAnswerer, ScoredSentence, compose
+from bot.lang.english import expected_type, holds_answer, root_index, word_forms
+from bot.rag.chain import CaseBot
+from bot.rag.conversation import resolve_question
+from vectorstore.text import content_terms, continues_previous
+
+_HARBOUR = """# Harbour Logistics
+
+Harbour Logistics moves containers for shipping lines in Europe and in Asia.
+
+The company's sales in Asia grew quickly after Harbour Logistics opened an office in Singapore.
+
+Harbour Logistics is headquartered in Rotterdam, where its first terminal opened in 1988.
+
+Its chief executive, Ines Moreau, joined the firm in 2015 after a career as a railway entrepreneur.
+
+Most of its rivals struggled to fill their quays after 2020. Harbour Logistics faced the opposite \
+problem: its quays were full. It bought a terminal in Antwerp because it had run out of room.
+
+Harbour Logistics reported revenue of EUR 900 million in 2022, up 8% on the year before. A new \
+crane costs about EUR 10 million.
+"""
+
+
+def _harbour(tmp_path: Path, embeddings: Any) -> tuple[CaseBot, str]:
+    """The Harbour case ingested into a new store (the real model and Chroma), and its id."""
+    from ingest.pipeline import ingest_paths
+    from vectorstore.store import CaseLibrary, open_client
+
+    (tmp_path / "case.md").write_text(_HARBOUR, encoding="utf-8")
+    library = CaseLibrary(open_client(tmp_path / "index"), embeddings)
+    [outcome] = ingest_paths([tmp_path / "case.md"], library)
+    assert outcome.report is not None
+    return CaseBot(library, ExtractiveAnswerer()), outcome.report.case_id
+
+
+@pytest.fixture(scope="module")
+def harbour(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> tuple[CaseBot, str]:
+    return _harbour(tmp_path_factory.mktemp("harbour"), embeddings)
+
+
+def _ask(harbour: tuple[CaseBot, str], question: str, history: tuple[Turn, ...] = ()) -> Answer:
+    bot, case_id = harbour
+    return bot.ask(question, history, case_id)
+
+
+# Answer types ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Why did the firm buy a terminal?", "reason"),
+    ("What led the firm to buy a terminal?", "reason"),
+    ("Which bank lent the money?", "name"),
+    ("Whose idea was the pass?", "name"),
+    ("What was the retail price of the new car?", "amount"),
+    ("What was Acme's revenue in 2023?", "amount"),
+    ("What is the value proposition?", None),
+])
+def test_reason_organisation_and_named_quantity_questions_have_answer_types(
+        question: str, kind: str | None) -> None:
+    assert expected_type(question) == kind
+
+
+@pytest.mark.parametrize(("kind", "sentence", "holds"), [
+    # Only a name the question does not give answers "Where is Harbour Logistics based?".
+    ("place", "Harbour Logistics is headquartered in Rotterdam.", True),
+    ("place", "Its cranes are the best in Harbour Logistics history.", False),
+    ("place", "It is a Rotterdam-based firm.", True),
+    # A person named, or the role they hold, answers who; the asked name alone does not.
+    ("name", "Its chief executive joined in 2015.", True),
+    ("name", "Ines Moreau joined in 2015.", True),
+    ("name", "The terminals of Harbour Logistics are busy.", False),
+    ("reason", "It bought a terminal because it had run out of room.", True),
+    ("reason", "It bought a terminal in 2021.", False),
+])
+def test_a_name_or_place_the_question_gives_itself_does_not_answer_it(kind: str, sentence: str,
+                                                                     holds: bool) -> None:
+    asked = frozenset(content_terms("Harbour Logistics"))
+    assert holds_answer(kind, sentence, asked) is holds
+
+
+@pytest.mark.model
+def test_a_who_question_is_answered_by_the_sentence_naming_a_person(
+        harbour: tuple[CaseBot, str]) -> None:
+    answer = _ask(harbour, "Who runs Harbour Logistics?")
+    assert answer.answer.startswith("Its chief executive, Ines Moreau"), answer.answer
+    assert answer.citations[0].paragraph == 5, answer.answer
+
+
+# Other forms of a word ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("word", "forms"), [
+    ("founder", ["founded"]),
+    ("entrepreneurial", ["entrepreneur"]),
+    ("carmaking", ["car", "maker"]),  # a word joined of two, each a root of the case's words
+    ("investors", ["invest"]),
+    ("career", []),  # "car" in "career" is too short a root to relate it to "cars"
+])
+def test_word_forms_relate_derived_and_joined_words(word: str, forms: list[str]) -> None:
+    index = root_index(["founded", "entrepreneur", "car", "maker", "cars", "invest"])
+    assert word_forms(word, index) == forms
+
+
+# Figures about something else ---------------------------------------------------------------------
+
+@pytest.mark.model
+@pytest.mark.parametrize("question", [
+    "What is the price of a Harbour Logistics shipment?",
+    "what was the retail price of a harbour logistics shipment?",  # names typed in lower case
+])
+def test_an_amount_the_case_never_gives_is_declined_not_answered_with_another_figure(
+        harbour: tuple[CaseBot, str], question: str) -> None:
+    answer = _ask(harbour, question)
+    assert answer.abstained, answer.answer
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("question", "figure"), [
+    ("How much revenue did Harbour Logistics report?", "EUR 900 million"),
+    ("What is the price of a crane?", "EUR 10 million"),
+])
+def test_an_amount_the_case_gives_about_the_subject_is_still_answered(
+        harbour: tuple[CaseBot, str], question: str, figure: str) -> None:
+    answer = _ask(harbour, question)
+    assert figure in answer.answer, answer.answer
+
+
+# The answer text -----------------------------------------------------------------------------------
+
+def _sentence(row: int, paragraph: int, text: str, context: bool = False) -> ScoredSentence:
+    return ScoredSentence(row, paragraph, text, 0.5, 0.5, 0, 0.5, context=context)
+
+
+def test_one_marker_per_paragraph_and_the_best_sentence_first() -> None:
+    # The best sentence (row 7) and a weaker one earlier in the same paragraph (row 5).
+    best = _sentence(7, 4, "It paid $700 million.")
+    earlier = _sentence(5, 4, "The two firms met in secret.")
+    other = _sentence(9, 6, "The deal closed in July.")
+    text = compose([best, earlier, other])
+    assert text == "It paid $700 million. The two firms met in secret [¶4]. The deal closed in July [¶6]."
+
+
+def test_context_a_sentence_leans_on_stays_before_it() -> None:
+    context = _sentence(4, 4, "The buyers were asked.", context=True)
+    best = _sentence(5, 4, "They wanted software.")
+    assert compose([context, best]) == "The buyers were asked. They wanted software [¶4]."
+
+
+@pytest.mark.parametrize("sentence", [
+    "Harbour Logistics faced the opposite problem.",
+    "On the other was a nine-year-old startup.",
+    "Its rivals made the same mistake.",
+])
+def test_a_comparison_with_what_was_just_said_leans_on_it(sentence: str) -> None:
+    assert continues_previous(sentence)
+
+
+@pytest.mark.model
+def test_a_sentence_needing_its_antecedent_comes_with_it(harbour: tuple[CaseBot, str]) -> None:
+    answer = _ask(harbour, "What problem did Harbour Logistics face?")
+    text = answer.answer
+    assert "faced the opposite problem" in text, text
+    assert text.index("rivals struggled to fill their quays") < text.index("faced the opposite"), text
+
+
+# History ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("question", "self_contained"), [
+    ("How old was Volkswagen when it partnered with XPeng?", True),
+    ("What did He Xiaopeng bring that Volkswagen needed?", True),
+    ("Why did Volkswagen turn to XPeng rather than build its own software?", True),
+    ("When was that announced?", False),
+    ("How much did they invest?", False),
+])
+def test_a_pronoun_whose_name_is_in_the_question_needs_no_earlier_turn(question: str,
+                                                                      self_contained: bool) -> None:
+    vocabulary = frozenset(content_terms("Volkswagen XPeng He Xiaopeng invest software announced"))
+    history = (Turn("user", "What is XPeng's operating system called?"),
+               Turn("assistant", "Xmart OS [¶9]."))
+    assert (resolve_question(question, history, vocabulary) == question) is self_contained
+
+
+@pytest.mark.model
+def test_a_self_contained_question_gets_the_same_answer_inside_a_chat(casebot: CaseBot) -> None:
+    question = "How old was Volkswagen when it partnered with XPeng?"
+    history = (Turn("user", "What is XPeng's operating system called?"),
+               Turn("assistant", "XPeng's operating system is Xmart OS [¶9]."))
+    alone, in_chat = casebot.ask(question), casebot.ask(question, history)
+    assert "90-year-old" in alone.answer, alone.answer
+    assert (in_chat.answer, in_chat.citations) == (alone.answer, alone.citations)
