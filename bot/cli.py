@@ -186,7 +186,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_questions(args: argparse.Namespace) -> int:
     from bot.records.commands import run_command
 
-    return run_command(args, _settings(args))
+    settings = _settings(args)
+    if getattr(args, "issuer", None):
+        if args.user is None:
+            raise UsageError("--issuer goes with --user: the student's id on that platform.")
+        # The records know an LTI user only as casebot's pseudonym of (issuer, platform id).
+        from bot.secret import load_secret
+        from bot.web.lti import build_tool
+
+        tool = build_tool(settings, load_secret(settings.secret, settings.data_dir))
+        args.user = tool.pseudonym(args.issuer.strip(), args.user.strip())
+    return run_command(args, settings)
 
 
 def cmd_lti(args: argparse.Namespace) -> int:

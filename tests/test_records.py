@@ -506,6 +506,32 @@ def test_purge_one_user_through_the_command(tmp_path: Path, capsys: pytest.Captu
     assert store.count() == 0 and not store.has_answer(theirs.answer_id)
 
 
+def test_purge_an_lti_student_by_their_platform_id(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+    from bot.secret import load_secret
+    from bot.web.lti import build_tool
+
+    data = tmp_path / "data"
+    settings = Settings.from_env({}, data_dir=data)
+    issuer = "https://lms.example.edu"
+    # What the chat records for a launched student: casebot's pseudonym, never the platform's id.
+    pseudonym = build_tool(settings, load_secret(settings.secret, data)).pseudonym(issuer, "sub-42")
+    recorder = open_recorder(settings)
+    try:
+        recorder.record(_answer(), "Mine?", (), "lti", "s-1", user_id=pseudonym)
+        theirs = recorder.record(_answer(), "Theirs?", (), "lti", "s-2", user_id="someone-else")
+        assert recorder.writer is not None and recorder.writer.flush()
+    finally:
+        recorder.close()
+    assert main(["questions", "purge", "--user", "sub-42", "--data-dir", str(data)]) == 0
+    assert "purged 0 records" in capsys.readouterr().err, "the platform id alone is not what is kept"
+    assert main(["questions", "purge", "--user", "sub-42", "--issuer", issuer, "--data-dir", str(data)]) == 0
+    assert "purged 1 record of that user" in capsys.readouterr().err
+    store = RecordStore(open_engine(default_database_url(data)))
+    assert store.count() == 1 and store.has_answer(theirs.answer_id)
+
+
 def test_the_records_file_is_private_and_so_is_the_data_folder(tmp_path: Path) -> None:
     import stat
 

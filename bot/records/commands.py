@@ -63,8 +63,10 @@ def configure_parser(parser: argparse.ArgumentParser,
     which.add_argument("--older-than", type=float, metavar="DAYS",
                        help="delete records older than this many days (0 deletes all)")
     which.add_argument("--user", metavar="ID",
-                       help="delete one student's records: their LTI user id (the records keep "
-                       "only its pseudonym) or a session id")
+                       help="delete one student's records: a session id, casebot's pseudonym of an "
+                       "LTI user, or, with --issuer, the user's id on that platform (the LTI `sub`)")
+    purge.add_argument("--issuer", metavar="URL",
+                       help="with --user: the LTI platform (issuer) whose user id --user names")
 
 
 def _store(settings: Settings) -> RecordStore:
