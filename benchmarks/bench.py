@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from benchmarks import latency  # noqa: E402
-from benchmarks.latency import Row, render  # noqa: E402
+from benchmarks.latency import Row  # noqa: E402
 
 WARM_P95_TARGET_MS = 100.0
 THROUGHPUT_RATIO_TARGET = 0.9  # requests/s at 8 clients x warm p50 in seconds
@@ -108,11 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows.append(Row(f"HTTP, {CLIENTS[-1]} clients x warm p50", f"{ratio:.2f}",
                     f">= {THROUGHPUT_RATIO_TARGET}", ratio >= THROUGHPUT_RATIO_TARGET))
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(render(rows))
-    print(f"\n{os.cpu_count()} CPUs, load average {load:.2f} at the end; "
-          f"Python {sys.version.split()[0]}")
-    return 0 if all(row.ok is not False for row in rows) else 1
+    return latency.report(rows)
 
 
 if __name__ == "__main__":

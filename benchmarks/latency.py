@@ -189,7 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    rows = run(args.runs, args.cold_runs, args.questions)
+    return report(run(args.runs, args.cold_runs, args.questions))
+
+
+def report(rows: Sequence[Row]) -> int:
+    """Print the table and the machine's state; the exit code: 1 when a target was missed."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(render(rows))
     print(f"\n{os.cpu_count()} CPUs, load average {load:.2f} at the end; "

@@ -46,6 +46,11 @@ def require_chromium() -> None:
 BOX = "Ask about the case…"  # the chat's question box, by its placeholder
 
 
+def new_page(browser: Any, width: int, height: int) -> Any:
+    """A page of its own browser context at this viewport (desktop 1280 wide, a phone 390)."""
+    return browser.new_context(viewport={"width": width, "height": height}).new_page()
+
+
 def ask_in_chat(scope: Any, question: str) -> None:
     """Type a question into the chat (a page or a frame) and send it."""
     box = scope.get_by_placeholder(BOX)

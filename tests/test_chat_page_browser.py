@@ -17,6 +17,7 @@ from conftest import (
     CASEBOT,
     ask_in_chat,
     cli_env,
+    new_page,
     private_copy,
     require_chromium,
     running_server,
@@ -42,12 +43,8 @@ def base(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         yield url
 
 
-def _page(browser: Any, width: int, height: int) -> Any:
-    return browser.new_context(viewport={"width": width, "height": height}).new_page()
-
-
 def test_chat_links_citations_like_the_embed_page(browser: Any, base: str) -> None:
-    page = _page(browser, 1280, 800)
+    page = new_page(browser, 1280, 800)
     try:
         page.goto(base + "/")
         ask_in_chat(page, QUESTION)
@@ -65,7 +62,7 @@ def test_chat_links_citations_like_the_embed_page(browser: Any, base: str) -> No
 
 
 def test_long_question_is_refused_not_cut(browser: Any, base: str) -> None:
-    page = _page(browser, 1280, 800)
+    page = new_page(browser, 1280, 800)
     try:
         page.goto(base + "/")
         box = page.get_by_placeholder(BOX)
@@ -92,7 +89,7 @@ def test_the_counter_follows_the_box_without_a_keystroke(browser: Any, base: str
     """Gradio renders components as their code arrives, so the counter can appear after the
     student has typed; and a sent question empties the box without a keystroke. The count shows
     what is in the box either way."""
-    page = _page(browser, 1280, 800)
+    page = new_page(browser, 1280, 800)
     try:
         page.goto(base + "/")
         box = page.get_by_placeholder(BOX)
@@ -125,7 +122,7 @@ def test_the_counter_follows_the_box_without_a_keystroke(browser: Any, base: str
 
 @pytest.mark.parametrize(("width", "height", "name"), [(1280, 800, "desktop"), (390, 844, "phone")])
 def test_layout_fits_the_screen(browser: Any, base: str, width: int, height: int, name: str) -> None:
-    page = _page(browser, width, height)
+    page = new_page(browser, width, height)
     try:
         page.goto(base + "/")
         page.get_by_placeholder(BOX).wait_for(timeout=60_000)
@@ -144,7 +141,7 @@ def test_layout_fits_the_screen(browser: Any, base: str, width: int, height: int
 
 def test_case_ingested_while_serving_appears_on_reload(browser: Any, base: str, data_dir: Path,
                                                        tmp_path: Path) -> None:
-    page = _page(browser, 1280, 800)
+    page = new_page(browser, 1280, 800)
     try:
         page.goto(base + "/")
         page.get_by_placeholder(BOX).wait_for(timeout=60_000)

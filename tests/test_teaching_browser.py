@@ -19,6 +19,7 @@ from conftest import (
     REPO,
     ask_in_chat,
     cli_env,
+    new_page,
     private_copy,
     require_chromium,
     running_server,
@@ -48,12 +49,8 @@ def base(ingested_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         yield url
 
 
-def _page(browser: Any, width: int, height: int) -> Any:
-    return browser.new_context(viewport={"width": width, "height": height}).new_page()
-
-
 def test_a_deep_link_opens_the_reader_at_its_paragraph(browser: Any, base: str) -> None:
-    page = _page(browser, 1280, 900)
+    page = new_page(browser, 1280, 900)
     try:
         page.goto(base + "/read/xpeng-volkswagen#p12")
         target = page.locator("p#p12")
@@ -69,7 +66,7 @@ def test_a_deep_link_opens_the_reader_at_its_paragraph(browser: Any, base: str) 
 @pytest.mark.parametrize(("width", "height", "name"), [(1280, 900, "desktop"), (390, 844, "phone")])
 def test_a_citation_opens_the_reader_with_the_quote_highlighted(
         browser: Any, base: str, width: int, height: int, name: str) -> None:
-    page = _page(browser, width, height)
+    page = new_page(browser, width, height)
     try:
         page.goto(base + "/")
         ask_in_chat(page, QUESTION)
@@ -114,7 +111,7 @@ def test_a_citation_opens_the_reader_with_the_quote_highlighted(
 @pytest.mark.parametrize(("width", "height", "name"), [(1280, 900, "desktop"), (390, 844, "phone")])
 def test_another_case_shows_its_own_title_and_suggestions(
         browser: Any, base: str, width: int, height: int, name: str) -> None:
-    page = _page(browser, width, height)
+    page = new_page(browser, width, height)
     try:
         page.goto(base + f"/?case={OTHER}")
         page.locator(".casebot-header").first.get_by_text(OTHER_TITLE).wait_for(timeout=60_000)
@@ -132,7 +129,7 @@ def test_another_case_shows_its_own_title_and_suggestions(
 
 
 def test_a_pinned_embed_shows_no_case_switch(browser: Any, base: str) -> None:
-    page = _page(browser, 390, 844)
+    page = new_page(browser, 390, 844)
     try:
         page.goto(base + f"/embed/?case={OTHER}")
         page.locator(".casebot-try").first.wait_for(timeout=60_000)
@@ -146,7 +143,7 @@ def test_a_pinned_embed_shows_no_case_switch(browser: Any, base: str) -> None:
 
 
 def test_guide_mode_points_to_the_case_without_stating_the_fact(browser: Any, base: str) -> None:
-    page = _page(browser, 1280, 900)
+    page = new_page(browser, 1280, 900)
     try:
         page.goto(base + "/embed/?case=xpeng-volkswagen&mode=guide")
         page.locator(".casebot-try").first.wait_for(timeout=60_000)
