@@ -46,6 +46,18 @@ def require_chromium() -> None:
 BOX = "Ask about the case…"  # the chat's question box, by its placeholder
 
 
+# The citation object of DESIGN.md: these keys always; `quote` (the paragraph's sentences the answer
+# relies on, verbatim) when the answer quotes it; `kind` and `page` only for exhibits, notes and
+# cases read from pages, so never for the bundled text case.
+CITATION_KEYS = frozenset({"id", "label", "paragraph", "section", "text", "score"})
+
+
+def check_text_case_citation(citation: dict[str, Any]) -> None:
+    """A citation of a text case has the contract's keys, and its quote is verbatim from its text."""
+    assert CITATION_KEYS <= set(citation) <= CITATION_KEYS | {"quote"}, set(citation)
+    assert all(sentence in citation["text"] for sentence in citation.get("quote", []))
+
+
 def new_page(browser: Any, width: int, height: int) -> Any:
     """A page of its own browser context at this viewport (desktop 1280 wide, a phone 390)."""
     return browser.new_context(viewport={"width": width, "height": height}).new_page()

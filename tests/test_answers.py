@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CASE_FILE, CASE_ID
+from conftest import CASE_FILE, CASE_ID, check_text_case_citation
 
 from bot.answer import Answer, Turn
 from bot.errors import QuestionError
@@ -298,7 +298,7 @@ def test_the_contract_example(casebot: CaseBot) -> None:
     data = answer.to_dict()
     assert list(data)[:6] == ["answer", "abstained", "citations", "case", "backend", "latency_ms"]
     citation = data["citations"][0]
-    assert set(citation) == {"id", "label", "paragraph", "section", "text", "score"}
+    check_text_case_citation(citation)
     assert citation["id"] == "xpeng-volkswagen:12"
     assert citation["label"] == "¶12"
     assert citation["section"] == "Act II: The Shocking Announcement"

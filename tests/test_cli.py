@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CASE_ID, CASEBOT, cli_env, private_copy
+from conftest import CASE_ID, CASEBOT, check_text_case_citation, cli_env, private_copy
 
 pytestmark = [pytest.mark.model, pytest.mark.subprocess]
 
 ANSWER_KEYS = {"answer", "abstained", "citations", "case", "backend", "latency_ms"}
 OPTIONAL_KEYS = {"unsupported", "notice"}
-CITATION_KEYS = {"id", "label", "paragraph", "section", "text", "score"}
 COMMANDS = ("ingest", "ask", "chat", "eval", "serve", "cases", "lti")
 INVEST = "How much did Volkswagen invest in XPeng?"
 
@@ -118,7 +117,7 @@ def test_ask_json_prints_exactly_the_contract_object(data_dir: Path) -> None:
     assert isinstance(answer["latency_ms"], int | float) and answer["latency_ms"] > 0
     assert answer["citations"], answer
     for citation in answer["citations"]:
-        assert set(citation) == CITATION_KEYS
+        check_text_case_citation(citation)
         assert isinstance(citation["paragraph"], int)
         assert citation["label"] == f"¶{citation['paragraph']}"
         assert citation["id"] == f"{CASE_ID}:{citation['paragraph']}"

@@ -37,7 +37,7 @@ class _FixedBot:
 
     answer: Answer
 
-    def stream(self, question: str, history: Any, case: str) -> Iterator[Any]:
+    def stream(self, question: str, history: Any, case: str, guide: bool = False) -> Iterator[Any]:
         yield self.answer
 
 

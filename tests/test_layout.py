@@ -101,9 +101,16 @@ def _import_alone(module: str) -> tuple[str, int, str]:
     return module, result.returncode, result.stderr[-2000:]
 
 
+# Alembic's environment and revision scripts, which Alembic loads by path inside a migration run
+# (the environment reads the connection Alembic hands it; revision files are named by number): no
+# modules to import by name.
+ALEMBIC_SCRIPTS = "bot.records.migrations."
+
+
 @pytest.mark.subprocess
 def test_every_module_imports_on_its_own() -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(_import_alone, module_names()))
+        modules = [name for name in module_names() if not name.startswith(ALEMBIC_SCRIPTS)]
+        results = list(pool.map(_import_alone, modules))
     failures = [(module, err) for module, code, err in results if code != 0]
     assert not failures, failures

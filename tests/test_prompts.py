@@ -9,7 +9,8 @@ from prompts import PromptError, render
 
 EXPECTED = {"system": {"title"}, "answer": {"paragraphs", "history", "question", "standalone"},
             "condense": {"title", "history", "question"},
-            "judge": {"title", "question", "answer", "sources", "reference"}}
+            "judge": {"title", "question", "answer", "sources", "reference"},
+            "hint": {"paragraphs", "question"}}
 
 
 def test_every_template_is_known_and_declares_its_variables() -> None:
@@ -50,5 +51,5 @@ def test_unused_variable_fails_loudly() -> None:
 
 
 def test_unknown_template_lists_the_known_ones() -> None:
-    with pytest.raises(PromptError, match="Known: answer, condense, judge, system"):
+    with pytest.raises(PromptError, match="Known: answer, condense, hint, judge, system"):
         render("nope")

@@ -68,7 +68,7 @@ def test_a_key_the_database_refuses_leaves_no_key_file(tmp_path: Path) -> None:
     upgrade_schema(open_engine(default_database_url(tmp_path)))
     # Read-only (as a full disk refuses writes): reading works, adding the key row does not.
     engine = open_engine(f"sqlite:///file:{database}?mode=ro&uri=true")
-    tool = LtiTool(engine, ToolKeys(tmp_path / "lti", engine))
+    tool = LtiTool(engine, ToolKeys(tmp_path / "lti", engine), secret="s" * 40)
     with pytest.raises(DatabaseError):
         tool.jwks()
     assert not list((tmp_path / "lti").glob("*.pem"))

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CASE_ID, CASEBOT, SERVER_LOGS, cli_env, free_port, running_server
+from conftest import (
+    CASE_ID,
+    CASEBOT,
+    SERVER_LOGS,
+    check_text_case_citation,
+    cli_env,
+    free_port,
+    running_server,
+)
 
 from bot.web.security import RateLimit, check_origins, frame_ancestors, parse_rate_limit
 
@@ -43,7 +51,7 @@ def _assert_answer_object(data: dict) -> None:
     assert set(data) >= {"answer", "abstained", "citations", "case", "backend", "latency_ms"}
     assert data["case"] == CASE_ID
     for citation in data["citations"]:
-        assert set(citation) == {"id", "label", "paragraph", "section", "text", "score"}
+        check_text_case_citation(citation)
         assert f"[{citation['label']}]" in data["answer"]
 
 
@@ -219,7 +227,7 @@ def test_rate_limit_counts_questions_from_api_and_chat(strict_server: str) -> No
     assert "Too many questions" in limited.json()["error"]
     # The chat session is another client: its own 3 questions, then the notice in the chat.
     for number in range(4):
-        chat = httpx.post(join, timeout=10, json={"data": ["Who founded XPeng?", None, CASE_ID],
+        chat = httpx.post(join, timeout=10, json={"data": ["Who founded XPeng?", None, CASE_ID, None],
                                                    "fn_index": ids["ask"], "session_hash": "tq"})
         assert chat.status_code == 200
         events = httpx.get(f"{strict_server}/gradio_api/queue/data", params={"session_hash": "tq"},

@@ -464,10 +464,11 @@ class ExtractiveAnswerer:
         # What an amount must be about, when the question names a kind of money (a price, a
         # cost, revenue) that a case may give for one thing and not another: the question's words
         # and their nearest words in the case, less names ("What does an Acme car cost?" is about
-        # cars; every figure of a case about Acme stands near its name).
+        # cars; every figure of a case about Acme stands near its name). The kind of money asked
+        # for is never a name, even where the case capitalises it (an exhibit's "Revenue" column).
         topic_terms: frozenset[str] = frozenset()
         if question_terms & MEASURE_TERMS:
-            topic_terms = frozenset(weights) - case.subject_names - _name_terms(case)
+            topic_terms = frozenset(weights) - ((case.subject_names | _name_terms(case)) - MEASURE_TERMS)
         topic_text = self._topic_text(evidence.query, case)
         topic = evidence.embeddings.encode_query(topic_text) if topic_text else None
         ordinal = asked_ordinal(evidence.question)

@@ -161,6 +161,11 @@ MEASURE_UNITS = ["[kMGT]?W[hp]?", "[kMGTPE]?J", "[mk]?[gLlm]", "m[23]", "km[23]?
 CURRENCIES = ["dollars?", "euros?", "francs?", "yen", "yuan", "renminbi", "rupees?", "pesos?",
               "r[ou]bles?", "shillings?", "lire", "kron(?:a|or|e|er)", "marks?", "guineas?"]
 # What a sentence holding each kind of answer contains.
+# Kinds of money a question can name, whose figure a case may give for one thing and not for
+# another (a car's price, a group's revenue): a figure answers only when it is said of what the
+# question asks about.
+_MEASURED = ("price", "cost", "valuation", "revenue", "turnover", "profit", "salary", "wage", "fee",
+             "budget", "margin", "income", "sales", "spending")
 ANSWER_TYPES = {
     # A year of any era ("821", "1409", "2023"; not "5.5" or "2,000"), a decade or century, or a
     # month; month names only capitalised, as "may" and "march" are also a verb and a noun.
@@ -175,7 +180,10 @@ ANSWER_TYPES = {
                          r"|" + NUMBER + r"[\s-](?:halves|thirds?|quarters?|fifths?|tenths?)\b" +
                          r"|\b\d[\d.,]*\s+(?:(?:million|billion|thousand)\s+)?(?:"
                          + "|".join(CURRENCIES) + r")\b"
-                         r"|\b\d[\d.,]*[\s-]?(?:" + "|".join(MEASURE_UNITS) + r")(?![\w-])", re.I),
+                         r"|\b\d[\d.,]*[\s-]?(?:" + "|".join(MEASURE_UNITS) + r")(?![\w-])"
+                         # A figure right after a kind of money, as an exhibit's row gives it with
+                         # the unit in its header ("2021: Revenue 1,912").
+                         r"|\b(?:" + "|".join(_MEASURED) + r")s?:?\s+\d", re.I),
     "count": re.compile(NUMBER, re.I),
     # An age or a duration ("a 90-year-old firm", "three years", "six hours to two days").
     "age": re.compile(r"\b[\w-]+-year-old\b|\b[\w-]+\s+(?:years?|months?|weeks?|days?|hours?|minutes?"
@@ -208,11 +216,6 @@ NAMING_TYPES = frozenset({"name", "place"})
 OPTIONAL_TYPES = frozenset({"reason"})
 # Kinds of answer the case must give outright: without one, the case does not answer.
 STRICT_TYPES = frozenset({"date", "amount", "count", "age"})
-# Kinds of money a question can name, whose figure a case may give for one thing and not for
-# another (a car's price, a group's revenue): a figure answers only when it is said of what the
-# question asks about.
-_MEASURED = ("price", "cost", "valuation", "revenue", "turnover", "profit", "salary", "wage", "fee",
-             "budget", "margin", "income", "sales", "spending")
 # ... and the verbs that ask for one ("How much did it cost?", "How much did they spend?").
 _MEASURING = ("cost", "spend", "spent", "charge", "earn", "pay", "paid", "sell", "sold")
 MEASURE_TERMS = frozenset(stem(word) for word in _MEASURED + _MEASURING)
