@@ -28,7 +28,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,32 @@ class Tally:
     rrf3: int = 0
     rrf3_words: int = 0
     latencies: list[float] = field(default_factory=list)
+
+    def count(self, row: dict[str, Any], answerable: bool | None, fact: Callable[[str], bool],
+              cited: Callable[[set[int]], bool]) -> dict[str, Any]:
+        """Count one answered question (`fact` judges the answer's text without markers, `cited`
+        the paragraphs it cites); its verdict for the results file."""
+        from bot.evaluation.metrics import strip_markers
+
+        if row.get("latency_ms") is not None:
+            self.latencies.append(float(row["latency_ms"]))
+        verdict: dict[str, Any] = {"abstained": bool(row["abstained"])}
+        if not answerable:
+            self.unanswerable += 1
+            self.caught += bool(row["abstained"])
+            return verdict
+        self.answerable += 1
+        if row["abstained"]:
+            self.false_abstentions += 1
+            return verdict
+        text = strip_markers(row["answer"])
+        verdict["fact"] = fact(text)
+        verdict["cited"] = cited({c["paragraph"] for c in row["citations"]})
+        self.facts += verdict["fact"]
+        self.cites += verdict["cited"]
+        self.words += len(text.split())
+        self.answered += 1
+        return verdict
 
     def add(self, other: Tally) -> None:
         """Pool another article's counts into this one."""
@@ -115,7 +141,6 @@ def evaluate_article(article: SquadArticle, bot: Any, max_questions: int | None,
     """Ask an article's questions (all, or a seeded sample) and count."""
     import numpy as np
 
-    from bot.evaluation.metrics import strip_markers
     from bot.evaluation.questions import Question
     from bot.evaluation.runner import ask_question
 
@@ -132,24 +157,10 @@ def evaluate_article(article: SquadArticle, bot: Any, max_questions: int | None,
         question = Question(item.id, item.question, answerable=item.answerable,
                             expected_paragraphs=(item.paragraph,))
         row = ask_question(bot, question, article.case_id)
-        if row.get("latency_ms") is not None:
-            tally.latencies.append(float(row["latency_ms"]))
-        text = strip_markers(row["answer"])
-        verdict: dict[str, Any] = {"abstained": bool(row["abstained"])}
-        if not item.answerable:
-            tally.unanswerable += 1
-            tally.caught += bool(row["abstained"])
-        else:
-            tally.answerable += 1
-            if row["abstained"]:
-                tally.false_abstentions += 1
-            else:
-                verdict["fact"] = contains_answer(text, item.answers)
-                verdict["cited"] = item.paragraph in {c["paragraph"] for c in row["citations"]}
-                tally.facts += verdict["fact"]
-                tally.cites += verdict["cited"]
-                tally.words += len(text.split())
-                tally.answered += 1
+        verdict = tally.count(row, item.answerable,
+                              lambda text, gold=item.answers: contains_answer(text, gold),
+                              lambda cited, gold=item.paragraph: gold in cited)
+        if item.answerable:
             dense, bm25, rrf3 = baselines(case, bot.library, item.question)
             tally.dense += contains_answer(case.texts[dense], item.answers)
             tally.bm25 += contains_answer(case.texts[bm25], item.answers)
@@ -230,7 +241,7 @@ def evaluate_case_folder(folder: Path, split: str | None, work_dir: Path, result
     """Ingest the cases of `folder` (one split, or all), ask their questions, count per category;
     the tallies, pooled last."""
     from bot.answerers.extractive import ExtractiveAnswerer
-    from bot.evaluation.metrics import missing_strings, strip_markers
+    from bot.evaluation.metrics import missing_strings
     from bot.evaluation.questions import load_questions
     from bot.evaluation.runner import ask_question
     from bot.rag.chain import CaseBot
@@ -258,25 +269,10 @@ def evaluate_case_folder(folder: Path, split: str | None, work_dir: Path, result
         for question in load_questions(questions_file):
             row = ask_question(bot, question, case_id)
             tally = tallies.setdefault(question.category, Tally(question.category))
-            if row.get("latency_ms") is not None:
-                tally.latencies.append(float(row["latency_ms"]))
-            text = strip_markers(row["answer"])
-            verdict: dict[str, Any] = {"abstained": bool(row["abstained"])}
-            if not question.answerable:
-                tally.unanswerable += 1
-                tally.caught += bool(row["abstained"])
-            else:
-                tally.answerable += 1
-                if row["abstained"]:
-                    tally.false_abstentions += 1
-                else:
-                    verdict["fact"] = not missing_strings(text, question.must_include)
-                    verdict["cited"] = bool(set(question.expected_paragraphs)
-                                            & {c["paragraph"] for c in row["citations"]})
-                    tally.facts += verdict["fact"]
-                    tally.cites += verdict["cited"]
-                    tally.words += len(text.split())
-                    tally.answered += 1
+            verdict = tally.count(
+                row, question.answerable,
+                lambda text, must=question.must_include: not missing_strings(text, must),
+                lambda cited, gold=frozenset(question.expected_paragraphs): bool(gold & cited))
             if results is not None:
                 results.write(json.dumps({"case": case_id, "id": question.id, "category": question.category,
                                           "type": question.type, "question": question.question,

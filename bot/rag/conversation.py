@@ -59,9 +59,9 @@ def parse_history(raw: Any) -> tuple[Turn, ...]:
 def _pointing_back(question: str, vocabulary: frozenset[str]) -> list[str]:
     """The words of a question that point outside it: its referring words, less those that
     point inside it. A personal or possessive pronoun after a name the case knows refers to that
-    name ("How old was Volkswagen when it invested?"), and "that" after a word of content joins a
+    name ("How old was Acme when it invested?"), and "that" after a word of content joins a
     clause ("the problem that it faced"); neither needs an earlier turn. A referring word opening
-    a name ("He Xiaopeng") is no pronoun."""
+    a name ("He Wei") is no pronoun."""
     words = _WORDS.findall(question)
     pointing = []
     named = False

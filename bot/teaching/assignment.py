@@ -9,7 +9,7 @@ is the mean of two measures by meaning (MiniLM vectors):
   weighted by how rare the word is in the case. Words every question about the case uses (the
   companies' names) say little about which question is asked; the concepts an assignment question
   turns on ("standing", "culture") say much. On the bundled case's data the whole-question cosine
-  alone told short fact questions ("How old was XPeng?") from paraphrases of the assignment
+  alone told short fact questions ("How old was the firm?") from paraphrases of the assignment
   questions worse than the mean of the two (benchmarks/guide.py).
 """
 
