@@ -184,7 +184,8 @@ def _figure_about(sentence: str, terms: frozenset[str]) -> bool:
     million for a stake" is about the stake, not about the price of a car the question asks."""
     for match in ANSWER_TYPES["amount"].finditer(sentence):
         before, after = tokens(sentence[:match.start()]), tokens(sentence[match.end():])
-        near = before[-_FIGURE_WINDOW:] + after[:_FIGURE_WINDOW]
+        # The figure's own words count too: an exhibit row's "Revenue 1,912" is one amount.
+        near = before[-_FIGURE_WINDOW:] + tokens(match.group()) + after[:_FIGURE_WINDOW]
         if any(stem(word) in terms for word in near):
             return True
     return False
