@@ -192,7 +192,7 @@ def cmd_questions(args: argparse.Namespace) -> int:
             raise UsageError("--issuer goes with --user: the student's id on that platform.")
         # The records know an LTI user only as casebot's pseudonym of (issuer, platform id).
         from bot.secret import load_secret
-        from bot.web.lti import build_tool
+        from bot.lti.routes import build_tool
 
         tool = build_tool(settings, load_secret(settings.secret, settings.data_dir))
         args.user = tool.pseudonym(args.issuer.strip(), args.user.strip())
@@ -200,7 +200,7 @@ def cmd_questions(args: argparse.Namespace) -> int:
 
 
 def cmd_lti(args: argparse.Namespace) -> int:
-    from bot.web.lti_cli import run_command
+    from bot.lti.cli import run_command
 
     return run_command(args, _settings(args))
 
@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the list, or the case shown, as JSON")
     p.set_defaults(func=cmd_cases)
 
-    from bot.web import lti_cli
+    from bot.lti import cli as lti_cli
 
     p = commands.add_parser("lti", help="LTI 1.3 for course portals: platforms, keys, URLs",
                             description=lti_cli.DESCRIPTION)

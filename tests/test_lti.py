@@ -28,10 +28,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 from lti_platform import CLIENT_ID, DEPLOYMENT_ID, INSTRUCTOR, Platform, login_params, new_key, redirect_query
 
-from bot.records import lti as records
+from bot.lti import models as records
 from bot.settings import Settings
-from bot.web.lti import FrameAncestorsMiddleware, accept_instructor_ticket, mount_lti, user_of_request
-from bot.web.lti_tool import LtiTool
+from bot.lti.routes import FrameAncestorsMiddleware, accept_instructor_ticket, mount_lti, user_of_request
+from bot.lti.tool import LtiTool
 
 CASES = {"xpeng-volkswagen": "Volkswagen and XPeng", "other-case": "Another case"}
 SECRET = "a-test-secret-of-at-least-32-characters"
@@ -528,7 +528,7 @@ def test_the_rate_limit_counts_each_lti_user_separately(tool_client: tuple[TestC
     ("http://purl.imsglobal.org/vocab/lis/v2/membership#Mentor", False),
 ])
 def test_instructor_roles(role: str, expected: bool) -> None:
-    from bot.web.lti_tool import is_instructor_role
+    from bot.lti.tool import is_instructor_role
 
     assert is_instructor_role(role) is expected
 

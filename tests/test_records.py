@@ -510,7 +510,7 @@ def test_purge_an_lti_student_by_their_platform_id(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     from bot.cli import main
     from bot.secret import load_secret
-    from bot.web.lti import build_tool
+    from bot.lti.routes import build_tool
 
     data = tmp_path / "data"
     settings = Settings.from_env({}, data_dir=data)

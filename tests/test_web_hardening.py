@@ -125,7 +125,7 @@ def two_cases(embeddings: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
 def course(two_cases: Any, platform: Platform, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[str, Any]]:
     """CASEBOT_ACCESS=lti over two cases with `platform` registered; no API token, no rate limit."""
-    from bot.records import lti as records
+    from bot.lti import models as records
 
     with serving(two_cases, tmp_path_factory.mktemp("course"), access="lti", rate_limit="off") as served:
         base, app = served

@@ -1,8 +1,8 @@
 """The records database: the questions students asked, the answers they got, and their ratings.
 
 `Recorder`, `RecordStore`, `RecordScope` and `AnswerRecord` are importable from here; the other
-names from their modules (models, repository, writer, recorder, schema, database, lti). They are
-loaded on first use, so `casebot --help` (which builds the `questions` parser from
+names from their modules (models, repository, writer, recorder, schema, database; the LTI tables
+are in bot.lti.models). They are loaded on first use, so `casebot --help` (which builds the `questions` parser from
 bot.records.commands) does not import SQLAlchemy.
 """
 

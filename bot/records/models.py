@@ -39,7 +39,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    """The declarative base of every casebot table (records, and LTI in bot.records.lti)."""
+    """The declarative base of every casebot table (records, and LTI in bot.lti.models)."""
 
 
 class AnswerRow(Base):

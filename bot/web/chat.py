@@ -18,7 +18,7 @@ from bot.web.render import answer_markdown, escape_markdown
 if TYPE_CHECKING:
     import gradio as gr
 
-    from bot.web.lti_tool import LtiUser
+    from bot.lti.tool import LtiUser
 
 CONCURRENCY = 4
 # After an answer: bring the answer's start (a fixed anchor of the renderer) into view, so the

@@ -539,7 +539,7 @@ def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[]
     async def _redeem(request: Request, ticket: str) -> Response:
         """An instructor arriving from an LTI launch: a single-use ticket opens a session scoped
         to the launch's case, platform and course."""
-        from bot.web.lti import accept_instructor_ticket
+        from bot.lti.routes import accept_instructor_ticket
 
         tool = getattr(request.app.state, "lti", None)
         grant = await anyio.to_thread.run_sync(accept_instructor_ticket, tool, ticket) if tool else None

@@ -100,7 +100,7 @@ def reader_router(bot: CaseBot, lti_only: bool = False) -> APIRouter:
 
     def read(request: Any) -> Any:
         if lti_only:
-            from bot.web.lti import lti_user
+            from bot.lti.routes import lti_user
 
             launched = lti_user(request)
             if launched is None or launched.case_id != request.path_params["case_id"]:

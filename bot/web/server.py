@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from bot.rag.chain import CaseBot
     from bot.records import Recorder
-    from bot.web.lti_tool import LtiUser
+    from bot.lti.tool import LtiUser
 
 log = logging.getLogger("casebot.server")
 
@@ -124,7 +124,7 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     from bot.web.docs import add_offline_docs
     from bot.web.embed import CITE_CSS, EMBED_CSS, EMBED_HEAD
     from bot.web.instructor import records_router
-    from bot.web.lti import FrameAncestorsMiddleware, LtiOnlyMiddleware, mount_lti, user_of_request
+    from bot.lti.routes import FrameAncestorsMiddleware, LtiOnlyMiddleware, mount_lti, user_of_request
     from bot.web.ratelimit import QuestionLimiter
     from bot.web.reader import reader_router
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bot.errors import DatabaseError, LtiError
-from bot.records import lti as records
+from bot.lti import models as records
 from bot.records.schema import Schema
 from bot.web.signing import LAUNCH_SESSION, Signer
 

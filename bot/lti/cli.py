@@ -76,7 +76,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def _engine(settings: Settings) -> Any:
     from bot.records.schema import upgrade_schema
-    from bot.web.lti import records_engine
+    from bot.lti.routes import records_engine
 
     engine = records_engine(settings)
     upgrade_schema(engine)
@@ -84,7 +84,7 @@ def _engine(settings: Settings) -> Any:
 
 
 def _add_platform(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.records.lti import add_platform
+    from bot.lti.models import add_platform
 
     reg = add_platform(_engine(settings), args.issuer, args.client_id, args.deployment_id,
                        args.auth_login_url, args.auth_token_url, args.jwks_url, args.frame_origin)
@@ -94,7 +94,7 @@ def _add_platform(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.records.lti import list_platforms
+    from bot.lti.models import list_platforms
 
     platforms = list_platforms(_engine(settings))
     if args.json:
@@ -113,7 +113,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _remove(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.records.lti import remove_platform
+    from bot.lti.models import remove_platform
 
     if not remove_platform(_engine(settings), args.issuer, args.client_id):
         raise UsageError(f"No registration for issuer {args.issuer} with client id {args.client_id}. "
@@ -125,7 +125,7 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
 def _rotate(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from bot.web.lti_tool import ToolKeys
+    from bot.lti.tool import ToolKeys
 
     if args.grace_days < 0:
         raise UsageError(f"--grace-days must not be negative, got {args.grace_days:g}")
@@ -140,7 +140,7 @@ def _rotate(args: argparse.Namespace, settings: Settings) -> int:
 def _info(args: argparse.Namespace, settings: Settings) -> int:
     from urllib.parse import urlsplit
 
-    from bot.web.lti_tool import tool_urls
+    from bot.lti.tool import tool_urls
 
     parts = urlsplit(args.base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
