@@ -191,8 +191,8 @@ def cmd_questions(args: argparse.Namespace) -> int:
         if args.user is None:
             raise UsageError("--issuer goes with --user: the student's id on that platform.")
         # The records know an LTI user only as casebot's pseudonym of (issuer, platform id).
-        from bot.secret import load_secret
         from bot.lti.routes import build_tool
+        from bot.secret import load_secret
 
         tool = build_tool(settings, load_secret(settings.secret, settings.data_dir))
         args.user = tool.pseudonym(args.issuer.strip(), args.user.strip())

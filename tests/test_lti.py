@@ -29,9 +29,9 @@ from fastapi.testclient import TestClient
 from lti_platform import CLIENT_ID, DEPLOYMENT_ID, INSTRUCTOR, Platform, login_params, new_key, redirect_query
 
 from bot.lti import models as records
-from bot.settings import Settings
 from bot.lti.routes import FrameAncestorsMiddleware, accept_instructor_ticket, mount_lti, user_of_request
 from bot.lti.tool import LtiTool
+from bot.settings import Settings
 
 CASES = {"xpeng-volkswagen": "Volkswagen and XPeng", "other-case": "Another case"}
 SECRET = "a-test-secret-of-at-least-32-characters"

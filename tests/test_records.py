@@ -509,8 +509,8 @@ def test_purge_one_user_through_the_command(tmp_path: Path, capsys: pytest.Captu
 def test_purge_an_lti_student_by_their_platform_id(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     from bot.cli import main
-    from bot.secret import load_secret
     from bot.lti.routes import build_tool
+    from bot.secret import load_secret
 
     data = tmp_path / "data"
     settings = Settings.from_env({}, data_dir=data)

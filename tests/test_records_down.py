@@ -60,9 +60,9 @@ def test_the_server_answers_while_the_database_is_down_and_writes_the_records_on
 
 def test_a_key_the_database_refuses_leaves_no_key_file(tmp_path: Path) -> None:
     from bot.errors import DatabaseError
+    from bot.lti.tool import LtiTool, ToolKeys
     from bot.records.database import default_database_url, open_engine
     from bot.records.schema import upgrade_schema
-    from bot.lti.tool import LtiTool, ToolKeys
 
     database = tmp_path / "records.sqlite3"
     upgrade_schema(open_engine(default_database_url(tmp_path)))

@@ -14,8 +14,8 @@ import sqlalchemy
 from sqlalchemy import Engine, text
 
 from bot.errors import DatabaseError
-from bot.records.database import default_database_url, open_engine
 from bot.lti.models import InstructorGrant, list_platforms, redeem_instructor_ticket
+from bot.records.database import default_database_url, open_engine
 from bot.records.models import Base
 from bot.records.repository import RecordStore, keyed_user_hash
 from bot.records.schema import VERSION_TABLE, current_revision, head_revision, upgrade_schema

@@ -75,8 +75,8 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _engine(settings: Settings) -> Any:
-    from bot.records.schema import upgrade_schema
     from bot.lti.routes import records_engine
+    from bot.records.schema import upgrade_schema
 
     engine = records_engine(settings)
     upgrade_schema(engine)

@@ -35,8 +35,8 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.errors import DatabaseError, LtiError
 from bot.lti import models as records
-from bot.settings import Settings
 from bot.lti.tool import DEEP_LINK_TTL, DEEP_LINKING_REQUEST, LtiTool, LtiUser, ToolKeys
+from bot.settings import Settings
 from bot.web.ratelimit import Client, QuestionLimiter, RateLimited, RateLimitStoreError
 from bot.web.security import ASGIApp, Message, Receive, Scope, Send
 from bot.web.signing import DEEP_LINK, Signer

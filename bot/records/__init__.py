@@ -2,8 +2,8 @@
 
 `Recorder`, `RecordStore`, `RecordScope` and `AnswerRecord` are importable from here; the other
 names from their modules (models, repository, writer, recorder, schema, database; the LTI tables
-are in bot.lti.models). They are loaded on first use, so `casebot --help` (which builds the `questions` parser from
-bot.records.commands) does not import SQLAlchemy.
+are in bot.lti.models). They are loaded on first use, so `casebot --help` (which builds the
+`questions` parser from bot.records.commands) does not import SQLAlchemy.
 """
 
 from __future__ import annotations

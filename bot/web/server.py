@@ -27,9 +27,9 @@ from bot.web.security import (
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from bot.lti.tool import LtiUser
     from bot.rag.chain import CaseBot
     from bot.records import Recorder
-    from bot.lti.tool import LtiUser
 
 log = logging.getLogger("casebot.server")
 
@@ -117,6 +117,7 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    from bot.lti.routes import FrameAncestorsMiddleware, LtiOnlyMiddleware, mount_lti, user_of_request
     from bot.records.recorder import open_recorder
     from bot.secret import load_secret
     from bot.web.api import api_router, list_cases
@@ -124,7 +125,6 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     from bot.web.docs import add_offline_docs
     from bot.web.embed import CITE_CSS, EMBED_CSS, EMBED_HEAD
     from bot.web.instructor import records_router
-    from bot.lti.routes import FrameAncestorsMiddleware, LtiOnlyMiddleware, mount_lti, user_of_request
     from bot.web.ratelimit import QuestionLimiter
     from bot.web.reader import reader_router
 
