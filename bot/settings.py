@@ -1,28 +1,37 @@
 """Settings: one frozen object built by the entry points from flags and the environment.
 
-The fields, their types and bounds are declared once on a pydantic-settings model, so a variable,
-a flag and a library caller meet the same rule. Through `from_env` and `override` (the entry
-points' way in) a value that breaks it becomes one `UsageError` line naming the variable or flag
-that was set and what it may be; `Settings(...)` built directly raises pydantic's ValidationError
-(a ValueError), which is a caller's bug rather than a person's input.
+The fields, their types, bounds and validators are declared once on a pydantic-settings model, so
+a variable, a flag and a library caller meet the same rule. pydantic-settings reads the variables
+as it is designed to: each field's is `CASEBOT_` plus its name (`env_prefix`), except the
+`OPENAI_*` ones, which keep the names their client library reads (`AliasChoices`); empty ones
+count as unset. Arguments (the CLI flags) win over variables, which win over defaults.
 
-Only entry points read the environment. `Settings(...)` takes its values from its arguments alone
-(the model's own environment and dotenv sources are switched off); `Settings.from_env(env)` reads
-the CASEBOT_* variables of the mapping it is given, through `MappingSource`, and only an entry
-point passes `os.environ` (by passing no mapping).
+Only entry points read the environment: `Settings.from_env()` (or `Settings()`) reads os.environ,
+and only an entry point calls it so; `Settings.from_env(mapping)` reads the variables of that
+mapping alone, through the same pydantic-settings source. Through `from_env` and `override` a
+value that breaks a rule becomes one `UsageError` line naming the variable or flag that was set
+and what it may be; `Settings(...)` built directly raises pydantic's ValidationError (a
+ValueError), which is a caller's bug rather than a person's input.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from bot.errors import UsageError
 
@@ -41,8 +50,6 @@ MIN_LLM_CONTEXT_TOKENS = 256
 Mode = Literal["answer", "guide"]
 MODES: tuple[str, ...] = get_args(Mode)
 ENV_PREFIX = "CASEBOT_"
-# Variables that keep the names their client libraries read, so one export serves both.
-_ENV_NAMES = {"openai_base_url": "OPENAI_BASE_URL", "openai_api_key": "OPENAI_API_KEY"}
 # Flags that are not `--` plus the field name with dashes.
 _FLAGS = {"top_k": "-k"}
 _ON, _OFF = ("on", "true", "yes", "1"), ("off", "false", "no", "0")
@@ -59,8 +66,18 @@ def default_data_dir() -> Path:
 
 
 def env_name(field: str) -> str:
-    """The environment variable of a Settings field (CASEBOT_TOP_K for top_k)."""
-    return _ENV_NAMES.get(field, ENV_PREFIX + field.upper())
+    """The environment variable of a Settings field (CASEBOT_TOP_K for top_k, OPENAI_API_KEY for
+    openai_api_key), as pydantic-settings looks it up."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return ENV_PREFIX + field.upper()
+
+
+def _client_variable(name: str) -> Any:
+    """A field whose variable keeps the name its client library reads (so one export serves
+    both), still settable by its field name (a flag, a library caller)."""
+    return AliasChoices(name, name.lower())
 
 
 def flag_name(field: str) -> str:
@@ -68,40 +85,26 @@ def flag_name(field: str) -> str:
     return _FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
-class MappingSource(PydanticBaseSettingsSource):
-    """The settings found in one explicit mapping of environment variables.
+class GivenEnvironment(EnvSettingsSource):
+    """pydantic-settings' own environment source (prefix, aliases, empty values) over a mapping
+    the caller gives rather than os.environ: tests and library callers never pick up the
+    variables of the process."""
 
-    pydantic-settings' own EnvSettingsSource always reads os.environ; this source reads the mapping
-    it is given, so tests and library callers never pick up the variables of the process. Values
-    are stripped, and blank ones count as unset (a variable exported empty means "the default").
-    """
-
-    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
         super().__init__(settings_cls)
-        self.env = env
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        """The stripped value of the field's variable (None when unset or blank), its name, False."""
-        name = env_name(field_name)
-        value = (self.env.get(name) or "").strip()
-        return (value or None), name, False
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for field_name, field in self.settings_cls.model_fields.items():
-            value, _, _ = self.get_field_value(field, field_name)
-            if value is not None:
-                values[field_name] = value
-        return values
+        self.env_vars = parse_env_vars(environ, self.case_sensitive, self.env_ignore_empty,
+                                       self.env_parse_none_str)
 
 
 class Settings(BaseSettings):
     """Every setting of casebot; each has an environment variable (`env_name`) and most a flag."""
 
     # frozen: one object is built at start and shared by threads; extra="forbid": a misspelt
-    # keyword is an error, not a silently ignored setting.
-    # str_strip_whitespace: a token or URL pasted with a trailing space still works.
-    model_config = SettingsConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    # keyword is an error, not a silently ignored setting (unknown CASEBOT_* variables are not
+    # read at all). str_strip_whitespace: a token or URL pasted with a trailing space still works.
+    # env_ignore_empty: a variable exported empty means "the default".
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True,
+                                      extra="forbid", str_strip_whitespace=True)
 
     data_dir: Path = Field(default_factory=default_data_dir)
     chroma_url: str = ""
@@ -113,9 +116,11 @@ class Settings(BaseSettings):
     # The extractive answerer reorders its best sentences with the shipped cross-encoder (opt-in:
     # it gains on unseen articles, not yet on the bundled case; docs/decisions/sentence-reader.md).
     sentence_reader: bool = False
-    openai_base_url: str = ""
-    openai_api_key: str = Field(default="", repr=False)
-    allowed_origins: tuple[str, ...] = ()
+    openai_base_url: str = Field(default="", validation_alias=_client_variable("OPENAI_BASE_URL"))
+    openai_api_key: str = Field(default="", repr=False,
+                                validation_alias=_client_variable("OPENAI_API_KEY"))
+    # Comma-separated in its variable (NoDecode: not JSON, which pydantic-settings would expect).
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
     rate_limit: str = "30/minute"
     # A ceiling per IP address on top of the per-client limit (a classroom shares one NAT address).
     rate_limit_ip: str = "600/minute"
@@ -153,8 +158,17 @@ class Settings(BaseSettings):
                                    dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Arguments only: the environment is read by `from_env`, from the mapping it is given."""
-        return (init_settings,)
+        """Arguments, then the environment: no .env file or secrets folder is read (a deployment
+        sets variables; a file nobody named should not change a running server)."""
+        return init_settings, env_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        # A variable set to spaces (or a flag to "") means the default, like one exported empty.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
 
     @field_validator("data_dir", "cases_dir", mode="after")
     @classmethod
@@ -192,27 +206,41 @@ class Settings(BaseSettings):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Settings from the CASEBOT_* variables of `env`, then the non-None `overrides` (the CLI
-        flags) on top; UsageError naming the variable or flag of a bad value. `env=None` reads
-        os.environ: only entry points call it so."""
-        values = MappingSource(cls, os.environ if env is None else env)()
-        origins = {field: env_name(field) for field in values}
+        """Settings from the variables of `env`, then the non-None `overrides` (the CLI flags) on
+        top; UsageError naming the variable or flag of a bad value. `env=None` reads os.environ:
+        only entry points call it so."""
         flags = {field: value for field, value in overrides.items() if value is not None}
+        origins = {field: env_name(field) for field in cls.model_fields}
         origins.update((field, flag_name(field)) for field in flags)
-        return _validated(cls, {**values, **flags}, origins)
+        if env is None:
+            return _validated(lambda: cls(**flags), origins)
+        # The sources of settings_customise_sources, in its order, the environment given.
+        # (`_build_sources` is a documented argument of BaseSettings that pydantic's mypy plugin
+        # does not list, hence the ignores.)
+        sources = (InitSettingsSource(cls, flags), GivenEnvironment(cls, env))
+        return _validated(lambda: cls(_build_sources=(sources, flags)), origins)  # type: ignore[call-arg]
 
     def override(self, **flags: Any) -> Settings:
         """A copy with the non-None `flags` on top, checked like every other value; UsageError
         naming the flag of a bad value."""
         changes = {field: value for field, value in flags.items() if value is not None}
-        # Validated again as a whole (model_copy would not check the new values).
+        # Validated again as a whole (model_copy would not check the new values), from these
+        # values alone: the copy reads no environment, it differs from this object by the flags.
         values = {**{field: getattr(self, field) for field in type(self).model_fields}, **changes}
-        return _validated(type(self), values, {field: flag_name(field) for field in changes})
+        origins = {field: flag_name(field) for field in changes}
+        only_values = ((InitSettingsSource(type(self), values),), values)
+        return _validated(lambda: type(self)(_build_sources=only_values), origins)  # type: ignore[call-arg]
 
 
-def _validated(cls: type[Settings], values: dict[str, Any], origins: Mapping[str, str]) -> Settings:
+def _field_of(key: str) -> str:
+    """The field a validated key names (a field name, or a variable name used as its alias);
+    the key itself when it names none."""
+    return next((field for field in Settings.model_fields if key in (field, env_name(field))), key)
+
+
+def _validated(build: Callable[[], Settings], origins: Mapping[str, str]) -> Settings:
     try:
-        return cls(**values)
+        return build()
     except ValidationError as error:
         raise UsageError(describe_error(error, origins)) from None
 
@@ -221,7 +249,8 @@ def describe_error(error: ValidationError, origins: Mapping[str, str]) -> str:
     """One line for the first problem of `error`: the variable or flag (`origins` maps a field to
     where its value came from), what it may be, and the value given."""
     detail = error.errors(include_url=False)[0]
-    field = str(detail["loc"][0]) if detail["loc"] else ""
+    key = str(detail["loc"][0]) if detail["loc"] else ""
+    field = _field_of(key)
     name = origins.get(field, field)
     given, kind, context = detail.get("input"), detail["type"], detail.get("ctx") or {}
     if kind == "literal_error":

@@ -1,6 +1,7 @@
-"""Settings: every documented variable is read from the mapping it is given (never from the process
-unless an entry point asks), flags win over variables, the object is frozen, and a bad variable or
-flag stops the real `casebot` command with one line naming it and what it may be."""
+"""Settings: every documented variable is read by pydantic-settings, from the process environment
+when an entry point asks and from the mapping it is given otherwise; flags win over variables, which
+win over defaults; the object is frozen; and a bad variable or flag stops the real `casebot`
+command with one line naming it and what it may be."""
 
 from __future__ import annotations
 
@@ -56,28 +57,94 @@ def test_every_field_has_a_documented_variable() -> None:
     assert [name for name in sorted(names) if f"`{name}`" not in readme] == []
 
 
+def _process_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """The process environment holding exactly `env` of casebot's variables."""
+    for name in [name for name in os.environ if name.startswith("CASEBOT_") or name in VARIABLES]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
 def test_each_variable_sets_its_field() -> None:
     settings = Settings.from_env({name: raw for name, (raw, _) in VARIABLES.items()})
     fields = {env_name(field): getattr(settings, field) for field in Settings.model_fields}
     assert fields == {name: value for name, (_, value) in VARIABLES.items()}
 
 
+def test_each_variable_of_the_process_sets_its_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    _process_env(monkeypatch, {name: raw for name, (raw, _) in VARIABLES.items()})
+    settings = Settings.from_env()  # as an entry point asks: pydantic-settings reads os.environ
+    fields = {env_name(field): getattr(settings, field) for field in Settings.model_fields}
+    assert fields == {name: value for name, (_, value) in VARIABLES.items()}
+
+
 def test_blank_variables_mean_the_default_and_flags_win() -> None:
-    assert Settings.from_env({"CASEBOT_LLM": "  ", "CASEBOT_TOP_K": ""}) == Settings()
+    assert Settings.from_env({"CASEBOT_LLM": "  ", "CASEBOT_TOP_K": ""}) == Settings.from_env({})
     env = {"CASEBOT_TOP_K": "3", "CASEBOT_LLM_TIMEOUT": "5"}
     settings = Settings.from_env(env, top_k=9, llm_timeout=None)
     assert (settings.top_k, settings.llm_timeout) == (9, 5.0)
 
 
+@pytest.mark.parametrize("source", ["mapping", "process"])
+def test_a_flag_wins_over_its_variable_which_wins_over_the_default(
+        source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"CASEBOT_TOP_K": "3", "OPENAI_API_KEY": "sk-env", "CASEBOT_LLM_TIMEOUT": "5"}
+    _process_env(monkeypatch, env if source == "process" else {})
+    given = env if source == "mapping" else None
+    settings = Settings.from_env(given, top_k=9, openai_api_key="sk-flag", answer_timeout=None)
+    # flag over variable (top_k, the aliased key), variable over default (llm_timeout), default
+    # where neither is set (answer_timeout: a None flag is an unset one).
+    assert (settings.top_k, settings.openai_api_key) == (9, "sk-flag")
+    assert (settings.llm_timeout, settings.answer_timeout) == (5.0, 120.0)
+    # A flag is checked as a flag even when its variable is fine.
+    with pytest.raises(UsageError, match=r"^-k must be positive, got 0$"):
+        Settings.from_env(given, top_k=0)
+
+
 def test_only_the_given_mapping_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CASEBOT_TOP_K", "11")
-    assert Settings().top_k == 5
-    assert Settings.from_env({}).top_k == 5
-    assert Settings.from_env().top_k == 11  # no mapping: the process's own, as entry points ask
+    _process_env(monkeypatch, {"CASEBOT_TOP_K": "11", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    from_mapping = Settings.from_env({})
+    assert (from_mapping.top_k, from_mapping.openai_base_url) == (5, "")
+    assert Settings.from_env({}).override(llm_timeout=3).top_k == 5  # a copy reads nothing either
+    from_process = Settings.from_env()  # no mapping: the process's own, as entry points ask
+    assert (from_process.top_k, from_process.openai_base_url) == (11, "http://127.0.0.1:9/v1")
+
+
+# A bad value of every variable that has a rule, and its one line.
+BAD_VALUES = {
+    "CASEBOT_LLM_TIMEOUT": ("0", "CASEBOT_LLM_TIMEOUT must be positive, got '0'"),
+    "CASEBOT_LLM_CONTEXT": ("all", "Unknown LLM context 'all' (CASEBOT_LLM_CONTEXT). Valid: auto, "
+                            "whole, retrieved."),
+    "CASEBOT_LLM_CONTEXT_TOKENS": ("ten", "CASEBOT_LLM_CONTEXT_TOKENS must be a whole number, got 'ten'"),
+    "CASEBOT_SENTENCE_READER": ("maybe", "CASEBOT_SENTENCE_READER must be on or off, got 'maybe'"),
+    "CASEBOT_CASE_CACHE": ("0", "CASEBOT_CASE_CACHE must be positive, got '0'"),
+    "CASEBOT_ANSWER_TIMEOUT": ("soon", "CASEBOT_ANSWER_TIMEOUT must be a number of seconds, got 'soon'"),
+    "CASEBOT_TOP_K": ("-2", "CASEBOT_TOP_K must be positive, got '-2'"),
+    "CASEBOT_SESSION_TTL": ("an hour", "CASEBOT_SESSION_TTL must be a number of seconds, got 'an hour'"),
+    "CASEBOT_LOG_QUESTIONS": ("sometimes", "CASEBOT_LOG_QUESTIONS must be on or off, got 'sometimes'"),
+    "CASEBOT_LOG_RETENTION_DAYS": ("-1", "CASEBOT_LOG_RETENTION_DAYS must be positive, got '-1'"),
+    # A token is never echoed.
+    "CASEBOT_INSTRUCTOR_TOKEN": ("short", "CASEBOT_INSTRUCTOR_TOKEN must be at least 16 characters "
+                                 "long (it is 5)"),
+    "CASEBOT_ACCESS": ("closed", "Unknown access mode 'closed' (CASEBOT_ACCESS). Valid: open, lti."),
+    "CASEBOT_MODE": ("teach", "Unknown mode 'teach' (CASEBOT_MODE). Valid: answer, guide."),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+def test_a_bad_value_of_each_variable_is_one_line_naming_it(name: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    raw, message = BAD_VALUES[name]
+    with pytest.raises(UsageError) as from_mapping:
+        Settings.from_env({name: raw})
+    _process_env(monkeypatch, {name: raw})
+    with pytest.raises(UsageError) as from_process:
+        Settings.from_env()
+    assert str(from_mapping.value) == str(from_process.value) == message
 
 
 def test_frozen_and_checked_copies() -> None:
-    settings = Settings()
+    settings = Settings.from_env({})
     with pytest.raises(ValueError, match="frozen"):
         settings.top_k = 3  # type: ignore[misc]
     assert settings.override(top_k=3, llm=None).top_k == 3 and settings.top_k == 5
