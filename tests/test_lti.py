@@ -8,6 +8,7 @@ The tool runs in FastAPI's TestClient; the platform (tests/lti_platform.py) is a
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -136,7 +137,7 @@ def test_login_refuses_unregistered_platforms(tool_client: tuple[TestClient, Lti
     response = client.get("/lti/login", params=login_params(platform, **change), follow_redirects=False)
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/html")
-    assert expected in response.text.replace("&#x27;", "'")
+    assert expected in html.unescape(response.text)
 
 
 # ---- launch ----------------------------------------------------------------------------------
@@ -233,7 +234,7 @@ def test_launch_refuses(tool_client: tuple[TestClient, LtiTool], platform: Platf
     response = _launch(client, make(platform, nonce), state)
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("text/html")
-    assert expected in response.text.replace("&#x27;", "'"), response.text
+    assert expected in html.unescape(response.text), response.text
     assert "<iframe" not in response.text and "lti=" not in response.text
     # Nothing else happened: the state is spent, so even a good token cannot use it now.
     again = _launch(client, platform.sign(platform.claims(nonce)), state)
@@ -343,6 +344,35 @@ def test_deep_linking_returns_a_signed_resource_link(tool_client: tuple[TestClie
     assert "iframe" in item
     again = client.post("/lti/deep-link", data=fields)
     assert again.status_code == 400 and "already sent" in again.text
+
+
+MARKUP = '<b>Bold</b> & <script>alert("title")</script>'
+
+
+def test_every_lti_page_escapes_what_it_shows(tmp_path: Path, platform: Platform) -> None:
+    """Titles, case ids and messages reach the pages (rendered from templates) as text only."""
+    app = FastAPI()
+    tool = mount_lti(app, Settings.from_env({}, data_dir=tmp_path / "data"),
+                     lambda: {"markup-case": MARKUP}, SECRET)
+    records.add_platform(tool.engine, **platform.urls)
+    with TestClient(app, base_url=TOOL) as client:
+        state, nonce = _login(client, platform)
+        launched = _launch(client, platform.sign(platform.claims(nonce, lti_custom={"case": "markup-case"})),
+                           state)
+        state, nonce = _login(client, platform)
+        picker = _launch(client, platform.sign(_deep_claims(platform, nonce)), state)
+        fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', picker.text))
+        returned = client.post("/lti/deep-link", data=fields)
+        state, nonce = _login(client, platform)
+        refused = _launch(client, platform.sign(platform.claims(nonce, lti_custom={"case": "<img src=x>"})),
+                          state)
+    assert refused.status_code == 404 and "&lt;img src=x&gt;" in refused.text
+    assert "<img" not in refused.text
+    for shown in (launched, picker, returned):
+        assert shown.status_code == 200, shown.text
+        assert "&lt;script&gt;alert(&#34;title&#34;)&lt;/script&gt;" in shown.text
+        assert "<script>alert" not in shown.text and "<b>" not in shown.text
+        assert shown.headers["cache-control"] == "no-store"
 
 
 def test_deep_linking_is_for_instructors_and_resource_links(tool_client: tuple[TestClient, LtiTool],

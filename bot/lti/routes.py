@@ -20,11 +20,11 @@ Every failure is an HTML page with a 4xx status saying what failed; nothing else
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import re
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -50,30 +50,20 @@ DATABASE_DOWN = LtiError(503, "The course tool's database is not reachable right
 # A picker choice lives as long as the deep-linking request it answers.
 DEEP_LINK_SECONDS = int(DEEP_LINK_TTL.total_seconds())
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<meta name="referrer" content="same-origin"><title>{title}</title>
-<style>
-html, body {{ margin: 0; height: 100%; font-family: system-ui, sans-serif; color: #1f2937; }}
-body.launch {{ display: flex; flex-direction: column; }}
-main {{ max-width: 46rem; margin: 0 auto; padding: 1.5rem; }}
-.bar {{ display: flex; gap: 1rem; align-items: center; justify-content: space-between; flex: none;
-        padding: 6px 12px; border-bottom: 1px solid #e5e7eb; font-size: 14px; }}
-.bar span {{ overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }}
-.bar a {{ font-weight: 600; white-space: nowrap; }}
-.chat {{ border: 0; width: 100%; flex: 1 1 auto; display: block; }}
-.error {{ border-left: 4px solid #b91c1c; padding: 0.5rem 1rem; background: #fef2f2; }}
-.case {{ display: flex; justify-content: space-between; align-items: center; gap: 1rem;
-         border: 1px solid #e5e7eb; border-radius: 8px; padding: 0.75rem 1rem; margin: 0.5rem 0; }}
-button {{ white-space: nowrap; font: inherit; padding: 0.4rem 0.9rem; border-radius: 6px;
-          border: 1px solid #1d4ed8; background: #2563eb; color: white; cursor: pointer; }}
-</style></head><body class="{kind}">{body}</body></html>
-"""
 
 
-def page(title: str, body: str, status: int = 200, kind: str = "") -> HTMLResponse:
-    """An HTML page (title escaped here, body already HTML); `kind` is the body's class."""
-    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body, kind=kind), status_code=status,
+@cache
+def _templates() -> Any:
+    """The LTI pages' Jinja2 templates (bot/lti/templates), escaping every value put in them."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    return Environment(loader=PackageLoader("bot.lti", "templates"), autoescape=True,
+                       undefined=StrictUndefined)
+
+
+def page(template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    """One of the LTI pages, rendered with `values` (escaped by the template), never cached."""
+    return HTMLResponse(_templates().get_template(template).render(**values), status_code=status,
                         headers={"Cache-Control": "no-store"})
 
 
@@ -83,10 +73,7 @@ def error_page(error: LtiError | DatabaseError, headers: dict[str, str] | None =
     if isinstance(error, DatabaseError):
         log.error("LTI request failed: %s", error)
         error = DATABASE_DOWN
-    body = (f"<main><h1>casebot could not start this activity</h1><p class=\"error\">"
-            f"{html.escape(error.message)}</p><p>If this keeps happening, show this message to the "
-            "course's instructor or the portal's administrator.</p></main>")
-    response = page("casebot: launch failed", body, error.status)
+    response = page("error.html", error.status, message=error.message)
     response.headers.update(headers or {})
     return response
 
@@ -190,20 +177,14 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles,
             # into the session's state. Only CASEBOT_MODE=guide holds against a student who edits
             # the URL.
             query["mode"] = "guide"
-        chat = "../embed/?" + urlencode(query)
-        dashboard_link = ""
+        dashboard = ""
         # Only from a course: the dashboard shows that course's records, and a launch without
         # one would have none to show.
         if launch.instructor and launch.user and launch.course:
             ticket = tool.instructor_ticket(launch, case_id)
             dashboard = "../instructor?" + urlencode({"case": case_id, "lti_ticket": ticket})
-            dashboard_link = (f'<a href="{html.escape(dashboard)}" target="_blank" rel="noopener" '
-                              'id="casebot-instructor">Instructor dashboard for this case ↗</a>')
-        title = html.escape(titles[case_id])
-        body = (f'<div class="bar"><span>casebot · {title}</span>{dashboard_link}</div>'
-                f'<iframe class="chat" src="{html.escape(chat)}" title="casebot: ask about the case" '
-                'allow="clipboard-write"></iframe>')
-        return page(f"casebot: {titles[case_id]}", body, kind="launch")
+        return page("launch.html", title=titles[case_id], chat="../embed/?" + urlencode(query),
+                    dashboard=dashboard)
 
     @router.post("/deep-link", summary="Return the chosen case to the platform (deep linking)",
                  response_model=None)
@@ -228,12 +209,7 @@ def lti_router(tool: LtiTool, case_titles: CaseTitles,
             raise LtiError(400, "This choice was already sent, or took too long: open the tool "
                            "selection again from the course.")
         token = tool.deep_link_response(link, case_id, titles[case_id], launch_url)
-        body = (f'<main><p>Adding “{html.escape(titles[case_id])}” to the course…</p>'
-                f'<form id="casebot-return" method="post" action="{html.escape(link.return_url)}">'
-                f'<input type="hidden" name="JWT" value="{html.escape(token)}">'
-                '<noscript><button type="submit">Continue</button></noscript></form>'
-                "<script>document.getElementById('casebot-return').submit();</script></main>")
-        return page("casebot: returning to the course", body)
+        return page("return.html", title=titles[case_id], return_url=link.return_url, token=token)
 
     return router
 
@@ -252,17 +228,9 @@ def own_launch_url(target_link_uri: str, host: str | None) -> str:
 
 def picker_page(choice: Callable[[str], str], titles: dict[str, str]) -> HTMLResponse:
     """The deep-linking picker: one button per case, posting back the signed `choice(case_id)`."""
-    rows = []
-    for case_id, title in sorted(titles.items(), key=lambda item: item[1].lower()):
-        rows.append(
-            '<form class="case" method="post" action="deep-link">'
-            f'<div><strong>{html.escape(title)}</strong><br><small>{html.escape(case_id)}</small></div>'
-            f'<input type="hidden" name="choice" value="{html.escape(choice(case_id))}">'
-            f'<button type="submit" aria-label="Add {html.escape(title)}">Add to course</button></form>')
-    cases = "".join(rows) or "<p>No case is ingested yet: run <code>casebot ingest PATH</code>.</p>"
-    body = ("<main><h1>Add “Ask the case” to your course</h1><p>Choose the case students will ask "
-            "about. Each answer cites the case's paragraphs.</p>" + cases + "</main>")
-    return page("casebot: choose a case", body)
+    cases = [{"id": case_id, "title": title, "choice": choice(case_id)}
+             for case_id, title in sorted(titles.items(), key=lambda item: item[1].lower())]
+    return page("picker.html", cases=cases)
 
 
 def user_of_request(tool: LtiTool, request: Any) -> LtiUser | None:
@@ -330,12 +298,9 @@ class LtiOnlyMiddleware:
     a notice: a page saying to open casebot from the course, or 403 JSON for anything but a page."""
 
     def __init__(self, app: ASGIApp, tool: LtiTool) -> None:
-        from jinja2 import Environment, PackageLoader
-
         self.app = app
         self.tool = tool
-        env = Environment(loader=PackageLoader("bot.web", "templates"), autoescape=True)
-        self.notice = env.get_template("course_only.html").render(message=COURSE_ONLY).encode()
+        self.notice = _templates().get_template("course_only.html").render(message=COURSE_ONLY).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
