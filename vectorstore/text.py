@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
@@ -23,7 +24,9 @@ _SENTENCE_END = re.compile(r"[.!?]['\"”’)\]]*(?=\s+|$)")
 # "2,000", "l'oreal").
 _WORD = re.compile(r"[^\W_]+(?:[.,'’][^\W_]+)*")
 
-_STEMMER = snowballstemmer.stemmer("english")
+# One stemmer a thread: a snowballstemmer object keeps the word it works on in itself, so two
+# threads stemming with one object corrupt each other's word (IndexError under concurrent answers).
+_STEMMERS = threading.local()
 
 STOPWORDS = frozenset(
     """a an the and or but if then than so of in on at to for from by with about into over under
@@ -133,7 +136,10 @@ def stem(token: str) -> str:
     """The Snowball (Porter 2) stem of a lower-cased token: invest/invested/investment -> invest."""
     if not token.isalpha():
         return token
-    return str(_STEMMER.stemWord(token))
+    stemmer = getattr(_STEMMERS, "english", None)
+    if stemmer is None:
+        stemmer = _STEMMERS.english = snowballstemmer.stemmer("english")
+    return str(stemmer.stemWord(token))
 
 
 def content_terms(text: str) -> list[str]:
