@@ -1,10 +1,12 @@
-"""Sessions under load against one `casebot serve`: 20 concurrent web-chat sessions (gradio_client
-on the `/` app's `ask` event) and 20 API clients, 5 turns each, every session with its own canary
-in its history.
+"""Sessions under load against the whole app served on 127.0.0.1: 20 concurrent web-chat sessions
+(gradio_client on the `/` app's `ask` event) and 20 API clients, 5 turns each, every session with
+its own canary in its history.
 
-Pass: no request fails, no canary shows up in another session's answers or history, and after the
-sessions end their chat state expires (the server runs with CASEBOT_SESSION_TTL=4): a session that
-comes back finds an empty history, and the server's RSS (from /proc) is back near its baseline.
+Pass: no request fails, no canary shows up in another session's answers or history, each chat
+session holds its log in the sessions' store, and once the sessions have been idle past
+CASEBOT_SESSION_TTL every log is gone: the store is empty and a session that comes back finds an
+empty history. Idle time passes on the store's own clock (the timer of its cachetools TTLCache),
+which the test moves forward: nothing sleeps.
 """
 
 from __future__ import annotations
@@ -13,58 +15,44 @@ import secrets
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import CASE_ID, running_server
+from conftest import CASE_ID
+from served_app import serving
+
+from bot.settings import Settings
+from bot.web.chat import ChatSessions
 
 pytestmark = [pytest.mark.server, pytest.mark.model]
 
 SESSIONS = 20
 TURNS = 5
-TTL_S = 15  # long enough that no turn of a loaded 2-core machine outlasts it
-RSS_MARGIN_MB = 25.0
+TTL_S = 600.0
 FOLLOW_UPS = ["How much did Volkswagen invest in XPeng?", "When was that announced?",
               "Why did Volkswagen need a partner in China?", "What did XPeng gain from the deal?"]
 
 
-def rss_mb(pid: int) -> float:
-    """Resident set size of a process, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+class Clock:
+    """A clock that moves only when told to."""
 
+    def __init__(self) -> None:
+        self.now = 1000.0
 
-def server_pid(base: str) -> int:
-    """The pid of the process listening on the server's port (the `casebot serve` python)."""
-    port = base.rsplit(":", 1)[1]
-    inode = None
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[1].endswith(f":{int(port):04X}") and fields[3] == "0A":  # LISTEN
-                inode = fields[9]
-    assert inode, "no listening socket"
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                if fd.readlink().as_posix() == f"socket:[{inode}]":
-                    return int(proc.name)
-        except (PermissionError, FileNotFoundError, OSError):
-            continue
-    raise AssertionError("no process owns the listening socket")
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture(scope="module")
-def server(ingested_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_server(ingested_data_dir, "--rate-limit", "off", "--session-ttl", str(TTL_S),
-                        log_dir=tmp_path_factory.mktemp("logs")) as base:
-        yield base
+def server(casebot: Any, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[str, ChatSessions, Clock]]:
+    clock = Clock()
+    sessions = ChatSessions(TTL_S, timer=clock)
+    settings = Settings.from_env({}, data_dir=tmp_path_factory.mktemp("sessions"), rate_limit="off",
+                                 rate_limit_ip="off", session_ttl=TTL_S)
+    with serving(casebot, settings, sessions=sessions) as (base, _):
+        yield base, sessions, clock
 
 
 def canary() -> str:
@@ -112,15 +100,9 @@ def wave(base: str) -> tuple[list[str], list[Any], list[str], list[list[str]], f
     return chat_codes, chat_results, api_codes, api_results, time.monotonic() - started
 
 
-def test_concurrent_sessions_stay_apart_and_expire(server: str) -> None:
-    pid = server_pid(server)
-    # A first wave warms everything that stays (worker threads, caches, the loaded case) ...
-    wave(server)
-    time.sleep(TTL_S + 3)
-    baseline = rss_mb(pid)
-    # ... the second is measured: memory must come back to where the first wave left it.
-    chat_codes, chat_results, api_codes, api_results, elapsed = wave(server)
-    peak = rss_mb(pid)
+def test_concurrent_sessions_stay_apart_and_expire(server: tuple[str, ChatSessions, Clock]) -> None:
+    base, sessions, clock = server
+    chat_codes, chat_results, api_codes, api_results, elapsed = wave(base)
     every_code = chat_codes + api_codes
     for own, (_, seen) in zip(chat_codes, chat_results, strict=True):
         assert len(seen) == TURNS
@@ -129,12 +111,14 @@ def test_concurrent_sessions_stay_apart_and_expire(server: str) -> None:
     for own, seen in zip(api_codes, api_results, strict=True):
         assert len(seen) == TURNS
         assert not any(code in text for text in seen for code in every_code if code != own)
+    assert len(sessions) == SESSIONS  # one log a chat session; the API keeps none
 
-    time.sleep(TTL_S + 3)  # the sessions are idle: their state expires
-    settled = rss_mb(pid)
+    clock.now += TTL_S - 1  # idle, but not yet for the whole TTL
+    assert len(sessions) == SESSIONS
+    clock.now += 2  # idle past the TTL: every log is dropped
+    assert len(sessions) == 0
     client, _ = chat_results[0]
     after = client.predict("Who founded XPeng?", CASE_ID, api_name="/ask")
     assert chat_codes[0] not in str(after), "an expired session still had its history"
-    print(f"\n{2 * SESSIONS} sessions x {TURNS} turns in {elapsed:.1f} s; RSS baseline {baseline:.0f} MiB, "
-          f"peak {peak:.0f} MiB, after expiry {settled:.0f} MiB")
-    assert settled - baseline < RSS_MARGIN_MB, (baseline, peak, settled)
+    assert len(sessions) == 1  # the session that came back starts a new log
+    print(f"\n{2 * SESSIONS} sessions x {TURNS} turns in {elapsed:.1f} s")

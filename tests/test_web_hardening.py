@@ -16,9 +16,7 @@ import csv
 import io
 import json
 import re
-import socket
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +27,7 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
+import served_app
 from conftest import BUNDLED_CASES, CASE_ID
 from lti_platform import COURSE, INSTRUCTOR, LEARNER, Platform
 from test_chat_app import message_text
@@ -51,29 +50,12 @@ OTHER_CASE = "other-case"
 
 @contextmanager
 def serving(casebot: Any, data_dir: Path, **fields: Any) -> Iterator[tuple[str, Any]]:
-    """The whole casebot app with these settings, served by uvicorn on 127.0.0.1 until the block
-    ends; yields (base URL, app)."""
-    import uvicorn
-
-    from bot.web.server import create_app
-
+    """The whole casebot app with these settings (this module's secret and instructor token),
+    served on 127.0.0.1 until the block ends; yields (base URL, app)."""
     settings = Settings.from_env({}, data_dir=data_dir, secret=SECRET,
                                  instructor_token=INSTRUCTOR_TOKEN, **fields)
-    app = create_app(casebot, settings)
-    # Listening before the server starts: requests wait in the backlog until it accepts them.
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-        app.state.recorder.close()
+    with served_app.serving(casebot, settings) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -265,7 +265,12 @@ class LtiTool:
         # A kid missing from the cached platform key set triggers a refetch, at most this often.
         self.jwks_cooldown_s = 5.0
         self._jwk_clients: dict[str, Any] = {}
-        self._origins: tuple[float, tuple[str, ...]] = (-1e9, ())
+        from cachetools import TTLCache
+
+        # Every framed page asks for the platforms' origins: read from the database at most once
+        # in _ORIGINS_CACHE_S; the last ones read stand in while the database is down.
+        self._origins: TTLCache[str, tuple[str, ...]] = TTLCache(1, _ORIGINS_CACHE_S)
+        self._known_origins: tuple[str, ...] = ()
         self._lock = threading.Lock()
         self._logins = 0
         self.schema = Schema(engine)
@@ -527,15 +532,18 @@ class LtiTool:
     # ---- framing ---------------------------------------------------------------------------
     def frame_origins(self) -> tuple[str, ...]:
         """The registered platforms' origins (cached briefly: read on every framed page)."""
-        stamp, origins = self._origins
-        now = time.monotonic()
-        if now - stamp > _ORIGINS_CACHE_S:
-            try:
-                origins = records.platform_origins(self.database())
-            except DatabaseError as error:
-                # Every page asks: a database that is down must not take the chat down with it.
-                log.error("cannot read the LTI platforms' origins (%s); using the last known", error)
-            self._origins = (now, origins)
+        with self._lock:
+            cached = self._origins.get("origins")
+        if cached is not None:
+            return cached
+        try:
+            origins = records.platform_origins(self.database())
+        except DatabaseError as error:
+            # Every page asks: a database that is down must not take the chat down with it.
+            log.error("cannot read the LTI platforms' origins (%s); using the last known", error)
+            origins = self._known_origins
+        with self._lock:
+            self._known_origins = self._origins["origins"] = origins
         return origins
 
 

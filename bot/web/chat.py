@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,9 @@ SCROLL_TO_ANSWER = """() => {
 # A session keeps its last turns only (each turn is a question and an answer with its sources):
 # server memory per session stays bounded however long a student chats.
 MAX_SESSION_TURNS = 25
+# Sessions kept at most (the least recently answered beyond this are dropped): Gradio's own
+# default capacity of session state.
+MAX_SESSIONS = 10_000
 # CASEBOT_ACCESS=lti, a question about another case than the one the course opened.
 OTHER_CASE = "This chat answers questions about the case your course opened it for only."
 CSS = """
@@ -76,6 +81,41 @@ CHAT_HEAD = f"""
 }})();
 </script>
 """
+
+
+class ChatSessions:
+    """Each chat session's log, by Gradio's session id, in server memory (a cachetools TTLCache):
+    a log is dropped once its session has been idle for `ttl` seconds after its last answer, and
+    the least recently answered beyond `capacity` sessions. `timer` is the cache's clock."""
+
+    def __init__(self, ttl: float, capacity: int = MAX_SESSIONS,
+                 timer: Callable[[], float] = time.monotonic) -> None:
+        from cachetools import TTLCache
+
+        self._logs: TTLCache[str, list[dict[str, str]]] = TTLCache(capacity, ttl, timer=timer)
+        # Gradio runs handlers on several threads; a TTLCache is not thread-safe by itself.
+        self._lock = threading.Lock()
+
+    def log(self, session: str) -> list[dict[str, str]]:
+        """The session's log; empty for a new session or one that expired."""
+        with self._lock:
+            return self._logs.get(session, [])
+
+    def keep(self, session: str, log: list[dict[str, str]]) -> None:
+        """Keep `log` as the session's (its idle time starts again)."""
+        with self._lock:
+            self._logs[session] = log
+
+    def drop(self, session: str) -> None:
+        """Forget the session's log (a new chat)."""
+        with self._lock:
+            self._logs.pop(session, None)
+
+    def __len__(self) -> int:
+        """How many sessions hold a log that has not expired."""
+        with self._lock:
+            self._logs.expire()
+            return len(self._logs)
 
 
 def _gradio() -> Any:
@@ -173,11 +213,13 @@ def _messages(log: list[dict[str, str]]) -> list[dict[str, str]]:
 
 def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                limiter: QuestionLimiter | None = None, recorder: Recorder | None = None,
-               lti_user: Callable[[Any], LtiUser | None] | None = None) -> gr.Blocks:
+               lti_user: Callable[[Any], LtiUser | None] | None = None,
+               sessions: ChatSessions | None = None) -> gr.Blocks:
     """The chat page; `embed=True` drops the header for use inside an iframe. `limiter` counts
     every question answered here, whichever Gradio route it arrives by; with records on, each
     answer has thumbs up/down (and an optional comment) kept by `recorder`; `lti_user` reads the
-    (pseudonymous) LTI user of a request to a launched chat, None for anyone else."""
+    (pseudonymous) LTI user of a request to a launched chat, None for anyone else; `sessions`
+    keeps the conversations (default: its own, expiring after settings.session_ttl)."""
     from bot.web.casepage import SUGGESTIONS, Suggestions
     from bot.web.embed import READER_PANEL, answer_markdown_linked
 
@@ -222,8 +264,8 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
             with gr.Column(scale=2, min_width=0, elem_classes="casebot-reader-col"):
                 gr.HTML(READER_PANEL)
         # Each session's history lives in server memory: it expires once the session has been
-        # idle for settings.session_ttl seconds (Gradio's default would keep it for ever).
-        session_log = gr.State([], time_to_live=settings.session_ttl)
+        # idle for settings.session_ttl seconds.
+        logs = sessions if sessions is not None else ChatSessions(settings.session_ttl)
         # This session's guide mode (`?mode=guide`, as a course link sets it); the server-wide
         # CASEBOT_MODE=guide applies whatever the session says.
         guide = gr.State(False, time_to_live=settings.session_ttl)
@@ -237,29 +279,40 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                                      scale=8, max_length=2000, submit_btn="Send")
         channel = "embed" if embed else "chat"
 
-        def answer(text: str, log: list[dict[str, str]], case_id: str, guided: bool,
-                   request: Any) -> Iterator[Any]:
+        def answer(text: str, case_id: str, guided: bool, request: Any) -> Iterator[Any]:
+            session = _session(request)
+            log = logs.log(session)
             launched = lti_user(request) if lti_user is not None and request is not None else None
             if settings.access == "lti" and (launched is None or launched.case_id != case_id):
                 # A launch opens its own case only: cases are licensed course by course.
-                yield text, [*_messages(log), _notice(OTHER_CASE)], log
+                yield text, [*_messages(log), _notice(OTHER_CASE)]
                 return
             who = _client(request, launched)
-            yield from respond(bot, text, log, case_id, render, limiter, who, recorder,
-                               "lti" if who.user else channel, guided)
+            for box, shown, new_log in respond(bot, text, log, case_id, render, limiter, who, recorder,
+                                               "lti" if who.user else channel, guided):
+                if new_log is not log:
+                    logs.keep(session, new_log)
+                yield box, shown
 
         answer.__annotations__["request"] = gr.Request
-        question.submit(answer, [question, session_log, case, guide], [question, chatbot, session_log],
+        question.submit(answer, [question, case, guide], [question, chatbot],
                         api_name="ask", concurrency_limit=CONCURRENCY
                         ).then(None, js=SCROLL_TO_ANSWER)
         for button in tries:
             # A suggestion is asked at once, as if typed and sent.
-            button.click(answer, [button, session_log, case, guide], [question, chatbot, session_log],
+            button.click(answer, [button, case, guide], [question, chatbot],
                          api_visibility="private", concurrency_limit=CONCURRENCY
                          ).then(None, js=SCROLL_TO_ANSWER)
-        clear.click(lambda: ([], []), None, [chatbot, session_log], api_name="clear")
+
+        def new_chat(request: Any) -> list[Any]:
+            logs.drop(_session(request))
+            return []
+
+        new_chat.__annotations__["request"] = gr.Request
+        clear.click(new_chat, None, chatbot, api_name="clear")
         if rating and recorder is not None:
-            wire_feedback(gr, recorder, chatbot, session_log, rated, comment_row, comment)
+            wire_feedback(gr, recorder, chatbot, lambda request: logs.log(_session(request)), rated,
+                          comment_row, comment)
 
         def page_text(case_id: str) -> list[Any]:
             """The header and suggestions of the case shown (a new case: a new conversation)."""
@@ -269,8 +322,13 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                     *(gr.update(value=q, visible=True) for q in found),
                     *(gr.update(visible=False) for _ in range(SUGGESTIONS - len(found)))]
 
-        case.input(lambda case_id: [[], [], *page_text(case_id)], case,
-                   [chatbot, session_log, header, *tries], api_visibility="private")
+        def switch_case(case_id: str, request: Any) -> list[Any]:
+            # Another case: a new conversation.
+            logs.drop(_session(request))
+            return [[], *page_text(case_id)]
+
+        switch_case.__annotations__["request"] = gr.Request
+        case.input(switch_case, case, [chatbot, header, *tries], api_visibility="private")
 
         def pick_case(request: Any) -> list[Any]:
             # Listed again on every page load: cases ingested while the server runs appear.
@@ -317,11 +375,16 @@ def _default_case(bot: CaseBot, ids: list[str]) -> str:
         return ids[0] if ids else ""
 
 
+def _session(request: Any) -> str:
+    """Gradio's random id of the browser session a request belongs to."""
+    return str(getattr(request, "session_hash", "") or "") if request is not None else ""
+
+
 def _client(request: Any, user: LtiUser | None) -> Client:
     """Who asks in the chat: the LTI user of a launched chat (with its platform and course), else
     the browser session (Gradio's session hash); and its address."""
     host = request.client.host if request is not None and request.client else "unknown"
-    session = str(getattr(request, "session_hash", "") or "") if request is not None else ""
+    session = _session(request)
     if user is None:
         return Client(ip=host, session=session)
     return Client(ip=host, session=session, user=user.user, platform=user.platform, course=user.course)

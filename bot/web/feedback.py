@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from bot.errors import FeedbackError, UnknownAnswerError
@@ -41,11 +42,14 @@ def rate_answer(recorder: Recorder, log: list[dict[str, str]], index: Any, liked
     return answer_id
 
 
-def wire_feedback(gr: Any, recorder: Recorder, chatbot: Any, session_log: Any, rated: Any,
+def wire_feedback(gr: Any, recorder: Recorder, chatbot: Any,
+                  session_log: Callable[[Any], list[dict[str, str]]], rated: Any,
                   comment_row: Any, comment: Any) -> None:
-    """The chat's like event and the comment box that follows a rating."""
+    """The chat's like event and the comment box that follows a rating; `session_log` gives the
+    log of the session a Gradio request belongs to."""
 
-    def on_like(log: list[dict[str, str]], data: Any) -> Any:
+    def on_like(data: Any, request: Any) -> Any:
+        log = session_log(request)
         try:
             answer_id = rate_answer(recorder, log, data.index, data.liked)
         except (UnknownAnswerError, FeedbackError):
@@ -60,8 +64,8 @@ def wire_feedback(gr: Any, recorder: Recorder, chatbot: Any, session_log: Any, r
         return ({"answer_id": answer_id, "rating": "up" if data.liked else "down"},
                 gr.update(visible=True))
 
-    on_like.__annotations__["data"] = gr.LikeData
-    chatbot.like(on_like, [session_log], [rated, comment_row], api_visibility="private")
+    on_like.__annotations__.update(data=gr.LikeData, request=gr.Request)
+    chatbot.like(on_like, None, [rated, comment_row], api_visibility="private")
 
     def on_comment(text: str, last: dict[str, str] | None) -> Any:
         if last and text.strip():

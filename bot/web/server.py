@@ -1,10 +1,11 @@
 """`casebot serve`: one ASGI app (FastAPI + uvicorn) with the Gradio chat at `/`, the embeddable
 chat at `/embed?case=ID`, the JSON API under `/api/v1`, `/healthz`, and OpenAPI docs at `/docs`.
 
-State: each browser session's chat history lives in Gradio session state (per process: replicas
-need sticky routing); the API is stateless (the client sends the history). The in-memory copy of
-each case is a per-process cache. Rate-limit counters are per process with `memory://` and shared
-by every replica with `CASEBOT_RATE_LIMIT_STORAGE=redis://…`.
+State: each browser session's chat history lives in this process's memory
+(bot.web.chat.ChatSessions, keyed by Gradio's session id: replicas need sticky routing); the API is
+stateless (the client sends the history). The in-memory copy of each case is a per-process cache.
+Rate-limit counters are per process with `memory://` and shared by every replica with
+`CASEBOT_RATE_LIMIT_STORAGE=redis://…`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from bot.lti.tool import LtiUser
     from bot.rag.chain import CaseBot
     from bot.records import Recorder
+    from bot.web.chat import ChatSessions
 
 log = logging.getLogger("casebot.server")
 
@@ -106,9 +108,11 @@ def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     return settings.override(allowed_origins=check_origins(settings.allowed_origins))
 
 
-def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = None) -> FastAPI:
+def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = None,
+               sessions: ChatSessions | None = None) -> FastAPI:
     """The whole server as one FastAPI app (settings already validated by serve_settings);
-    `recorder` keeps the answered questions (default: as the settings say)."""
+    `recorder` keeps the answered questions (default: as the settings say); `sessions` the web
+    chats' conversations (default: kept settings.session_ttl seconds after their last answer)."""
     quiet_libraries()
     import gradio as gr
     from fastapi import FastAPI, Request
@@ -121,7 +125,7 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     from bot.records.recorder import open_recorder
     from bot.secret import load_secret
     from bot.web.api import api_router, list_cases
-    from bot.web.chat import CHAT_HEAD, CSS, build_chat
+    from bot.web.chat import CHAT_HEAD, CSS, ChatSessions, build_chat
     from bot.web.docs import add_offline_docs
     from bot.web.embed import CITE_CSS, EMBED_CSS, EMBED_HEAD
     from bot.web.instructor import records_router
@@ -204,8 +208,12 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     def lti_user(request: Any) -> LtiUser | None:
         return user_of_request(lti, request)
 
-    chat = build_chat(bot, settings, limiter=limiter, recorder=recorder, lti_user=lti_user)
-    embed = build_chat(bot, settings, embed=True, limiter=limiter, recorder=recorder, lti_user=lti_user)
+    # One store for / and /embed: a session id belongs to one page of either.
+    sessions = sessions if sessions is not None else ChatSessions(settings.session_ttl)
+    chat = build_chat(bot, settings, limiter=limiter, recorder=recorder, lti_user=lti_user,
+                      sessions=sessions)
+    embed = build_chat(bot, settings, embed=True, limiter=limiter, recorder=recorder, lti_user=lti_user,
+                       sessions=sessions)
     common: dict[str, Any] = {"footer_links": [], "show_error": False, "ssr_mode": False,
                               "mcp_server": False, "enable_monitoring": False}
     # Order matters: /embed before the catch-all mount at /.
