@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -26,7 +27,6 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
-    InitSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -83,6 +83,13 @@ def _client_variable(name: str) -> Any:
 def flag_name(field: str) -> str:
     """The command-line flag of a Settings field (--llm-timeout for llm_timeout)."""
     return _FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+# The environment `Settings.from_env` was given, for settings_customise_sources while it builds
+# (None: os.environ). A context variable: threads and tasks building settings at once each see
+# their own.
+_GIVEN_ENVIRONMENT: ContextVar[Mapping[str, str] | None] = ContextVar("casebot_environment",
+                                                                     default=None)
 
 
 class GivenEnvironment(EnvSettingsSource):
@@ -158,9 +165,11 @@ class Settings(BaseSettings):
                                    dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Arguments, then the environment: no .env file or secrets folder is read (a deployment
-        sets variables; a file nobody named should not change a running server)."""
-        return init_settings, env_settings
+        """Arguments, then the environment: os.environ, or the mapping `from_env` was given. No
+        .env file or secrets folder is read (a deployment sets variables; a file nobody named
+        should not change a running server)."""
+        given = _GIVEN_ENVIRONMENT.get()
+        return init_settings, (env_settings if given is None else GivenEnvironment(settings_cls, given))
 
     @model_validator(mode="before")
     @classmethod
@@ -212,13 +221,7 @@ class Settings(BaseSettings):
         flags = {field: value for field, value in overrides.items() if value is not None}
         origins = {field: env_name(field) for field in cls.model_fields}
         origins.update((field, flag_name(field)) for field in flags)
-        if env is None:
-            return _validated(lambda: cls(**flags), origins)
-        # The sources of settings_customise_sources, in its order, the environment given.
-        # (`_build_sources` is a documented argument of BaseSettings that pydantic's mypy plugin
-        # does not list, hence the ignores.)
-        sources = (InitSettingsSource(cls, flags), GivenEnvironment(cls, env))
-        return _validated(lambda: cls(_build_sources=(sources, flags)), origins)  # type: ignore[call-arg]
+        return _validated(cls, flags, origins, env)
 
     def override(self, **flags: Any) -> Settings:
         """A copy with the non-None `flags` on top, checked like every other value; UsageError
@@ -227,9 +230,7 @@ class Settings(BaseSettings):
         # Validated again as a whole (model_copy would not check the new values), from these
         # values alone: the copy reads no environment, it differs from this object by the flags.
         values = {**{field: getattr(self, field) for field in type(self).model_fields}, **changes}
-        origins = {field: flag_name(field) for field in changes}
-        only_values = ((InitSettingsSource(type(self), values),), values)
-        return _validated(lambda: type(self)(_build_sources=only_values), origins)  # type: ignore[call-arg]
+        return _validated(type(self), values, {field: flag_name(field) for field in changes}, {})
 
 
 def _field_of(key: str) -> str:
@@ -238,11 +239,16 @@ def _field_of(key: str) -> str:
     return next((field for field in Settings.model_fields if key in (field, env_name(field))), key)
 
 
-def _validated(build: Callable[[], Settings], origins: Mapping[str, str]) -> Settings:
+def _validated(cls: type[Settings], values: dict[str, Any], origins: Mapping[str, str],
+               env: Mapping[str, str] | None) -> Settings:
+    """`cls(**values)` over the environment `env` (None: os.environ); UsageError for a bad value."""
+    token = _GIVEN_ENVIRONMENT.set(env)
     try:
-        return build()
+        return cls(**values)
     except ValidationError as error:
         raise UsageError(describe_error(error, origins)) from None
+    finally:
+        _GIVEN_ENVIRONMENT.reset(token)
 
 
 def describe_error(error: ValidationError, origins: Mapping[str, str]) -> str:
