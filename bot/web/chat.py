@@ -1,6 +1,8 @@
-"""The Gradio web chat: streamed answers with their cited paragraphs, one history per session."""
+"""The Gradio web chat: streamed answers with their cited paragraphs, one history per session.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Gradio finds the request and event-data arguments
+of a handler by its annotations, and those must be the classes themselves (gradio is imported
+inside build_chat, so a postponed "gr.Request" would not resolve)."""
 
 import threading
 import time
@@ -43,8 +45,6 @@ OTHER_CASE = "This chat answers questions about the case your course opened it f
 CSS = """
 .casebot-header h1 { margin: 0 0 0.1em 0; font-size: 1.6em; }
 .casebot-header p { margin-top: 0; color: var(--body-text-color-subdued); }
-/* The chat's own corner toolbar (clear icon) sat over scrolled messages: "New chat" does that. */
-.casebot-chat .top-panel { display: none !important; }
 .casebot-count { text-align: right; font-size: 0.8em; color: var(--body-text-color-subdued);
                  min-height: 1.2em; }
 .casebot-count.casebot-over { color: var(--error-text-color, #b91c1c); font-weight: 600; }
@@ -52,35 +52,19 @@ CSS = """
   .casebot-chat { height: 50vh !important; max-height: 50vh !important; }
   .casebot-header h1 { font-size: 1.15em; }
   .casebot-header p { font-size: 0.8em; margin-bottom: 0; }
-  .gradio-container { padding-top: 4px !important; }
 }
 """
-# Counts characters in the browser as the student types (no server round trip per key); the
-# server still refuses an over-long question with a message, and nothing is ever cut. The count
-# is refreshed on every keystroke and whenever the page changes: Gradio renders components as
-# their code arrives, so the counter may appear after the box has text in it, and a sent question
-# clears the box without a keystroke.
-CHAT_HEAD = f"""
-<script>
-(function () {{
-  function refresh() {{
-    document.querySelectorAll(".casebot-question textarea").forEach(function (box) {{
-      var root = box.closest(".gradio-container") || document;
-      var counter = root.querySelector(".casebot-count");
-      if (!counter) return;
-      var left = {MAX_QUESTION_CHARS} - box.value.length;
-      var text = left < 0 ? (-left) + " characters too many (at most {MAX_QUESTION_CHARS:,})"
-        : (left < 200 ? left + " characters left" : "");
-      if (counter.textContent !== text) counter.textContent = text;
-      counter.classList.toggle("casebot-over", left < 0);
-    }});
-  }}
-  document.addEventListener("input", refresh, true);
-  new MutationObserver(refresh).observe(document.documentElement, {{childList: true, subtree: true}});
-  refresh();
-}})();
-</script>
-"""
+# Counts characters in the browser as the student types (a js-only handler on the box's change
+# event: no server round trip per key); the server still refuses an over-long question with a
+# message, and nothing is ever cut. The change event also fires when a sent question clears the box.
+COUNT_CHARACTERS = f"""(text) => {{
+  const left = {MAX_QUESTION_CHARS} - (text || "").length;
+  if (left < 0) return '<div class="casebot-count casebot-over" aria-live="polite">' + (-left) +
+    ' characters too many (at most {MAX_QUESTION_CHARS:,})</div>';
+  return '<div class="casebot-count" aria-live="polite">' +
+    (left < 200 ? left + ' characters left' : '') + '</div>';
+}}"""
+COUNTER = '<div class="casebot-count" aria-live="polite"></div>'
 
 
 class ChatSessions:
@@ -213,8 +197,8 @@ def _messages(log: list[dict[str, str]]) -> list[dict[str, str]]:
 
 def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                limiter: QuestionLimiter | None = None, recorder: Recorder | None = None,
-               lti_user: Callable[[Any], LtiUser | None] | None = None,
-               sessions: ChatSessions | None = None) -> gr.Blocks:
+               lti_user: Callable[[Any], "LtiUser | None"] | None = None,
+               sessions: ChatSessions | None = None) -> "gr.Blocks":
     """The chat page; `embed=True` drops the header for use inside an iframe. `limiter` counts
     every question answered here, whichever Gradio route it arrives by; with records on, each
     answer has thumbs up/down (and an optional comment) kept by `recorder`; `lti_user` reads the
@@ -224,6 +208,8 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
     from bot.web.embed import READER_PANEL, answer_markdown_linked
 
     gr = _gradio()
+    from gradio import Request
+
     # One renderer for / and /embed: [¶n] markers link to their source under the answer.
     render = answer_markdown_linked
     cases = bot.library.cases()
@@ -239,7 +225,7 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
             with gr.Column(scale=3):
                 case = gr.Dropdown(choices=choices, value=default, label="Case", visible=len(cases) > 1,
                                    interactive=True)
-                # No label or clear icon over the messages: "New chat" below clears the conversation.
+                # No label over the messages; its clear icon starts a new chat, as "New chat" does.
                 # No autoscroll to the bottom (the end of the Sources box): after an answer the
                 # chat scrolls to the answer's start instead (SCROLL_TO_ANSWER).
                 chatbot = gr.Chatbot(show_label=False, height="64vh" if not embed else "60vh",
@@ -252,7 +238,7 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                 # refuses it with a message instead, and the counter below warns while typing.
                 question = gr.Textbox(placeholder="Ask about the case…", show_label=False,
                                       autofocus=True, submit_btn=True, elem_classes="casebot-question")
-                gr.HTML('<div class="casebot-count" aria-live="polite"></div>')
+                counter = gr.HTML(COUNTER)
                 with gr.Row():
                     # Beside the suggestions rather than the box: on a phone the box keeps the
                     # whole width, and the button shares a line with the first suggestion.
@@ -279,7 +265,7 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                                      scale=8, max_length=2000, submit_btn="Send")
         channel = "embed" if embed else "chat"
 
-        def answer(text: str, case_id: str, guided: bool, request: Any) -> Iterator[Any]:
+        def answer(text: str, case_id: str, guided: bool, request: Request) -> Iterator[Any]:
             session = _session(request)
             log = logs.log(session)
             launched = lti_user(request) if lti_user is not None and request is not None else None
@@ -294,7 +280,6 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                     logs.keep(session, new_log)
                 yield box, shown
 
-        answer.__annotations__["request"] = gr.Request
         question.submit(answer, [question, case, guide], [question, chatbot],
                         api_name="ask", concurrency_limit=CONCURRENCY
                         ).then(None, js=SCROLL_TO_ANSWER)
@@ -304,12 +289,16 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                          api_visibility="private", concurrency_limit=CONCURRENCY
                          ).then(None, js=SCROLL_TO_ANSWER)
 
-        def new_chat(request: Any) -> list[Any]:
+        question.change(None, question, counter, js=COUNT_CHARACTERS, queue=False,
+                        api_visibility="private")
+
+        def new_chat(request: Request) -> list[Any]:
             logs.drop(_session(request))
             return []
 
-        new_chat.__annotations__["request"] = gr.Request
         clear.click(new_chat, None, chatbot, api_name="clear")
+        # The chat's own clear icon starts a new conversation too (not only an empty display).
+        chatbot.clear(new_chat, None, None, api_visibility="private")
         if rating and recorder is not None:
             wire_feedback(gr, recorder, chatbot, lambda request: logs.log(_session(request)), rated,
                           comment_row, comment)
@@ -322,15 +311,14 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                     *(gr.update(value=q, visible=True) for q in found),
                     *(gr.update(visible=False) for _ in range(SUGGESTIONS - len(found)))]
 
-        def switch_case(case_id: str, request: Any) -> list[Any]:
+        def switch_case(case_id: str, request: Request) -> list[Any]:
             # Another case: a new conversation.
             logs.drop(_session(request))
             return [[], *page_text(case_id)]
 
-        switch_case.__annotations__["request"] = gr.Request
         case.input(switch_case, case, [chatbot, header, *tries], api_visibility="private")
 
-        def pick_case(request: Any) -> list[Any]:
+        def pick_case(request: Request) -> list[Any]:
             # Listed again on every page load: cases ingested while the server runs appear.
             try:
                 fresh = bot.library.cases()
@@ -344,10 +332,6 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
             guided = (request.query_params.get("mode", "") if request else "") == "guide"
             return [gr.update(choices=[(_short_title(c.title), c.case_id) for c in fresh], value=value,
                               visible=len(fresh) > 1 and not pinned), guided, *page_text(value)]
-
-        # Gradio injects the request only when it can resolve the hint; with postponed
-        # annotations and a lazily imported gradio it cannot, so give it the class itself.
-        pick_case.__annotations__["request"] = gr.Request
 
         demo.load(pick_case, None, [case, guide, header, *tries], api_visibility="private")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
@@ -380,7 +364,7 @@ def _session(request: Any) -> str:
     return str(getattr(request, "session_hash", "") or "") if request is not None else ""
 
 
-def _client(request: Any, user: LtiUser | None) -> Client:
+def _client(request: Any, user: "LtiUser | None") -> Client:
     """Who asks in the chat: the LTI user of a launched chat (with its platform and course), else
     the browser session (Gradio's session hash); and its address."""
     host = request.client.host if request is not None and request.client else "unknown"

@@ -40,10 +40,6 @@ READER_PANEL = """
   <iframe class="casebot-reader-frame" title="The case, at the cited paragraph"></iframe>
 </div>
 """
-EMBED_CSS = """
-.gradio-container { padding: 0 8px !important; max-width: none !important; }
-footer { display: none !important; }
-""" + CITE_CSS
 
 # A citation link opens the reader panel at its paragraph (Gradio would open it in a new tab);
 # Enter on a focused link clicks it too. Focus moves into the panel and back to the link when the

@@ -1,6 +1,7 @@
-"""Students' thumbs up/down (and an optional comment) on chat answers, kept in the records."""
+"""Students' thumbs up/down (and an optional comment) on chat answers, kept in the records.
 
-from __future__ import annotations
+No postponed annotations: Gradio finds a handler's event-data and request arguments by their
+annotations, which must be the classes themselves."""
 
 import hashlib
 from collections.abc import Callable
@@ -48,7 +49,9 @@ def wire_feedback(gr: Any, recorder: Recorder, chatbot: Any,
     """The chat's like event and the comment box that follows a rating; `session_log` gives the
     log of the session a Gradio request belongs to."""
 
-    def on_like(data: Any, request: Any) -> Any:
+    from gradio import LikeData, Request
+
+    def on_like(data: LikeData, request: Request) -> Any:
         log = session_log(request)
         try:
             answer_id = rate_answer(recorder, log, data.index, data.liked)
@@ -64,7 +67,6 @@ def wire_feedback(gr: Any, recorder: Recorder, chatbot: Any,
         return ({"answer_id": answer_id, "rating": "up" if data.liked else "down"},
                 gr.update(visible=True))
 
-    on_like.__annotations__.update(data=gr.LikeData, request=gr.Request)
     chatbot.like(on_like, None, [rated, comment_row], api_visibility="private")
 
     def on_comment(text: str, last: dict[str, str] | None) -> Any:

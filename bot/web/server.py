@@ -125,9 +125,9 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
     from bot.records.recorder import open_recorder
     from bot.secret import load_secret
     from bot.web.api import api_router, list_cases
-    from bot.web.chat import CHAT_HEAD, CSS, ChatSessions, build_chat
+    from bot.web.chat import CSS, ChatSessions, build_chat
     from bot.web.docs import add_offline_docs
-    from bot.web.embed import CITE_CSS, EMBED_CSS, EMBED_HEAD
+    from bot.web.embed import CITE_CSS, EMBED_HEAD
     from bot.web.instructor import records_router
     from bot.web.ratelimit import QuestionLimiter
     from bot.web.reader import reader_router
@@ -214,13 +214,13 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
                       sessions=sessions)
     embed = build_chat(bot, settings, embed=True, limiter=limiter, recorder=recorder, lti_user=lti_user,
                        sessions=sessions)
+    # footer_links=[]: no footer (Gradio's own links mean nothing to a student).
     common: dict[str, Any] = {"footer_links": [], "show_error": False, "ssr_mode": False,
-                              "mcp_server": False, "enable_monitoring": False}
+                              "mcp_server": False, "enable_monitoring": False,
+                              "css": CSS + CITE_CSS, "head": EMBED_HEAD}
     # Order matters: /embed before the catch-all mount at /.
-    gr.mount_gradio_app(app, embed, path="/embed", css=CSS + EMBED_CSS, head=EMBED_HEAD + CHAT_HEAD,
-                        **common)
-    gr.mount_gradio_app(app, chat, path="/", css=CSS + CITE_CSS, head=EMBED_HEAD + CHAT_HEAD,
-                        **common)
+    gr.mount_gradio_app(app, embed, path="/embed", **common)
+    gr.mount_gradio_app(app, chat, path="/", **common)
 
     if settings.access == "lti":
         # Inside the guard: its body limit, upload refusal and headers apply to the notice too.
