@@ -52,13 +52,13 @@ def test_no_gradio_route_gets_round_the_limit(ip_capped: str) -> None:
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     ids = _gradio_ids(ip_capped)
     routes: list[tuple[str, dict[str, Any]]] = [
-        ("/gradio_api/run/ask/", {"data": [QUESTION, CASE_ID, None]}),           # trailing slash
-        ("/gradio_api/api/ask", {"data": [QUESTION, CASE_ID, None]}),            # the /api/ alias
-        ("/gradio_api/run/clear", {"data": [QUESTION, CASE_ID, None],            # another name,
+        ("/gradio_api/run/ask/", {"data": [QUESTION, CASE_ID, None, None]}),           # trailing slash
+        ("/gradio_api/api/ask", {"data": [QUESTION, CASE_ID, None, None]}),            # the /api/ alias
+        ("/gradio_api/run/clear", {"data": [QUESTION, CASE_ID, None, None],            # another name,
                                    "fn_index": ids["ask"]}),                      # ask's fn_index
-        ("/gradio_api/run/ask", {"data": [QUESTION, CASE_ID, None],
+        ("/gradio_api/run/ask", {"data": [QUESTION, CASE_ID, None, None],
                                  "fn_index": str(ids["ask"])}),                   # a string index
-        ("/embed/gradio_api/run/ask/", {"data": [QUESTION, CASE_ID, None]}),
+        ("/embed/gradio_api/run/ask/", {"data": [QUESTION, CASE_ID, None, None]}),
     ]
     for path, body in routes:
         response = httpx.post(f"{ip_capped}{path}", json={**body, "session_hash": f"s{path}"},
@@ -69,7 +69,7 @@ def test_no_gradio_route_gets_round_the_limit(ip_capped: str) -> None:
         assert LIMITED in text and "700 million" not in text, (path, text[:500])
     # The queue route too (what the browser uses): the streamed result is the limit notice.
     join = httpx.post(f"{ip_capped}/gradio_api/queue/join", timeout=10,
-                      json={"data": [QUESTION, CASE_ID, None], "fn_index": ids["ask"],
+                      json={"data": [QUESTION, CASE_ID, None, None], "fn_index": ids["ask"],
                             "session_hash": "qjoin"})
     assert join.status_code == 200
     stream = httpx.get(f"{ip_capped}/gradio_api/queue/data", params={"session_hash": "qjoin"},

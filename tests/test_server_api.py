@@ -227,7 +227,7 @@ def test_rate_limit_counts_questions_from_api_and_chat(strict_server: str) -> No
     assert "Too many questions" in limited.json()["error"]
     # The chat session is another client: its own 3 questions, then the notice in the chat.
     for number in range(4):
-        chat = httpx.post(join, timeout=10, json={"data": ["Who founded XPeng?", None, CASE_ID, None],
+        chat = httpx.post(join, timeout=10, json={"data": ["Who founded XPeng?", CASE_ID, None, None],
                                                    "fn_index": ids["ask"], "session_hash": "tq"})
         assert chat.status_code == 200
         events = httpx.get(f"{strict_server}/gradio_api/queue/data", params={"session_hash": "tq"},

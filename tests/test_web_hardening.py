@@ -6,8 +6,9 @@ ratings, deep-linking that signs only casebot's own launch URL, CASEBOT_ACCESS=l
 surface that shows the case, and signed tokens that are refused outside their purpose.
 
 Each server is the real app (`create_app`) over the real model and Chroma store, served by uvicorn
-on a 127.0.0.1 port and spoken to over real HTTP (httpx, gradio_client); the LTI platform is the
-real one of tests/lti_platform.py. Every server is stopped by its fixture.
+on a 127.0.0.1 port and spoken to over real HTTP (httpx, gradio_client, and headless Chromium for
+launched chats); the LTI platform is the real one of tests/lti_platform.py. Every server is stopped
+by its fixture.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 import served_app
-from conftest import BUNDLED_CASES, CASE_ID
+from conftest import BUNDLED_CASES, CASE_ID, new_page
+from conftest import ask_in_chat as send_question
 from lti_platform import COURSE, INSTRUCTOR, LEARNER, Platform
 from test_chat_app import message_text
 
@@ -140,15 +142,21 @@ def launch(base: str, platform: Platform, *, user: str, course_id: str = COURSE,
             for name, match in links.items() if match}
 
 
-def ask_in_chat(chat_url: str, question: str, case: str = CASE_ID) -> str:
-    """Ask in a launched chat through gradio_client (its requests carry the chat page as
-    Referer, as a browser's do); the last message's text."""
-    from gradio_client import Client
-
-    client = Client(chat_url.split("?", 1)[0], verbose=False, headers={"Referer": chat_url},
-                    download_files=False)
-    _, chat = client.predict(question, case, api_name="/ask")
-    return message_text(chat[-1])
+def ask_in_chat(browser: Any, chat_url: str, question: str) -> str:
+    """Ask in a launched chat as a student does: its page (whose URL carries the launch session)
+    in headless Chromium, the question typed and sent; the chat's text once the answer is complete
+    (its anchor is in the final message only) or a notice (in italics) is shown."""
+    page = new_page(browser, 1280, 800)
+    try:
+        page.goto(chat_url)
+        send_question(page, question)
+        page.wait_for_function("""() => {
+            const chat = document.querySelector(".casebot-chat");
+            return chat && (chat.querySelector(".casebot-answer") || chat.querySelector("em"));
+        }""", timeout=120_000)
+        return str(page.locator(".casebot-chat").inner_text())
+    finally:
+        page.context.close()
 
 
 @contextmanager
@@ -186,14 +194,15 @@ CASE_B_QUESTION = "What is the other case about?"
 
 
 @pytest.fixture(scope="module")
-def course_records(course: tuple[str, Any], platform: Platform) -> dict[str, str]:
+def course_records(course: tuple[str, Any], platform: Platform, browser: Any) -> dict[str, str]:
     """Records of case A in course X and in course Y (asked in launched chats), of case A without
     a course (the API's kind), and of case B in course X; returns the course X chat URL."""
     base, app = course
     chat_x = launch(base, platform, user="student-x")["chat"]
-    assert "700 million" in ask_in_chat(chat_x, QUESTION)
-    ask_in_chat(chat_x, COURSE_X_QUESTION)
-    ask_in_chat(launch(base, platform, user="student-y", course_id="course-2")["chat"], COURSE_Y_QUESTION)
+    assert "700 million" in ask_in_chat(browser, chat_x, QUESTION)
+    ask_in_chat(browser, chat_x, COURSE_X_QUESTION)
+    ask_in_chat(browser, launch(base, platform, user="student-y", course_id="course-2")["chat"],
+                COURSE_Y_QUESTION)
     recorder = app.state.recorder
     recorder.record(Answer("It was announced in July [¶12].", False, (), CASE_ID, "extractive"),
                     NO_COURSE_QUESTION, (), "api")
@@ -203,6 +212,7 @@ def course_records(course: tuple[str, Any], platform: Platform) -> dict[str, str
     return {"chat": chat_x}
 
 
+@pytest.mark.browser
 def test_lti_answers_record_their_platform_and_course(course: tuple[str, Any], platform: Platform,
                                                       course_records: dict[str, str]) -> None:
     store = course[1].state.recorder.store
@@ -213,6 +223,7 @@ def test_lti_answers_record_their_platform_and_course(course: tuple[str, Any], p
     assert by_question[NO_COURSE_QUESTION].course is None
 
 
+@pytest.mark.browser
 def test_an_lti_instructor_sees_only_their_course_and_case(course: tuple[str, Any], platform: Platform,
                                                            course_records: dict[str, str]) -> None:
     base, _ = course
@@ -230,6 +241,7 @@ def test_an_lti_instructor_sees_only_their_course_and_case(course: tuple[str, An
         assert CASE_B_QUESTION not in as_csv.text and COURSE_Y_QUESTION not in as_csv.text
 
 
+@pytest.mark.browser
 def test_the_token_holder_still_sees_every_record(course: tuple[str, Any],
                                                   course_records: dict[str, str]) -> None:
     base, _ = course
@@ -304,14 +316,17 @@ def test_lti_access_closes_every_page_and_endpoint_that_shows_the_case(course: t
     assert httpx.get(f"{base}/lti/jwks", timeout=30).status_code == 200
 
 
-def test_a_launched_student_reads_and_asks(course: tuple[str, Any], platform: Platform) -> None:
+@pytest.mark.browser
+def test_a_launched_student_reads_and_asks(course: tuple[str, Any], platform: Platform, browser: Any) -> None:
     base, _ = course
     chat = launch(base, platform, user="student-reader")["chat"]
     page = httpx.get(chat, headers={"Accept": "text/html"}, timeout=30)
     assert page.status_code == 200 and "Open casebot from your course" not in page.text
-    assert "700 million" in ask_in_chat(chat, QUESTION)
-    # The launch opened case A: case B of the same server stays closed to it.
-    other = ask_in_chat(chat, "Who licensed solar patents to Initech?", case=OTHER_CASE)
+    assert "700 million" in ask_in_chat(browser, chat, QUESTION)
+    # The launch opened case A: case B of the same server stays closed to it, even when the
+    # student edits the page's URL to show case B.
+    other = ask_in_chat(browser, chat.replace(f"case={CASE_ID}", f"case={OTHER_CASE}"),
+                        "Who licensed solar patents to Initech?")
     assert "your course opened it for" in other and "12 million" not in other
 
 

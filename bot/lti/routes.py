@@ -4,8 +4,9 @@ platforms frame the pages and the rate-limit key of a launched chat.
 
 A resource link launch answers with a small page framing the embeddable chat
 (`/embed/?case=ID&lti=SESSION`): the signed launch session rides in the URL because a portal's
-iframe often has third-party cookies blocked. The Gradio page's own requests carry the same query
-(and a same-origin Referer), so the rate limiter and the records see the pseudonymous user.
+iframe often has third-party cookies blocked. Gradio's client repeats the page's query on the
+requests that start an event, so the chat reads the user when the page loads and keeps it in the
+session's state, which the rate limiter and the records use.
 Instructors launching from a course (an LTI context) also get a link to
 `/instructor?case=ID&lti_ticket=T`, a single-use ticket the dashboard redeems with
 `accept_instructor_ticket` into a session that sees that course's records of that case only.
@@ -234,13 +235,10 @@ def picker_page(choice: Callable[[str], str], titles: dict[str, str]) -> HTMLRes
 
 
 def user_of_request(tool: LtiTool, request: Any) -> LtiUser | None:
-    """The LTI user of a request (Starlette's or Gradio's): `?lti=` in its URL, else in its
-    same-origin Referer (Gradio's API calls come from the launched chat page)."""
-    user = tool.user_from_query(dict(request.query_params))
-    if user is None:
-        referer = request.headers.get("referer", "")
-        user = tool.user_from_query(urlsplit(referer).query) if referer else None
-    return user
+    """The LTI user of a request (Starlette's or Gradio's): the launch session in its URL (`?lti=`).
+    Gradio's client repeats the page's query on the requests that start an event, so the chat
+    reads it when the page loads and keeps the user in the session's state."""
+    return tool.user_from_query(dict(request.query_params))
 
 
 class FrameAncestorsMiddleware:
@@ -285,6 +283,9 @@ class FrameAncestorsMiddleware:
 # Served to anyone under CASEBOT_ACCESS=lti: Gradio's scripts, styles and fonts hold no case text
 # (and a stylesheet's own requests carry no launch session to check).
 _ASSETS = re.compile(r"^(?:/embed)?/(?:(?:assets|static|svelte)/|(?:favicon\.ico|theme\.css)$)")
+# Gradio's streams of a browser session's events and its heartbeat: they name only the session,
+# and carry events only of what that session started (which took the launch session's `?lti=`).
+_SESSION_STREAMS = re.compile(r"^(?:/embed)?/gradio_api/(?:queue/data|heartbeat/)")
 # Routes that check who may use them themselves (the API through its token, LTI, the dashboard).
 _OWN_CHECKS = ("/api/v1/", "/lti/", "/instructor", "/healthz", "/docs", "/openapi.json", "/gradio.js")
 COURSE_ONLY = ("This casebot is for the students of a course: open it from the activity in your "
@@ -294,8 +295,10 @@ COURSE_ONLY = ("This casebot is for the students of a course: open it from the a
 class LtiOnlyMiddleware:
     """CASEBOT_ACCESS=lti: the chat pages (/, /embed) and every Gradio endpoint behind them (its
     API, queue and files, under any mount) answer only a launched chat: a valid launch session in
-    the URL (`?lti=`), or in the same-origin Referer of the page's own requests. Everyone else gets
-    a notice: a page saying to open casebot from the course, or 403 JSON for anything but a page."""
+    the URL (`?lti=`, which Gradio's client repeats on every request that starts an event). The
+    streams of a session's events need none: they carry only what such a request started.
+    Everyone else gets a notice: a page saying to open casebot from the course, or 403 JSON for
+    anything but a page."""
 
     def __init__(self, app: ASGIApp, tool: LtiTool) -> None:
         self.app = app
@@ -305,7 +308,7 @@ class LtiOnlyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
         if scope["type"] not in ("http", "websocket") or path.startswith(_OWN_CHECKS) \
-                or _ASSETS.match(path):
+                or _ASSETS.match(path) or _SESSION_STREAMS.match(path):
             await self.app(scope, receive, send)
             return
         from starlette.requests import HTTPConnection
@@ -337,7 +340,14 @@ def mount_lti(app: FastAPI, settings: Settings, case_titles: CaseTitles, secret:
 
 
 def lti_user(request: Request) -> LtiUser | None:
-    """For other parts (records, rate limits): the pseudonymous LTI user of a request, if any."""
+    """For the pages a launched chat opens (the case reader): the pseudonymous LTI user of `?lti=`
+    in the request's URL, else in its Referer (the chat page that opened it)."""
     tool: LtiTool | None = getattr(request.app.state, "lti", None)
-    return user_of_request(tool, request) if tool is not None else None
+    if tool is None:
+        return None
+    user = user_of_request(tool, request)
+    referer = request.headers.get("referer", "")
+    if user is None and referer:
+        user = tool.user_from_query(urlsplit(referer).query)
+    return user
 

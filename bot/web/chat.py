@@ -202,7 +202,8 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
     """The chat page; `embed=True` drops the header for use inside an iframe. `limiter` counts
     every question answered here, whichever Gradio route it arrives by; with records on, each
     answer has thumbs up/down (and an optional comment) kept by `recorder`; `lti_user` reads the
-    (pseudonymous) LTI user of a request to a launched chat, None for anyone else; `sessions`
+    (pseudonymous) LTI user of the page's request when it loads (kept in the session's state),
+    None for anyone else; `sessions`
     keeps the conversations (default: its own, expiring after settings.session_ttl)."""
     from bot.web.casepage import SUGGESTIONS, Suggestions
     from bot.web.embed import READER_PANEL, answer_markdown_linked
@@ -255,6 +256,9 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
         # This session's guide mode (`?mode=guide`, as a course link sets it); the server-wide
         # CASEBOT_MODE=guide applies whatever the session says.
         guide = gr.State(False, time_to_live=settings.session_ttl)
+        # The LTI user of a launched chat, read once from the page's own URL (`?lti=`, the signed
+        # launch session) when the page loads; None for anyone else.
+        launch = gr.State(None, time_to_live=settings.session_ttl)
         if rating:
             # Shown after a rating: an optional comment on the answer just rated.
             rated = gr.State(None, time_to_live=settings.session_ttl)
@@ -265,10 +269,12 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                                      scale=8, max_length=2000, submit_btn="Send")
         channel = "embed" if embed else "chat"
 
-        def answer(text: str, case_id: str, guided: bool, request: Request) -> Iterator[Any]:
+        def answer(text: str, case_id: str, guided: bool, launched: Any,
+                   request: Request) -> Iterator[Any]:
             session = _session(request)
             log = logs.log(session)
-            launched = lti_user(request) if lti_user is not None and request is not None else None
+            if launched is not None and launched.expires < time.time():
+                launched = None  # the launch session ran out while the page stayed open
             if settings.access == "lti" and (launched is None or launched.case_id != case_id):
                 # A launch opens its own case only: cases are licensed course by course.
                 yield text, [*_messages(log), _notice(OTHER_CASE)]
@@ -280,12 +286,12 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                     logs.keep(session, new_log)
                 yield box, shown
 
-        question.submit(answer, [question, case, guide], [question, chatbot],
+        question.submit(answer, [question, case, guide, launch], [question, chatbot],
                         api_name="ask", concurrency_limit=CONCURRENCY
                         ).then(None, js=SCROLL_TO_ANSWER)
         for button in tries:
             # A suggestion is asked at once, as if typed and sent.
-            button.click(answer, [button, case, guide], [question, chatbot],
+            button.click(answer, [button, case, guide, launch], [question, chatbot],
                          api_visibility="private", concurrency_limit=CONCURRENCY
                          ).then(None, js=SCROLL_TO_ANSWER)
 
@@ -323,17 +329,19 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
             try:
                 fresh = bot.library.cases()
             except StoreError:
-                return [gr.update(), gr.update(), gr.update(), *(gr.update() for _ in tries)]
+                return [gr.update(), gr.update(), None, gr.update(), *(gr.update() for _ in tries)]
             ids = [c.case_id for c in fresh]
             wanted = request.query_params.get("case", "") if request else ""
             value = wanted if wanted in ids else _default_case(bot, ids)
             # An embed pinned to a case shows no way to switch to another.
             pinned = embed and wanted in ids
             guided = (request.query_params.get("mode", "") if request else "") == "guide"
+            launched = lti_user(request) if lti_user is not None and request is not None else None
             return [gr.update(choices=[(_short_title(c.title), c.case_id) for c in fresh], value=value,
-                              visible=len(fresh) > 1 and not pinned), guided, *page_text(value)]
+                              visible=len(fresh) > 1 and not pinned), guided, launched,
+                    *page_text(value)]
 
-        demo.load(pick_case, None, [case, guide, header, *tries], api_visibility="private")
+        demo.load(pick_case, None, [case, guide, launch, header, *tries], api_visibility="private")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
 
