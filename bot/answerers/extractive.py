@@ -14,13 +14,20 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import astuple, dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from bot.answer import Answer, Evidence
 from bot.answerers.abstention import declined, is_title, not_covered
-from bot.answerers.reader import SentenceReader
+from bot.answerers.learned import (
+    DECISION_CANDIDATES,
+    SHIPPED_MODELS,
+    LearnedModels,
+    decision_features,
+    load_models,
+)
 from bot.lang.english import (
     ANSWER_TYPES,
     MEASURE_TERMS,
@@ -74,34 +81,6 @@ _TYPED_REACH = 3
 # unanswerable questions, 0.10 0.175, both at a false abstention of 0.041 (0.035 without the rule);
 # 0.20 declines 0.187 at 0.045 and costs facts.
 _PLACING_SHARE = 0.10
-# The sentence reader reorders this many of the best candidates: their hand-set score plus this
-# weight times the reader's score, standardised over them. Chosen on the SQuAD articles
-# (docs/decisions/sentence-reader.md: trained on half of them, judged on the other half and on the
-# bundled case): 0.05 and 0.1 put the answer sentence first most often on unseen articles, 0.1 also
-# on the case; 0.2 and more lose on both.
-_READ_CANDIDATES = 8
-_READER_WEIGHT = 0.1
-
-
-@dataclass(frozen=True)
-class Weights:
-    """How much each kind of evidence counts in a sentence's score."""
-
-    similarity: float = 0.35
-    paragraph: float = 0.10
-    coverage: float = 0.40
-    context: float = 0.10
-    answer_type: float = 0.12
-    # Short sentences that only restate the question ("The merger changed things") would
-    # otherwise beat the sentence that says something new about it.
-    information: float = 0.30
-
-    def score(self, features: tuple[float, ...]) -> float:
-        """A sentence's score from its evidence, in the order of the fields: similarity, paragraph
-        similarity, coverage and context (each read as similarity as far as the question's words
-        are not the case's), answer type, information."""
-        return sum(weight * value for weight, value in zip(astuple(self), features, strict=True))
-
 
 @dataclass(frozen=True)
 class ScoredSentence:
@@ -117,6 +96,21 @@ class ScoredSentence:
     features: tuple[float, ...] = ()
     # Added for what a chosen sentence leans on or goes on into, not chosen on its own evidence.
     context: bool = False
+    # Its similarity to the question read with the sentence it leans on ("They wanted better
+    # software" means little without "The buyers ..."): what the decision to answer reads.
+    leaned: float = 0.0
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the decision to answer reads about the question besides its candidates' evidence."""
+
+    unknown_specifics: bool
+    unplaced_names: bool
+    counts: bool
+    unknown_focus: bool
+    top_hit: float
+    lexical: float
 
 
 def with_marker(sentence: str, paragraph: int) -> str:
@@ -196,6 +190,12 @@ def _name_terms(case: LoadedCase) -> frozenset[str]:
     return frozenset(term for name in case.name_runs if " " not in name for term in content_terms(name))
 
 
+def _lexical(evidence: Evidence) -> float:
+    """The share of the question's terms the case uses."""
+    terms = set(content_terms(evidence.question))
+    return len(terms & evidence.case.vocabulary) / len(terms) if terms else 0.0
+
+
 def _unfamiliar_words(question: str, case: LoadedCase) -> list[str]:
     """The question's words that the case never uses in any form."""
     return [word for word in dict.fromkeys(tokens(question))
@@ -212,23 +212,23 @@ class ExtractiveAnswerer:
 
     name = NAME
 
-    def __init__(self, min_similarity: float = 0.2, relative_cutoff: float = 0.85,
-                 weights: Weights | None = None,
-                 known_word_similarity: float = NEAR_WORD_SIMILARITY,
-                 reader: SentenceReader | None = None) -> None:
-        self.min_similarity = min_similarity
-        self.reader = reader
+    def __init__(self, known_word_similarity: float = NEAR_WORD_SIMILARITY,
+                 models: Path | LearnedModels = SHIPPED_MODELS) -> None:
+        # The sentence scorer and the abstention decision (bot.answerers.learned); a file is read
+        # on first use.
+        self.models = models
         self.known_word_similarity = known_word_similarity
-        self.relative_cutoff = relative_cutoff
-        self.weights = weights or Weights()
         # Each case version's words by root (see `_forms`), built on its first question.
         self._root_indexes: dict[str, dict[str, list[str]]] = {}
         self._lock = threading.Lock()
 
+    def learned(self) -> LearnedModels:
+        """The sentence scorer and the abstention decision (a file is read on first use)."""
+        return self.models if isinstance(self.models, LearnedModels) else load_models(self.models)
+
     def warm_up(self) -> None:
-        """Load the sentence reader now (about 2 s) rather than on the first question."""
-        if self.reader is not None:
-            self.reader.warm_up()
+        """Read the learned models now rather than on the first question."""
+        self.learned()
 
     def stream(self, evidence: Evidence) -> Iterator[str | Answer]:
         """The answer text in word-sized pieces, then the Answer."""
@@ -242,33 +242,48 @@ class ExtractiveAnswerer:
         """Answer from the evidence, or abstain when it does not answer the question."""
         if looks_like_injection(evidence.question):
             return declined(evidence, NAME)
-        scored = self._with_wanted_answer_first(evidence, self.score(evidence))
-        if not self._answers(evidence, scored):
+        scored = self.score(evidence)
+        signals = self.signals(evidence, scored)
+        scored = self.wanted_first(scored, bool(self.wanted_type(evidence) in STRICT_TYPES))
+        if not self.decide(signals, scored):
             return not_covered(evidence, NAME)
-        chosen = self._select(scored, synthesis=bool(SYNTHESIS.search(evidence.question)))
+        chosen = self.select(scored, synthesis=bool(SYNTHESIS.search(evidence.question)))
         chosen = self._with_enumeration(evidence, chosen)
         chosen = self._with_context(evidence, chosen)
         text = compose(chosen)
         return Answer(text, False, build_citations(text, evidence.case.case_id, evidence.sources),
                       evidence.case.case_id, NAME)
 
-    def _answers(self, evidence: Evidence, scored: list[ScoredSentence]) -> bool:
-        """Whether the best sentences answer the question, from the evidence for them:
+    def signals(self, evidence: Evidence, scored: list[ScoredSentence]) -> Signals:
+        """What the decision to answer reads about the question (see `decide`)."""
+        return Signals(bool(self._unknown_specifics(evidence)),
+                       bool(self._unplaced_names(evidence, scored)),
+                       bool(counted_noun(evidence.question)),
+                       bool(self._unknown_focus(evidence)),
+                       evidence.hits[0].score if evidence.hits else 0.0,
+                       _lexical(evidence))
+
+    def decide(self, signals: Signals, scored: list[ScoredSentence]) -> bool:
+        """Whether the best sentences (in rank order) answer the question:
 
         - a name or number the question uses that the case never mentions (nor abbreviates or
           misspells) means the question is about something else;
         - so does a name the case mentions only here and there when no retrieved paragraph
           mentions it;
-        - the best sentence must come close enough in meaning;
+        - the evidence for the best candidates must be strong enough (the learned abstention
+          model reads it);
         - a question counting something needs a sentence giving a number of it;
         - a question whose topic words have nothing near them in the case is not about it.
         """
-        if self._unknown_specifics(evidence) or not scored or self._unplaced_names(evidence, scored) \
-                or self._similarity(evidence, scored[0]) < self.min_similarity:
+        if signals.unknown_specifics or not scored or signals.unplaced_names:
             return False
-        if counted_noun(evidence.question) and all(s.typed <= 0 for s in scored):
+        if not self.learned().abstention.answers(decision_features(
+                [s.features for s in scored[:DECISION_CANDIDATES]],
+                [s.leaned for s in scored[:DECISION_CANDIDATES]], signals.top_hit, signals.lexical)):
             return False
-        return not (self._unknown_focus(evidence) and scored[0].typed <= 0)
+        if signals.counts and all(s.typed <= 0 for s in scored):
+            return False
+        return not (signals.unknown_focus and scored[0].typed <= 0)
 
     @staticmethod
     def _unknown_specifics(evidence: Evidence) -> list[str]:
@@ -325,25 +340,19 @@ class ExtractiveAnswerer:
         return unknown if len(unknown) == len(focus) else []
 
     @staticmethod
-    def _similarity(evidence: Evidence, sentence: ScoredSentence) -> float:
-        """How close a sentence is to the question in meaning, read with the sentence it leans on
-        ("They wanted better software" means little without "The buyers ...")."""
-        case = evidence.case
-        previous = case.leans_on(sentence.row)
-        if previous is None:
-            return sentence.similarity
-        return max(sentence.similarity, float(case.vectors[previous] @ evidence.query_vector))
+    def wanted_type(evidence: Evidence) -> str | None:
+        """The kind of answer asked for; an elliptical follow-up ("And the rival?") asks for what
+        the earlier question asked."""
+        return expected_type(evidence.question) or expected_type(evidence.query)
 
-    def _with_wanted_answer_first(self, evidence: Evidence, scored: list[ScoredSentence]
-                                  ) -> list[ScoredSentence]:
-        """For a question asking for a date, amount, count or age: the candidates with the best of
-        the first few that states one (and scores nearly as well as the best) moved first, or []
-        when none of them does (when the sentences that best match "In what year will the cars
-        launch?" name no year, the case does not say)."""
-        wanted = expected_type(evidence.question) or expected_type(evidence.query)
-        if wanted not in STRICT_TYPES or not scored:
+    def wanted_first(self, scored: list[ScoredSentence], strict: bool) -> list[ScoredSentence]:
+        """For a question asking for a date, amount, count or age (`strict`): the candidates with
+        the best of the first few that states one (and scores nearly as well as the best) moved
+        first, or [] when none of them does (when the sentences that best match "In what year will
+        the cars launch?" name no year, the case does not say)."""
+        if not strict or not scored:
             return scored
-        cutoff = self.relative_cutoff * scored[0].score
+        cutoff = self.learned().scorer.cutoff * scored[0].score
         typed = next((s for s in scored[:_TYPED_REACH] if s.typed > 0 and s.score >= cutoff), None)
         if typed is None:
             return []
@@ -426,32 +435,12 @@ class ExtractiveAnswerer:
         return [text for text in texts if text]
 
     def score(self, evidence: Evidence) -> list[ScoredSentence]:
-        """Every sentence of the retrieved paragraphs, best first: by the hand-set score, the
-        best few reordered by the sentence reader when there is one."""
-        scored = self.hand_scored(evidence)
-        return scored if self.reader is None else self._reread(evidence.query, scored, self.reader)
-
-    @staticmethod
-    def _reread(query: str, scored: list[ScoredSentence], reader: SentenceReader) -> list[ScoredSentence]:
-        """The best candidates in the order of their hand-set score plus the reader's. The scores
-        stay the hand-set ones in rank order, so the cut-offs that read gaps between them (how
-        many sentences to show, whether the case answers) see the same gaps as before."""
-        top = scored[:_READ_CANDIDATES]
-        if len(top) < 2:
-            return scored
-        read = reader.scores(query, [s.text for s in top])
-        standard = (read - read.mean()) / (read.std() + 1e-6)
-        order = sorted(range(len(top)), key=lambda i: -(top[i].score + _READER_WEIGHT * standard[i]))
-        return [replace(top[chosen], score=top[rank].score)
-                for rank, chosen in enumerate(order)] + scored[len(top):]
-
-    def hand_scored(self, evidence: Evidence) -> list[ScoredSentence]:
-        """Every sentence of the retrieved paragraphs, best first by the hand-set score."""
+        """Every sentence of the retrieved paragraphs with its evidence, best first by the
+        sentence scorer (learned, or the hand-set weights)."""
         case = evidence.case
         weights = self._weights(evidence)
         total = sum(weights.values()) or 1.0
-        # An elliptical follow-up ("And the rival?") asks for what the earlier question asked.
-        wanted = expected_type(evidence.question) or expected_type(evidence.query)
+        wanted = self.wanted_type(evidence)
         asked = frozenset(content_terms(evidence.query))
         paragraph_sim: dict[int, float] = {}
         for row in case.passage_rows:
@@ -460,7 +449,7 @@ class ExtractiveAnswerer:
             paragraph_sim[number] = max(paragraph_sim.get(number, -1.0), sim)
         question_terms = set(content_terms(evidence.question))
         # Trust word overlap as much as the question uses the case's own words.
-        lexical = len(question_terms & case.vocabulary) / len(question_terms) if question_terms else 0.0
+        lexical = _lexical(evidence)
         counted_word = counted_noun(evidence.question)
         # What an amount must be about, when the question names a kind of money (a price, a
         # cost, revenue) that a case may give for one thing and not another: the question's words
@@ -510,8 +499,11 @@ class ExtractiveAnswerer:
                 features = (sim, paragraph_sim.get(hit.paragraph, 0.0),
                             lexical * own + (1 - lexical) * sim, lexical * near + (1 - lexical) * sim,
                             float(typed), min(new_terms, _NEW_TERMS) / _NEW_TERMS)
+                previous = case.leans_on(row)
+                leaned = sim if previous is None else \
+                    max(sim, float(case.vectors[previous] @ evidence.query_vector))
                 scored.append(ScoredSentence(row, hit.paragraph, case.texts[row], sim, own, typed,
-                                             self.weights.score(features), features))
+                                             self.learned().scorer.score(features), features, leaned=leaned))
         return sorted(scored, key=lambda s: -s.score)
 
     @staticmethod
@@ -604,12 +596,12 @@ class ExtractiveAnswerer:
                   or _context_sentence(case, r, case.paragraph_of(r)) for r in items]
         return picked + [c for c in chosen if c.row not in items]
 
-    def _select(self, scored: list[ScoredSentence], synthesis: bool) -> list[ScoredSentence]:
+    def select(self, scored: list[ScoredSentence], synthesis: bool) -> list[ScoredSentence]:
         """The best sentence, plus up to two that are nearly as good, add something and keep the
         answer short."""
         best = scored[0]
         chosen = [best]
-        cutoff = (self.relative_cutoff - (0.1 if synthesis else 0.0)) * best.score
+        cutoff = (self.learned().scorer.cutoff - (0.1 if synthesis else 0.0)) * best.score
         for candidate in scored[1:]:
             if len(chosen) == MAX_SENTENCES or candidate.score < cutoff:
                 break
