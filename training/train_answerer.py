@@ -64,8 +64,6 @@ class Fitting:
     candidates: int = 12
     # Keeps the standardised abstention coefficients small: a few thousand questions, ten features.
     l2: float = 1e-3
-    # The issue's target for answerable questions declined.
-    max_false_abstention: float = 0.05
     # The relative cut-offs tried for a learned scorer (the hand-set one is 0.85).
     cutoffs: tuple[float, ...] = tuple(round(0.80 + 0.01 * i, 2) for i in range(20))
 
@@ -168,20 +166,21 @@ def _ruled_out(signals: Signals, scored: list[ScoredSentence]) -> bool:
 def fit_abstention(lines: Sequence[dict[str, Any]], scorer: SentenceScorer, seed: int,
                    fitting: Fitting = FITTING) -> AbstentionModel:
     """A logistic regression deciding answerable from the best candidates' evidence, with the
-    threshold declining most unanswerable questions within the false-abstention budget."""
+    threshold that handles the most training questions right (an unanswerable one declined, an
+    answerable one answered with its answer)."""
     answerer = ExtractiveAnswerer(models=LearnedModels(scorer, HAND_SET.abstention))
-    rows, targets, answerable_total, ruled_answerable = [], [], 0, 0
+    rows, targets, correct = [], [], []
     for line in lines:
         scored = ranked(line, answerer)
         signals = Signals(*line["signals"])
-        answerable_total += line["answerable"]
         if _ruled_out(signals, scored):
-            ruled_answerable += line["answerable"]
             continue
         top = scored[:DECISION_CANDIDATES]
         rows.append(decision_features([s.features for s in top], [s.leaned for s in top],
                                       signals.top_hit, signals.lexical))
         targets.append(float(line["answerable"]))
+        text = " ".join(s.text for s in answerer.select(scored, line["synthesis"]))
+        correct.append(bool(line["answerable"]) and _gold(line)(text))
     x, y = np.array(rows), np.array(targets)
     mean, scale = x.mean(0), x.std(0) + 1e-6
     standard = (x - mean) / scale
@@ -196,12 +195,12 @@ def fit_abstention(lines: Sequence[dict[str, Any]], scorer: SentenceScorer, seed
         second = 0.999 * second + 0.001 * gradient ** 2
         w -= fitting.rate * (first / (1 - 0.9 ** step)) / (np.sqrt(second / (1 - 0.999 ** step)) + 1e-8)
     p = 1 / (1 + np.exp(-(design @ w)))
-    # The highest threshold whose declined answerable questions (the rules' and the model's)
-    # stay within the budget: it declines the most unanswerable ones.
-    budget = fitting.max_false_abstention * answerable_total - ruled_answerable
-    answerable_p = np.sort(p[y == 1])
-    allowed = int(max(budget, 0))
-    threshold = float(answerable_p[allowed]) if allowed < len(answerable_p) else 1.0
+    right = np.array(correct)
+    # Declining below t: unanswerable questions declined plus answerable ones answered right; the
+    # lowest of the best thresholds (answer when in doubt between equals).
+    candidates = np.concatenate([[0.0], np.sort(p)])
+    handled = [np.sum((p < t) & (y == 0)) + np.sum((p >= t) & right) for t in candidates]
+    threshold = float(candidates[int(np.argmax(handled))])
     return AbstentionModel(tuple(mean), tuple(scale), tuple(w[:-1]), float(w[-1]), threshold)
 
 
