@@ -13,7 +13,9 @@ The questions of the train split of `--cases` (training/data) and of the article
   `Fitting.max_false_abstention`.
 
 Both fits are full-batch gradient descent (Adam) from a seeded start: the same data and seed give
-the same file. It prints how long it took and writes `bot/answerers/learned.json`.
+the same file. It prints how long it took and writes the models to `--work-dir/learned.json`;
+shipping them is copying that file to `bot/answerers/learned.json` when `--compare` says they win
+(docs/decisions/learned-answerer.md: the shipped file holds the hand-set rules).
 
 `--compare` also judges the result before it is written, replaying the answerer's decision and
 selection over the dumped candidates (no `_with_context` or list handling: a close proxy, confirmed
@@ -293,7 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=REPO / ".cache" / "train",
                         help="where cases are ingested and candidates dumped (kept between runs)")
     parser.add_argument("--seed", type=int, default=20261)
-    parser.add_argument("--output", type=Path, default=SHIPPED_MODELS)
+    parser.add_argument("--output", type=Path, default=None, metavar="FILE",
+                        help="where to write the models (default: learned.json in --work-dir; "
+                             f"copy it to {SHIPPED_MODELS.relative_to(REPO)} to ship it when "
+                             "--compare says it wins)")
     parser.add_argument("--compare", action="store_true",
                         help="print hand-set against learned on the dev split and two article folds")
     parser.add_argument("--folds", type=Path, default=None, metavar="DIR",
@@ -322,8 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.folds is not None:
                 args.folds.mkdir(parents=True, exist_ok=True)
                 (args.folds / f"fold-{number}.json").write_text(fold.to_json(), encoding="utf-8")
-    args.output.write_text(models.to_json(), encoding="utf-8")
-    print(f"\nWrote {args.output} in {time.perf_counter() - started:.1f} s (seed {args.seed}).")
+    output = args.output or args.work_dir / "learned.json"
+    output.write_text(models.to_json(), encoding="utf-8")
+    print(f"\nWrote {output} in {time.perf_counter() - started:.1f} s (seed {args.seed}).")
     return 0
 
 
