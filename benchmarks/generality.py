@@ -191,11 +191,11 @@ def add_article_options(parser: argparse.ArgumentParser) -> None:
 
 def answerer_for(spec: str) -> Any:
     """The extractive answerer `--models` names."""
+    from bot.answerers.config import HAND_SET
     from bot.answerers.extractive import ExtractiveAnswerer
-    from bot.answerers.learned import SHIPPED_MODELS
-    from training.train_answerer import HAND_SET
+    from bot.answerers.learned import SHIPPED_MODELS, hand_set_models
 
-    models = {"shipped": SHIPPED_MODELS, "hand-set": HAND_SET}
+    models = {"shipped": SHIPPED_MODELS, "hand-set": hand_set_models(HAND_SET)}
     return ExtractiveAnswerer(models=models[spec] if spec in models else Path(spec))
 
 

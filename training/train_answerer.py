@@ -39,6 +39,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
+from bot.answerers.config import HAND_SET as CONFIG  # noqa: E402
 from bot.answerers.extractive import ExtractiveAnswerer, ScoredSentence, Signals  # noqa: E402
 from bot.answerers.learned import (  # noqa: E402
     DECISION_CANDIDATES,
@@ -47,6 +48,7 @@ from bot.answerers.learned import (  # noqa: E402
     LearnedModels,
     SentenceScorer,
     decision_features,
+    hand_set_models,
 )
 from training.candidates import read_dump  # noqa: E402
 
@@ -72,18 +74,8 @@ class Fitting:
 
 FITTING = Fitting()
 
-# The rules the learned models replace, written as models, to compare with: the weights the
-# extractive answerer's score used to have (similarity, paragraph, coverage, context, answer type,
-# information: set by hand on the bundled case and the articles), and the similarity floor (answer
-# when the best sentence, read with the one it leans on, is at least this close to the question).
-_HAND_WEIGHTS = (0.35, 0.10, 0.40, 0.10, 0.12, 0.30)
-_FLOOR = 0.2
-_LEANED = 6  # where decision_features puts the best sentence's leaned similarity
-_STEEP = 100.0  # a logistic curve this steep turns the floor into a step at the threshold 0.5
-HAND_SET = LearnedModels(
-    SentenceScorer(_HAND_WEIGHTS, 0.85),
-    AbstentionModel((0.0,) * 10, (1.0,) * 10,
-                    tuple(_STEEP if i == _LEANED else 0.0 for i in range(10)), -_STEEP * _FLOOR, 0.5))
+# The hand-set rules the learned models are compared with (bot/answerers/config.py).
+HAND_SET = hand_set_models(CONFIG)
 
 
 def _gold(line: dict[str, Any]) -> Callable[[str], bool]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from bot.answer import Answer, Evidence
 from bot.answerers.abstention import declined, is_title, not_covered
+from bot.answerers.config import HAND_SET
 from bot.answerers.learned import (
     DECISION_CANDIDATES,
     SHIPPED_MODELS,
@@ -55,32 +56,7 @@ from vectorstore.store import NEAR_WORD_SIMILARITY, LoadedCase
 from vectorstore.text import CONNECTIVE, STOPWORDS, content_terms, stem, tokens
 
 NAME = "extractive"
-MAX_SENTENCES = 3
-# The most words the sentences chosen on their own evidence may have together (context a sentence
-# leans on comes on top): the largest budget that keeps answers at 50 words on average on the SQuAD
-# articles (every unanswerable and 80 answerable questions of each): 70, 72, 74, 75 and 80 give
-# facts 0.776, 0.780, 0.789, 0.794, 0.795 at 47.8, 48.7, 49.6, 50.05 and 51.2 words.
-_ANSWER_WORDS = 74
-_INTRO_WORDS = 15
-_COUNT_WINDOW = 5
-# A sentence telling this many words beyond the question's own counts as fully informative.
-_NEW_TERMS = 8
-# How many words either side of an amount say what it is an amount of ("revenue rose 12% to $4
-# billion", "the $700 million investment"). TUNED below.
-_FIGURE_WINDOW = 6
-# What a term the question does not itself use counts in the word match, against 1 for its own: a
-# term of the earlier question a follow-up leans on, or the case's word nearest to a word of the
-# question that the case never uses.
-_BORROWED_TERM = 0.5
-# How far down the candidates a question asking for a date or a number looks for a sentence
-# stating one: the best such sentence is rarely the best match overall.
-_TYPED_REACH = 3
-# A name the case mentions in fewer than this share of its paragraphs says where the answer is:
-# when none of the retrieved paragraphs mentions it, they are about something else. Chosen on the
-# SQuAD articles (docs/decisions/rare-name-check.md): 0.05 declines 0.167 of the
-# unanswerable questions, 0.10 0.175, both at a false abstention of 0.041 (0.035 without the rule);
-# 0.20 declines 0.187 at 0.045 and costs facts.
-_PLACING_SHARE = 0.10
+
 
 @dataclass(frozen=True)
 class ScoredSentence:
@@ -179,7 +155,7 @@ def _figure_about(sentence: str, terms: frozenset[str]) -> bool:
     for match in ANSWER_TYPES["amount"].finditer(sentence):
         before, after = tokens(sentence[:match.start()]), tokens(sentence[match.end():])
         # The figure's own words count too: an exhibit row's "Revenue 1,912" is one amount.
-        near = before[-_FIGURE_WINDOW:] + tokens(match.group()) + after[:_FIGURE_WINDOW]
+        near = before[-HAND_SET.figure_window:] + tokens(match.group()) + after[:HAND_SET.figure_window]
         if any(stem(word) in terms for word in near):
             return True
     return False
@@ -319,7 +295,7 @@ class ExtractiveAnswerer:
         """
         case = evidence.case
         rare = [term for word in dict.fromkeys(names_in(_asked(evidence.question)))
-                if (term := _term(word)) and 0 < case.paragraph_share(term) < _PLACING_SHARE]
+                if (term := _term(word)) and 0 < case.paragraph_share(term) < HAND_SET.placing_share]
         placed = any(all(term in case.paragraph_terms[s.paragraph] for term in rare) for s in scored)
         return [] if placed else rare
 
@@ -353,7 +329,7 @@ class ExtractiveAnswerer:
         if not strict or not scored:
             return scored
         cutoff = self.learned().scorer.cutoff * scored[0].score
-        typed = next((s for s in scored[:_TYPED_REACH] if s.typed > 0 and s.score >= cutoff), None)
+        typed = next((s for s in scored[:HAND_SET.typed_reach] if s.typed > 0 and s.score >= cutoff), None)
         if typed is None:
             return []
         return [typed, *(s for s in scored if s is not typed)]
@@ -369,13 +345,13 @@ class ExtractiveAnswerer:
         weights = {}
         for term in content_terms(evidence.query):
             if term in case.vocabulary:
-                weights[term] = index.idf_of(term) * (1.0 if term in own else _BORROWED_TERM)
+                weights[term] = index.idf_of(term) * (1.0 if term in own else HAND_SET.borrowed_term)
         for word in _unfamiliar_words(evidence.question, case):
             near, similarity = case.nearest_word(word, evidence.embeddings)
             related = self._forms(word, case) + ([near] if similarity >= self.known_word_similarity else [])
             for term in map(stem, related):
                 if term in case.vocabulary and term not in weights:
-                    weights[term] = index.idf_of(term) * _BORROWED_TERM
+                    weights[term] = index.idf_of(term) * HAND_SET.borrowed_term
         return weights
 
     def _forms(self, word: str, case: LoadedCase) -> list[str]:
@@ -398,7 +374,7 @@ class ExtractiveAnswerer:
         for index, word in enumerate(words):
             if not re.fullmatch(NUMBER, word):
                 continue
-            for counted in words[index + 1:index + 1 + _COUNT_WINDOW]:
+            for counted in words[index + 1:index + 1 + HAND_SET.count_window]:
                 if stem(counted) == stem(noun):
                     return True
                 if counted.isalpha() and counted not in STOPWORDS and evidence.embeddings is not None:
@@ -498,7 +474,7 @@ class ExtractiveAnswerer:
                 new_terms = len(case.terms[row] - question_terms)
                 features = (sim, paragraph_sim.get(hit.paragraph, 0.0),
                             lexical * own + (1 - lexical) * sim, lexical * near + (1 - lexical) * sim,
-                            float(typed), min(new_terms, _NEW_TERMS) / _NEW_TERMS)
+                            float(typed), min(new_terms, HAND_SET.new_terms) / HAND_SET.new_terms)
                 previous = case.leans_on(row)
                 leaned = sim if previous is None else \
                     max(sim, float(case.vectors[previous] @ evidence.query_vector))
@@ -537,7 +513,7 @@ class ExtractiveAnswerer:
                 earlier = [r for r in remaining if r.row == previous]
                 # A list item ("Second, it ...") reads after the items shown with it; any other
                 # sentence comes with the one it leans on while the answer has room for both.
-                full = len(result) + 2 > MAX_SENTENCES
+                full = len(result) + 2 > HAND_SET.max_sentences
                 if not earlier and full and not ORDINAL_OPENING.match(sentence.text):
                     continue
                 remaining = [r for r in remaining if r.row != previous]
@@ -547,10 +523,10 @@ class ExtractiveAnswerer:
             following = case.next_sentence(sentence.row)
             if following is not None and all(r.row != following for r in result + remaining) \
                     and case.paragraph_of(following) == sentence.paragraph \
-                    and len(sentence.text.split()) < _INTRO_WORDS \
+                    and len(sentence.text.split()) < HAND_SET.intro_words \
                     and case.leans_on(following) == sentence.row:
                 result.append(_context_sentence(case, following, sentence.paragraph))
-        return result[:MAX_SENTENCES]
+        return result[:HAND_SET.max_sentences]
 
     @staticmethod
     def _list_items(case: LoadedCase, row: int) -> list[int]:
@@ -589,7 +565,7 @@ class ExtractiveAnswerer:
         case = evidence.case
         if asked_ordinal(evidence.question) or not asks_for_several(evidence.question):
             return chosen
-        items = self._list_items(case, chosen[0].row)[:MAX_SENTENCES]
+        items = self._list_items(case, chosen[0].row)[:HAND_SET.max_sentences]
         if not items:
             return chosen
         picked = [next((c for c in chosen if c.row == r), None)
@@ -601,15 +577,16 @@ class ExtractiveAnswerer:
         answer short."""
         best = scored[0]
         chosen = [best]
-        cutoff = (self.learned().scorer.cutoff - (0.1 if synthesis else 0.0)) * best.score
+        reach = HAND_SET.synthesis_reach if synthesis else 0.0
+        cutoff = (self.learned().scorer.cutoff - reach) * best.score
         for candidate in scored[1:]:
-            if len(chosen) == MAX_SENTENCES or candidate.score < cutoff:
+            if len(chosen) == HAND_SET.max_sentences or candidate.score < cutoff:
                 break
             if candidate.text in {c.text for c in chosen}:
                 continue
             if synthesis and candidate.paragraph in {c.paragraph for c in chosen}:
                 continue
-            if sum(len(c.text.split()) for c in [*chosen, candidate]) > _ANSWER_WORDS:
+            if sum(len(c.text.split()) for c in [*chosen, candidate]) > HAND_SET.answer_words:
                 continue  # students read short answers; the best sentence always stays
             chosen.append(candidate)
         return chosen

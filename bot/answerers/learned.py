@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.answerers.config import HandSet
 from bot.errors import ModelFileError
 
 SHIPPED_MODELS = Path(__file__).parent / "learned.json"
@@ -97,6 +98,23 @@ def decision_features(top: Sequence[Sequence[float]], leaned: Sequence[float], t
     words the case uses."""
     best = list(top[0])
     return (*best, leaned[0], max(leaned[:DECISION_CANDIDATES]), top_hit, lexical)
+
+
+# decision_features: the best candidate's six features, then its leaned similarity, the best leaned
+# similarity of the first few, the top retrieval score and the share of known words.
+_FEATURES = 6 + 4
+_LEANED = 6
+# A logistic curve this steep turns the hand-set floor into a step at the threshold 0.5.
+_STEEP = 100.0
+
+
+def hand_set_models(hand_set: HandSet) -> LearnedModels:
+    """The hand-set rules written as models: the hand-set weights and cut-off, and the similarity
+    floor as a logistic step on the best sentence's leaned similarity."""
+    steep = tuple(_STEEP if i == _LEANED else 0.0 for i in range(_FEATURES))
+    return LearnedModels(SentenceScorer(hand_set.weights, hand_set.cutoff),
+                         AbstentionModel((0.0,) * _FEATURES, (1.0,) * _FEATURES, steep,
+                                         -_STEEP * hand_set.floor, 0.5))
 
 
 _cache: dict[Path, LearnedModels] = {}
