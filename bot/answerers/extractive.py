@@ -443,6 +443,7 @@ class ExtractiveAnswerer:
             # The follow-up itself counts more than the earlier question it leans on.
             blend = 2 * evidence.embeddings.encode_query(evidence.question) + evidence.query_vector
             question_vector = blend / np.linalg.norm(blend)
+        scorer = self.learned().scorer
         scored = []
         for hit in evidence.hits:
             if is_title(evidence, hit.paragraph):
@@ -479,7 +480,7 @@ class ExtractiveAnswerer:
                 leaned = sim if previous is None else \
                     max(sim, float(case.vectors[previous] @ evidence.query_vector))
                 scored.append(ScoredSentence(row, hit.paragraph, case.texts[row], sim, own, typed,
-                                             self.learned().scorer.score(features), features, leaned=leaned))
+                                             scorer.score(features), features, leaned=leaned))
         return sorted(scored, key=lambda s: -s.score)
 
     @staticmethod
