@@ -150,13 +150,6 @@ def ranked(line: dict[str, Any], answerer: ExtractiveAnswerer) -> list[ScoredSen
     return answerer.wanted_first(scored, line["strict"])
 
 
-def _ruled_out(signals: Signals, scored: list[ScoredSentence]) -> bool:
-    """Whether the answerer's rules decline the question whatever the abstention model says."""
-    return signals.unknown_specifics or not scored or signals.unplaced_names \
-        or (signals.counts and all(s.typed <= 0 for s in scored)) \
-        or (signals.unknown_focus and scored[0].typed <= 0)
-
-
 def fit_abstention(lines: Sequence[dict[str, Any]], scorer: SentenceScorer, seed: int,
                    fitting: Fitting = FITTING) -> AbstentionModel:
     """A logistic regression deciding answerable from the best candidates' evidence, with the
@@ -167,7 +160,7 @@ def fit_abstention(lines: Sequence[dict[str, Any]], scorer: SentenceScorer, seed
     for line in lines:
         scored = ranked(line, answerer)
         signals = Signals(*line["signals"])
-        if _ruled_out(signals, scored):
+        if answerer.ruled_out(signals, scored):
             continue
         top = scored[:DECISION_CANDIDATES]
         rows.append(decision_features([s.features for s in top], [s.leaned for s in top],

@@ -240,26 +240,28 @@ class ExtractiveAnswerer:
                        _lexical(evidence))
 
     def decide(self, signals: Signals, scored: list[ScoredSentence]) -> bool:
-        """Whether the best sentences (in rank order) answer the question:
+        """Whether the best sentences (in rank order) answer the question: no rule declines it
+        (`ruled_out`) and the evidence for the best candidates is strong enough (the abstention
+        model reads it)."""
+        return not self.ruled_out(signals, scored) and self.learned().abstention.answers(
+            decision_features([s.features for s in scored[:DECISION_CANDIDATES]],
+                              [s.leaned for s in scored[:DECISION_CANDIDATES]],
+                              signals.top_hit, signals.lexical))
+
+    @staticmethod
+    def ruled_out(signals: Signals, scored: list[ScoredSentence]) -> bool:
+        """Whether the rules decline the question, however strong the evidence:
 
         - a name or number the question uses that the case never mentions (nor abbreviates or
           misspells) means the question is about something else;
         - so does a name the case mentions only here and there when no retrieved paragraph
           mentions it;
-        - the evidence for the best candidates must be strong enough (the learned abstention
-          model reads it);
         - a question counting something needs a sentence giving a number of it;
         - a question whose topic words have nothing near them in the case is not about it.
         """
-        if signals.unknown_specifics or not scored or signals.unplaced_names:
-            return False
-        if not self.learned().abstention.answers(decision_features(
-                [s.features for s in scored[:DECISION_CANDIDATES]],
-                [s.leaned for s in scored[:DECISION_CANDIDATES]], signals.top_hit, signals.lexical)):
-            return False
-        if signals.counts and all(s.typed <= 0 for s in scored):
-            return False
-        return not (signals.unknown_focus and scored[0].typed <= 0)
+        return signals.unknown_specifics or not scored or signals.unplaced_names \
+            or (signals.counts and all(s.typed <= 0 for s in scored)) \
+            or (signals.unknown_focus and scored[0].typed <= 0)
 
     @staticmethod
     def _unknown_specifics(evidence: Evidence) -> list[str]:
