@@ -182,25 +182,31 @@ def add_article_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work-dir", type=Path, default=REPO / ".cache" / "generality",
                         help="where the articles are ingested (kept between runs)")
     parser.add_argument("--seed", type=int, default=20260, help="the seed of the question samples")
-    parser.add_argument("--reader", default="none", metavar="none|shipped|FILE",
-                        help="the answerer's sentence reader: none (default: the shipped one was "
-                             "trained on these articles, so it would be judged on what it learned "
-                             "from), shipped, or a weights file trained on other articles "
-                             "(docs/decisions/sentence-reader.md)")
+    parser.add_argument("--models", default="shipped", metavar="shipped|hand-set|FILE",
+                        help="the extractive answerer's learned models: shipped (default; trained "
+                             "on these articles too, so judge the articles with a fold's FILE from "
+                             "training/train_answerer.py --folds), hand-set (the hand-set weights "
+                             "and similarity floor the models replaced) or a models file")
+
+
+def answerer_for(spec: str) -> Any:
+    """The extractive answerer `--models` names."""
+    from bot.answerers.config import HAND_SET
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.answerers.learned import SHIPPED_MODELS, hand_set_models
+
+    models = {"shipped": SHIPPED_MODELS, "hand-set": hand_set_models(HAND_SET)}
+    return ExtractiveAnswerer(models=models[spec] if spec in models else Path(spec))
 
 
 def open_chosen_articles(args: argparse.Namespace) -> tuple[list[SquadArticle], Any]:
     """The articles `--data` and `--articles` choose, and a CaseBot with the extractive answerer
-    and the `--reader` over them (ingested into `--work-dir`)."""
-    from bot.answerers.extractive import ExtractiveAnswerer
-    from bot.answerers.reader import SHIPPED_READER, SentenceReader
+    `--models` names over them (ingested into `--work-dir`)."""
     from bot.rag.chain import CaseBot
 
     articles = load_articles(args.data)
     articles = [articles[index] for index in parse_articles(args.articles, len(articles))]
-    readers = {"none": None, "shipped": SHIPPED_READER}
-    reader = readers[args.reader] if args.reader in readers else SentenceReader(Path(args.reader))
-    return articles, CaseBot(open_articles(articles, args.work_dir), ExtractiveAnswerer(reader=reader))
+    return articles, CaseBot(open_articles(articles, args.work_dir), answerer_for(args.models))
 
 
 def bundled_case_questions(library: Any) -> list[tuple[str, Any]]:
@@ -237,10 +243,10 @@ def case_row(tally: Tally) -> str:
     return "|".join(tally.row().split("|")[:9]) + "|"
 
 
-def evaluate_case_folder(folder: Path, split: str | None, work_dir: Path, results: Any) -> list[Tally]:
+def evaluate_case_folder(folder: Path, split: str | None, work_dir: Path, results: Any,
+                         models: str = "shipped") -> list[Tally]:
     """Ingest the cases of `folder` (one split, or all), ask their questions, count per category;
     the tallies, pooled last."""
-    from bot.answerers.extractive import ExtractiveAnswerer
     from bot.evaluation.metrics import missing_strings
     from bot.evaluation.questions import load_questions
     from bot.evaluation.runner import ask_question
@@ -258,7 +264,7 @@ def evaluate_case_folder(folder: Path, split: str | None, work_dir: Path, result
                              f"(known: {', '.join(splits)})")
         chosen = set(splits[split])
     library = CaseLibrary(open_client(work_dir / "store"), SentenceEmbeddings())
-    bot = CaseBot(library, ExtractiveAnswerer())
+    bot = CaseBot(library, answerer_for(models))
     tallies: dict[str, Tally] = {}
     for source in discover([folder / "cases"]):
         case_id = case_id_for(source)
@@ -308,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cases is not None:
         results = args.results.open("w", encoding="utf-8") if args.results else None
         try:
-            tallies = evaluate_case_folder(args.cases, args.split, args.work_dir, results)
+            tallies = evaluate_case_folder(args.cases, args.split, args.work_dir, results, args.models)
         finally:
             if results is not None:
                 results.close()

@@ -3,7 +3,7 @@
 An article becomes a case file whose first line is its title (¶1) and whose paragraphs are its
 contexts, separated by blank lines, so context i is ¶(i + 2). A question's gold paragraph is the
 context holding it; `answers[].text` are its gold facts; `is_impossible` questions are the
-unanswerable ones. Used by `benchmarks/generality.py` and `training/train_reader.py`.
+unanswerable ones. Used by `benchmarks/generality.py` and `training/train_answerer.py`.
 """
 
 from __future__ import annotations

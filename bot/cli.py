@@ -62,7 +62,6 @@ def _settings(args: argparse.Namespace) -> Settings:
         "llm_timeout": getattr(args, "llm_timeout", None),
         "llm_context": getattr(args, "llm_context", None),
         "llm_context_tokens": getattr(args, "llm_context_tokens", None),
-        "sentence_reader": getattr(args, "sentence_reader", None),
         "top_k": getattr(args, "k", None),
         "default_case": getattr(args, "default_case", None),
         "database_url": getattr(args, "database_url", None),
@@ -283,10 +282,6 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--llm-context-tokens", type=int, metavar="N",
                         help="token budget for auto: the whole case is sent when it fits "
                              "(env CASEBOT_LLM_CONTEXT_TOKENS; default 12000)")
-    common.add_argument("--sentence-reader", choices=("on", "off"),
-                        help="reorder the extractive answerer's best sentences with the shipped "
-                             "cross-encoder: on (about 60 ms a question, 2 s to load) or off (default: "
-                             "the hand-set score alone; env CASEBOT_SENTENCE_READER)")
     common.add_argument("--mode", choices=MODES,
                         help="answer questions (default), or guide: every answer is a hint that points "
                              "to where the case answers and asks what it says (env CASEBOT_MODE)")

@@ -81,6 +81,10 @@ class CaseChoiceError(UsageError, LookupError):
                          "CASEBOT_DEFAULT_CASE.")
 
 
+class ModelFileError(CasebotError):
+    """A learned model file shipped with casebot is missing or unreadable (a broken install)."""
+
+
 class DatabaseError(CasebotError):
     """The records database cannot be opened or is of a newer schema than this casebot knows."""
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.answerers.extractive import ExtractiveAnswerer
-from bot.answerers.reader import SHIPPED_READER
 from bot.errors import BackendError
 from bot.rag.chain import Answerer, CaseBot
 from bot.settings import Settings
@@ -39,7 +38,7 @@ def make_answerer(settings: Settings, encode: Encoder | None = None) -> Answerer
     """
     name = settings.llm.strip()
     if name == "extractive":
-        return _extractive(settings)
+        return ExtractiveAnswerer()
     kind, _, argument = name.partition(":")
     argument = argument.strip()
     if kind not in ("openai", "llamacpp"):
@@ -72,11 +71,7 @@ def _fallback(settings: Settings) -> Answerer | None:
     if choice not in FALLBACKS:
         raise BackendError(f"Unknown fallback {settings.llm_fallback!r} (CASEBOT_LLM_FALLBACK). "
                            f"Valid: {', '.join(FALLBACKS)}.")
-    return _extractive(settings) if choice == "extractive" else None
-
-
-def _extractive(settings: Settings) -> ExtractiveAnswerer:
-    return ExtractiveAnswerer(reader=SHIPPED_READER if settings.sentence_reader else None)
+    return ExtractiveAnswerer() if choice == "extractive" else None
 
 
 def _openai_model(model: str, settings: Settings) -> BaseChatModel:

@@ -120,9 +120,6 @@ class Settings(BaseSettings):
     llm_fallback: str = "extractive"
     llm_context: LlmContext = Field(default="auto", title="LLM context")
     llm_context_tokens: int = Field(default=DEFAULT_LLM_CONTEXT_TOKENS, ge=MIN_LLM_CONTEXT_TOKENS)
-    # The extractive answerer reorders its best sentences with the shipped cross-encoder (opt-in:
-    # it gains on unseen articles, not yet on the bundled case; docs/decisions/sentence-reader.md).
-    sentence_reader: bool = False
     openai_base_url: str = Field(default="", validation_alias=_client_variable("OPENAI_BASE_URL"))
     openai_api_key: str = Field(default="", repr=False,
                                 validation_alias=_client_variable("OPENAI_API_KEY"))
@@ -202,7 +199,7 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: Any) -> Any:
         return parse_origins(value) if isinstance(value, str) else value
 
-    @field_validator("log_questions", "sentence_reader", mode="before")
+    @field_validator("log_questions", mode="before")
     @classmethod
     def _on_off(cls, value: Any) -> Any:
         # Stricter than pydantic's bool (which also takes y/n/t/f): the documented words only.

@@ -25,7 +25,6 @@ VARIABLES = {
     "CASEBOT_LLM_FALLBACK": ("none", "none"),
     "CASEBOT_LLM_CONTEXT": ("RETRIEVED", "retrieved"),
     "CASEBOT_LLM_CONTEXT_TOKENS": ("4000", 4000),
-    "CASEBOT_SENTENCE_READER": ("On", True),
     "OPENAI_BASE_URL": ("http://127.0.0.1:11434/v1", "http://127.0.0.1:11434/v1"),
     "OPENAI_API_KEY": ("sk-x", "sk-x"),
     "CASEBOT_CHROMA_URL": ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),

@@ -14,13 +14,21 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import astuple, dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from bot.answer import Answer, Evidence
 from bot.answerers.abstention import declined, is_title, not_covered
-from bot.answerers.reader import SentenceReader
+from bot.answerers.config import HAND_SET
+from bot.answerers.learned import (
+    DECISION_CANDIDATES,
+    SHIPPED_MODELS,
+    LearnedModels,
+    decision_features,
+    load_models,
+)
 from bot.lang.english import (
     ANSWER_TYPES,
     MEASURE_TERMS,
@@ -48,59 +56,6 @@ from vectorstore.store import NEAR_WORD_SIMILARITY, LoadedCase
 from vectorstore.text import CONNECTIVE, STOPWORDS, content_terms, stem, tokens
 
 NAME = "extractive"
-MAX_SENTENCES = 3
-# The most words the sentences chosen on their own evidence may have together (context a sentence
-# leans on comes on top): the largest budget that keeps answers at 50 words on average on the SQuAD
-# articles (every unanswerable and 80 answerable questions of each): 70, 72, 74, 75 and 80 give
-# facts 0.776, 0.780, 0.789, 0.794, 0.795 at 47.8, 48.7, 49.6, 50.05 and 51.2 words.
-_ANSWER_WORDS = 74
-_INTRO_WORDS = 15
-_COUNT_WINDOW = 5
-# A sentence telling this many words beyond the question's own counts as fully informative.
-_NEW_TERMS = 8
-# How many words either side of an amount say what it is an amount of ("revenue rose 12% to $4
-# billion", "the $700 million investment"). TUNED below.
-_FIGURE_WINDOW = 6
-# What a term the question does not itself use counts in the word match, against 1 for its own: a
-# term of the earlier question a follow-up leans on, or the case's word nearest to a word of the
-# question that the case never uses.
-_BORROWED_TERM = 0.5
-# How far down the candidates a question asking for a date or a number looks for a sentence
-# stating one: the best such sentence is rarely the best match overall.
-_TYPED_REACH = 3
-# A name the case mentions in fewer than this share of its paragraphs says where the answer is:
-# when none of the retrieved paragraphs mentions it, they are about something else. Chosen on the
-# SQuAD articles (docs/decisions/rare-name-check.md): 0.05 declines 0.167 of the
-# unanswerable questions, 0.10 0.175, both at a false abstention of 0.041 (0.035 without the rule);
-# 0.20 declines 0.187 at 0.045 and costs facts.
-_PLACING_SHARE = 0.10
-# The sentence reader reorders this many of the best candidates: their hand-set score plus this
-# weight times the reader's score, standardised over them. Chosen on the SQuAD articles
-# (docs/decisions/sentence-reader.md: trained on half of them, judged on the other half and on the
-# bundled case): 0.05 and 0.1 put the answer sentence first most often on unseen articles, 0.1 also
-# on the case; 0.2 and more lose on both.
-_READ_CANDIDATES = 8
-_READER_WEIGHT = 0.1
-
-
-@dataclass(frozen=True)
-class Weights:
-    """How much each kind of evidence counts in a sentence's score."""
-
-    similarity: float = 0.35
-    paragraph: float = 0.10
-    coverage: float = 0.40
-    context: float = 0.10
-    answer_type: float = 0.12
-    # Short sentences that only restate the question ("The merger changed things") would
-    # otherwise beat the sentence that says something new about it.
-    information: float = 0.30
-
-    def score(self, features: tuple[float, ...]) -> float:
-        """A sentence's score from its evidence, in the order of the fields: similarity, paragraph
-        similarity, coverage and context (each read as similarity as far as the question's words
-        are not the case's), answer type, information."""
-        return sum(weight * value for weight, value in zip(astuple(self), features, strict=True))
 
 
 @dataclass(frozen=True)
@@ -117,6 +72,21 @@ class ScoredSentence:
     features: tuple[float, ...] = ()
     # Added for what a chosen sentence leans on or goes on into, not chosen on its own evidence.
     context: bool = False
+    # Its similarity to the question read with the sentence it leans on ("They wanted better
+    # software" means little without "The buyers ..."): what the decision to answer reads.
+    leaned: float = 0.0
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the decision to answer reads about the question besides its candidates' evidence."""
+
+    unknown_specifics: bool
+    unplaced_names: bool
+    counts: bool
+    unknown_focus: bool
+    top_hit: float
+    lexical: float
 
 
 def with_marker(sentence: str, paragraph: int) -> str:
@@ -185,7 +155,7 @@ def _figure_about(sentence: str, terms: frozenset[str]) -> bool:
     for match in ANSWER_TYPES["amount"].finditer(sentence):
         before, after = tokens(sentence[:match.start()]), tokens(sentence[match.end():])
         # The figure's own words count too: an exhibit row's "Revenue 1,912" is one amount.
-        near = before[-_FIGURE_WINDOW:] + tokens(match.group()) + after[:_FIGURE_WINDOW]
+        near = before[-HAND_SET.figure_window:] + tokens(match.group()) + after[:HAND_SET.figure_window]
         if any(stem(word) in terms for word in near):
             return True
     return False
@@ -194,6 +164,12 @@ def _figure_about(sentence: str, terms: frozenset[str]) -> bool:
 def _name_terms(case: LoadedCase) -> frozenset[str]:
     """The terms of the words the case writes as names (capitalised inside a sentence)."""
     return frozenset(term for name in case.name_runs if " " not in name for term in content_terms(name))
+
+
+def _lexical(evidence: Evidence) -> float:
+    """The share of the question's terms the case uses."""
+    terms = set(content_terms(evidence.question))
+    return len(terms & evidence.case.vocabulary) / len(terms) if terms else 0.0
 
 
 def _unfamiliar_words(question: str, case: LoadedCase) -> list[str]:
@@ -212,23 +188,23 @@ class ExtractiveAnswerer:
 
     name = NAME
 
-    def __init__(self, min_similarity: float = 0.2, relative_cutoff: float = 0.85,
-                 weights: Weights | None = None,
-                 known_word_similarity: float = NEAR_WORD_SIMILARITY,
-                 reader: SentenceReader | None = None) -> None:
-        self.min_similarity = min_similarity
-        self.reader = reader
+    def __init__(self, known_word_similarity: float = NEAR_WORD_SIMILARITY,
+                 models: Path | LearnedModels = SHIPPED_MODELS) -> None:
+        # The sentence scorer and the abstention decision (bot.answerers.learned); a file is read
+        # on first use.
+        self.models = models
         self.known_word_similarity = known_word_similarity
-        self.relative_cutoff = relative_cutoff
-        self.weights = weights or Weights()
         # Each case version's words by root (see `_forms`), built on its first question.
         self._root_indexes: dict[str, dict[str, list[str]]] = {}
         self._lock = threading.Lock()
 
+    def learned(self) -> LearnedModels:
+        """The sentence scorer and the abstention decision (a file is read on first use)."""
+        return self.models if isinstance(self.models, LearnedModels) else load_models(self.models)
+
     def warm_up(self) -> None:
-        """Load the sentence reader now (about 2 s) rather than on the first question."""
-        if self.reader is not None:
-            self.reader.warm_up()
+        """Read the learned models now rather than on the first question."""
+        self.learned()
 
     def stream(self, evidence: Evidence) -> Iterator[str | Answer]:
         """The answer text in word-sized pieces, then the Answer."""
@@ -242,33 +218,50 @@ class ExtractiveAnswerer:
         """Answer from the evidence, or abstain when it does not answer the question."""
         if looks_like_injection(evidence.question):
             return declined(evidence, NAME)
-        scored = self._with_wanted_answer_first(evidence, self.score(evidence))
-        if not self._answers(evidence, scored):
+        scored = self.score(evidence)
+        signals = self.signals(evidence, scored)
+        scored = self.wanted_first(scored, bool(self.wanted_type(evidence) in STRICT_TYPES))
+        if not self.decide(signals, scored):
             return not_covered(evidence, NAME)
-        chosen = self._select(scored, synthesis=bool(SYNTHESIS.search(evidence.question)))
+        chosen = self.select(scored, synthesis=bool(SYNTHESIS.search(evidence.question)))
         chosen = self._with_enumeration(evidence, chosen)
         chosen = self._with_context(evidence, chosen)
         text = compose(chosen)
         return Answer(text, False, build_citations(text, evidence.case.case_id, evidence.sources),
                       evidence.case.case_id, NAME)
 
-    def _answers(self, evidence: Evidence, scored: list[ScoredSentence]) -> bool:
-        """Whether the best sentences answer the question, from the evidence for them:
+    def signals(self, evidence: Evidence, scored: list[ScoredSentence]) -> Signals:
+        """What the decision to answer reads about the question (see `decide`)."""
+        return Signals(bool(self._unknown_specifics(evidence)),
+                       bool(self._unplaced_names(evidence, scored)),
+                       bool(counted_noun(evidence.question)),
+                       bool(self._unknown_focus(evidence)),
+                       evidence.hits[0].score if evidence.hits else 0.0,
+                       _lexical(evidence))
+
+    def decide(self, signals: Signals, scored: list[ScoredSentence]) -> bool:
+        """Whether the best sentences (in rank order) answer the question: no rule declines it
+        (`ruled_out`) and the evidence for the best candidates is strong enough (the abstention
+        model reads it)."""
+        return not self.ruled_out(signals, scored) and self.learned().abstention.answers(
+            decision_features([s.features for s in scored[:DECISION_CANDIDATES]],
+                              [s.leaned for s in scored[:DECISION_CANDIDATES]],
+                              signals.top_hit, signals.lexical))
+
+    @staticmethod
+    def ruled_out(signals: Signals, scored: list[ScoredSentence]) -> bool:
+        """Whether the rules decline the question, however strong the evidence:
 
         - a name or number the question uses that the case never mentions (nor abbreviates or
           misspells) means the question is about something else;
         - so does a name the case mentions only here and there when no retrieved paragraph
           mentions it;
-        - the best sentence must come close enough in meaning;
         - a question counting something needs a sentence giving a number of it;
         - a question whose topic words have nothing near them in the case is not about it.
         """
-        if self._unknown_specifics(evidence) or not scored or self._unplaced_names(evidence, scored) \
-                or self._similarity(evidence, scored[0]) < self.min_similarity:
-            return False
-        if counted_noun(evidence.question) and all(s.typed <= 0 for s in scored):
-            return False
-        return not (self._unknown_focus(evidence) and scored[0].typed <= 0)
+        return signals.unknown_specifics or not scored or signals.unplaced_names \
+            or (signals.counts and all(s.typed <= 0 for s in scored)) \
+            or (signals.unknown_focus and scored[0].typed <= 0)
 
     @staticmethod
     def _unknown_specifics(evidence: Evidence) -> list[str]:
@@ -304,7 +297,7 @@ class ExtractiveAnswerer:
         """
         case = evidence.case
         rare = [term for word in dict.fromkeys(names_in(_asked(evidence.question)))
-                if (term := _term(word)) and 0 < case.paragraph_share(term) < _PLACING_SHARE]
+                if (term := _term(word)) and 0 < case.paragraph_share(term) < HAND_SET.placing_share]
         placed = any(all(term in case.paragraph_terms[s.paragraph] for term in rare) for s in scored)
         return [] if placed else rare
 
@@ -325,26 +318,20 @@ class ExtractiveAnswerer:
         return unknown if len(unknown) == len(focus) else []
 
     @staticmethod
-    def _similarity(evidence: Evidence, sentence: ScoredSentence) -> float:
-        """How close a sentence is to the question in meaning, read with the sentence it leans on
-        ("They wanted better software" means little without "The buyers ...")."""
-        case = evidence.case
-        previous = case.leans_on(sentence.row)
-        if previous is None:
-            return sentence.similarity
-        return max(sentence.similarity, float(case.vectors[previous] @ evidence.query_vector))
+    def wanted_type(evidence: Evidence) -> str | None:
+        """The kind of answer asked for; an elliptical follow-up ("And the rival?") asks for what
+        the earlier question asked."""
+        return expected_type(evidence.question) or expected_type(evidence.query)
 
-    def _with_wanted_answer_first(self, evidence: Evidence, scored: list[ScoredSentence]
-                                  ) -> list[ScoredSentence]:
-        """For a question asking for a date, amount, count or age: the candidates with the best of
-        the first few that states one (and scores nearly as well as the best) moved first, or []
-        when none of them does (when the sentences that best match "In what year will the cars
-        launch?" name no year, the case does not say)."""
-        wanted = expected_type(evidence.question) or expected_type(evidence.query)
-        if wanted not in STRICT_TYPES or not scored:
+    def wanted_first(self, scored: list[ScoredSentence], strict: bool) -> list[ScoredSentence]:
+        """For a question asking for a date, amount, count or age (`strict`): the candidates with
+        the best of the first few that states one (and scores nearly as well as the best) moved
+        first, or [] when none of them does (when the sentences that best match "In what year will
+        the cars launch?" name no year, the case does not say)."""
+        if not strict or not scored:
             return scored
-        cutoff = self.relative_cutoff * scored[0].score
-        typed = next((s for s in scored[:_TYPED_REACH] if s.typed > 0 and s.score >= cutoff), None)
+        cutoff = self.learned().scorer.cutoff * scored[0].score
+        typed = next((s for s in scored[:HAND_SET.typed_reach] if s.typed > 0 and s.score >= cutoff), None)
         if typed is None:
             return []
         return [typed, *(s for s in scored if s is not typed)]
@@ -360,13 +347,13 @@ class ExtractiveAnswerer:
         weights = {}
         for term in content_terms(evidence.query):
             if term in case.vocabulary:
-                weights[term] = index.idf_of(term) * (1.0 if term in own else _BORROWED_TERM)
+                weights[term] = index.idf_of(term) * (1.0 if term in own else HAND_SET.borrowed_term)
         for word in _unfamiliar_words(evidence.question, case):
             near, similarity = case.nearest_word(word, evidence.embeddings)
             related = self._forms(word, case) + ([near] if similarity >= self.known_word_similarity else [])
             for term in map(stem, related):
                 if term in case.vocabulary and term not in weights:
-                    weights[term] = index.idf_of(term) * _BORROWED_TERM
+                    weights[term] = index.idf_of(term) * HAND_SET.borrowed_term
         return weights
 
     def _forms(self, word: str, case: LoadedCase) -> list[str]:
@@ -389,7 +376,7 @@ class ExtractiveAnswerer:
         for index, word in enumerate(words):
             if not re.fullmatch(NUMBER, word):
                 continue
-            for counted in words[index + 1:index + 1 + _COUNT_WINDOW]:
+            for counted in words[index + 1:index + 1 + HAND_SET.count_window]:
                 if stem(counted) == stem(noun):
                     return True
                 if counted.isalpha() and counted not in STOPWORDS and evidence.embeddings is not None:
@@ -426,32 +413,12 @@ class ExtractiveAnswerer:
         return [text for text in texts if text]
 
     def score(self, evidence: Evidence) -> list[ScoredSentence]:
-        """Every sentence of the retrieved paragraphs, best first: by the hand-set score, the
-        best few reordered by the sentence reader when there is one."""
-        scored = self.hand_scored(evidence)
-        return scored if self.reader is None else self._reread(evidence.query, scored, self.reader)
-
-    @staticmethod
-    def _reread(query: str, scored: list[ScoredSentence], reader: SentenceReader) -> list[ScoredSentence]:
-        """The best candidates in the order of their hand-set score plus the reader's. The scores
-        stay the hand-set ones in rank order, so the cut-offs that read gaps between them (how
-        many sentences to show, whether the case answers) see the same gaps as before."""
-        top = scored[:_READ_CANDIDATES]
-        if len(top) < 2:
-            return scored
-        read = reader.scores(query, [s.text for s in top])
-        standard = (read - read.mean()) / (read.std() + 1e-6)
-        order = sorted(range(len(top)), key=lambda i: -(top[i].score + _READER_WEIGHT * standard[i]))
-        return [replace(top[chosen], score=top[rank].score)
-                for rank, chosen in enumerate(order)] + scored[len(top):]
-
-    def hand_scored(self, evidence: Evidence) -> list[ScoredSentence]:
-        """Every sentence of the retrieved paragraphs, best first by the hand-set score."""
+        """Every sentence of the retrieved paragraphs with its evidence, best first by the
+        sentence scorer (learned, or the hand-set weights)."""
         case = evidence.case
         weights = self._weights(evidence)
         total = sum(weights.values()) or 1.0
-        # An elliptical follow-up ("And the rival?") asks for what the earlier question asked.
-        wanted = expected_type(evidence.question) or expected_type(evidence.query)
+        wanted = self.wanted_type(evidence)
         asked = frozenset(content_terms(evidence.query))
         paragraph_sim: dict[int, float] = {}
         for row in case.passage_rows:
@@ -460,7 +427,7 @@ class ExtractiveAnswerer:
             paragraph_sim[number] = max(paragraph_sim.get(number, -1.0), sim)
         question_terms = set(content_terms(evidence.question))
         # Trust word overlap as much as the question uses the case's own words.
-        lexical = len(question_terms & case.vocabulary) / len(question_terms) if question_terms else 0.0
+        lexical = _lexical(evidence)
         counted_word = counted_noun(evidence.question)
         # What an amount must be about, when the question names a kind of money (a price, a
         # cost, revenue) that a case may give for one thing and not another: the question's words
@@ -478,6 +445,7 @@ class ExtractiveAnswerer:
             # The follow-up itself counts more than the earlier question it leans on.
             blend = 2 * evidence.embeddings.encode_query(evidence.question) + evidence.query_vector
             question_vector = blend / np.linalg.norm(blend)
+        scorer = self.learned().scorer
         scored = []
         for hit in evidence.hits:
             if is_title(evidence, hit.paragraph):
@@ -509,9 +477,12 @@ class ExtractiveAnswerer:
                 new_terms = len(case.terms[row] - question_terms)
                 features = (sim, paragraph_sim.get(hit.paragraph, 0.0),
                             lexical * own + (1 - lexical) * sim, lexical * near + (1 - lexical) * sim,
-                            float(typed), min(new_terms, _NEW_TERMS) / _NEW_TERMS)
+                            float(typed), min(new_terms, HAND_SET.new_terms) / HAND_SET.new_terms)
+                previous = case.leans_on(row)
+                leaned = sim if previous is None else \
+                    max(sim, float(case.vectors[previous] @ evidence.query_vector))
                 scored.append(ScoredSentence(row, hit.paragraph, case.texts[row], sim, own, typed,
-                                             self.weights.score(features), features))
+                                             scorer.score(features), features, leaned=leaned))
         return sorted(scored, key=lambda s: -s.score)
 
     @staticmethod
@@ -545,7 +516,7 @@ class ExtractiveAnswerer:
                 earlier = [r for r in remaining if r.row == previous]
                 # A list item ("Second, it ...") reads after the items shown with it; any other
                 # sentence comes with the one it leans on while the answer has room for both.
-                full = len(result) + 2 > MAX_SENTENCES
+                full = len(result) + 2 > HAND_SET.max_sentences
                 if not earlier and full and not ORDINAL_OPENING.match(sentence.text):
                     continue
                 remaining = [r for r in remaining if r.row != previous]
@@ -555,10 +526,10 @@ class ExtractiveAnswerer:
             following = case.next_sentence(sentence.row)
             if following is not None and all(r.row != following for r in result + remaining) \
                     and case.paragraph_of(following) == sentence.paragraph \
-                    and len(sentence.text.split()) < _INTRO_WORDS \
+                    and len(sentence.text.split()) < HAND_SET.intro_words \
                     and case.leans_on(following) == sentence.row:
                 result.append(_context_sentence(case, following, sentence.paragraph))
-        return result[:MAX_SENTENCES]
+        return result[:HAND_SET.max_sentences]
 
     @staticmethod
     def _list_items(case: LoadedCase, row: int) -> list[int]:
@@ -597,27 +568,28 @@ class ExtractiveAnswerer:
         case = evidence.case
         if asked_ordinal(evidence.question) or not asks_for_several(evidence.question):
             return chosen
-        items = self._list_items(case, chosen[0].row)[:MAX_SENTENCES]
+        items = self._list_items(case, chosen[0].row)[:HAND_SET.max_sentences]
         if not items:
             return chosen
         picked = [next((c for c in chosen if c.row == r), None)
                   or _context_sentence(case, r, case.paragraph_of(r)) for r in items]
         return picked + [c for c in chosen if c.row not in items]
 
-    def _select(self, scored: list[ScoredSentence], synthesis: bool) -> list[ScoredSentence]:
+    def select(self, scored: list[ScoredSentence], synthesis: bool) -> list[ScoredSentence]:
         """The best sentence, plus up to two that are nearly as good, add something and keep the
         answer short."""
         best = scored[0]
         chosen = [best]
-        cutoff = (self.relative_cutoff - (0.1 if synthesis else 0.0)) * best.score
+        reach = HAND_SET.synthesis_reach if synthesis else 0.0
+        cutoff = (self.learned().scorer.cutoff - reach) * best.score
         for candidate in scored[1:]:
-            if len(chosen) == MAX_SENTENCES or candidate.score < cutoff:
+            if len(chosen) == HAND_SET.max_sentences or candidate.score < cutoff:
                 break
             if candidate.text in {c.text for c in chosen}:
                 continue
             if synthesis and candidate.paragraph in {c.paragraph for c in chosen}:
                 continue
-            if sum(len(c.text.split()) for c in [*chosen, candidate]) > _ANSWER_WORDS:
+            if sum(len(c.text.split()) for c in [*chosen, candidate]) > HAND_SET.answer_words:
                 continue  # students read short answers; the best sentence always stays
             chosen.append(candidate)
         return chosen

@@ -1,0 +1,134 @@
+"""The extractive answerer's learned sentence scorer and abstention decision (issue 28).
+
+- `make train`'s code gives the same models from the same candidates and seed, on the candidates
+  of a case written here (not the bundled one, not in training/data);
+- written models load to the same decisions; the shipped ones are small, load, and are what the
+  default answerer uses; the hand-set floor written as a model answers from the floor up;
+- the default answerer, reading the shipped file, still declines a near-miss of that case.
+
+The case is ingested into a real Chroma store with the real model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.answerers.config import HAND_SET as CONFIG
+from bot.answerers.extractive import ExtractiveAnswerer
+from bot.answerers.learned import SHIPPED_MODELS, decision_features, hand_set_models, load_models
+from bot.rag.chain import CaseBot
+from training.candidates import candidates
+from training.train_answerer import fit
+
+_FERRY = """# Nordvik Ferries
+
+Nordvik Ferries runs passenger ferries between the islands of western Norway and the mainland.
+
+The company was founded in 1962 by Astrid Holm, a former fisheries inspector, with a single \
+wooden boat. Her son Lars Holm took over in 1990 and ran it until 2018.
+
+Nordvik Ferries is based in Bergen, where it also maintains its fleet of fourteen ships.
+
+In 2019 the regional government asked every operator to cut emissions by half within ten years. \
+Nordvik answered with an order for six battery-powered ferries from a yard in Turkey.
+
+The order cost NOK 1.2 billion. The government paid a third of it through a green-transport grant.
+
+Passenger numbers fell sharply during the pandemic. They recovered in 2022, when the company \
+carried 3.1 million passengers.
+
+The chief executive, Maren Dahl, says the battery ships cost less to run than the diesel ones \
+they replaced, because electricity is cheap in Norway.
+"""
+
+# Questions about the case, with what an answer must hold (None: the case does not answer it).
+_QUESTIONS = [
+    ("Who founded the ferry company?", "Astrid Holm"),
+    ("Where is the firm headquartered?", "Bergen"),
+    ("How much did the new ships cost?", "1.2 billion"),
+    ("How many passengers did it carry in 2022?", "3.1 million"),
+    ("Why are the battery ferries cheaper to operate?", "electricity is cheap"),
+    ("What did the regional government demand in 2019?", "cut emissions"),
+    ("How many ships are in the fleet?", "fourteen"),
+    ("What was the ticket price for a crossing?", None),
+    ("How much profit did the company make in 2022?", None),
+    ("Which shipyard in Poland built the ferries?", None),
+    ("Who will succeed Maren Dahl as chief executive?", None),
+]
+
+
+@pytest.fixture(scope="module")
+def ferry(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> tuple[Any, str]:
+    """The Nordvik case ingested into a new store, and its id."""
+    from ingest.pipeline import ingest_paths
+    from vectorstore.store import CaseLibrary, open_client
+
+    folder = tmp_path_factory.mktemp("ferry")
+    (folder / "case.md").write_text(_FERRY, encoding="utf-8")
+    library = CaseLibrary(open_client(folder / "index"), embeddings)
+    [outcome] = ingest_paths([folder / "case.md"], library)
+    assert outcome.report is not None
+    return library, outcome.report.case_id
+
+
+def _dump(library: Any, case_id: str) -> list[dict[str, Any]]:
+    """The training dump of the questions above, as `make train` makes it."""
+    bot = CaseBot(library, ExtractiveAnswerer(models=hand_set_models(CONFIG)))
+    return [candidates(bot, case_id, {"id": str(i), "question": q, "history": [], "answerable": a is not None,
+                                      "category": "fact", "must_include": [a] if a else [],
+                                      "evidence": []})
+            for i, (q, a) in enumerate(_QUESTIONS)]
+
+
+def test_the_same_candidates_and_seed_give_the_same_models(ferry: tuple[Any, str]) -> None:
+    lines = _dump(*ferry)
+    first, again, other = fit(lines, seed=7), fit(lines, seed=7), fit(lines, seed=8)
+    assert first.to_json() == again.to_json()
+    assert first.to_json() != other.to_json()  # the seed is used, not ignored
+    assert all(w >= 0 for w in first.scorer.weights)  # scores stay positive sums
+
+
+def test_written_models_load_to_the_same_decisions(ferry: tuple[Any, str], tmp_path: Path) -> None:
+    lines = _dump(*ferry)
+    models = fit(lines, seed=7)
+    path = tmp_path / "learned.json"
+    path.write_text(models.to_json(), encoding="utf-8")
+    loaded = load_models(path)
+    features = decision_features([c["features"] for c in lines[0]["candidates"][:3]],
+                                 [c["leaned"] for c in lines[0]["candidates"][:3]], 0.5, 1.0)
+    assert loaded.abstention.probability(features) == pytest.approx(
+        models.abstention.probability(features), abs=1e-4)
+
+
+def test_the_shipped_models_are_small_and_are_the_default() -> None:
+    assert SHIPPED_MODELS.stat().st_size < 4000
+    shipped = load_models(SHIPPED_MODELS)
+    assert len(shipped.scorer.weights) == 6
+    assert len(shipped.abstention.coefficients) == 6 + 4
+    assert ExtractiveAnswerer().learned() == shipped
+
+
+def test_the_hand_set_floor_written_as_a_model_answers_from_it_up() -> None:
+    abstention = hand_set_models(CONFIG).abstention
+    evidence = [0.5] * 6
+    assert not abstention.answers(decision_features([evidence], [CONFIG.floor - 0.01], 0.9, 1.0))
+    assert abstention.answers(decision_features([evidence], [CONFIG.floor + 0.01], 0.1, 0.0))
+
+
+def test_a_missing_models_file_says_how_to_make_it(tmp_path: Path) -> None:
+    from bot.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="make train"):
+        load_models(tmp_path / "none.json")
+
+
+def test_the_default_answerer_declines_a_near_miss_and_answers_the_case(ferry: tuple[Any, str]) -> None:
+    library, case_id = ferry
+    bot = CaseBot(library, ExtractiveAnswerer())
+    swapped = bot.ask("Which shipyard in Poland built the ferries?", (), case_id)
+    assert swapped.abstained  # the yard was in Turkey
+    answered = bot.ask("How many passengers did it carry in 2022?", (), case_id)
+    assert not answered.abstained and "3.1 million" in answered.answer
