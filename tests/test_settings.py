@@ -115,7 +115,6 @@ BAD_VALUES = {
     "CASEBOT_LLM_CONTEXT": ("all", "Unknown LLM context 'all' (CASEBOT_LLM_CONTEXT). Valid: auto, "
                             "whole, retrieved."),
     "CASEBOT_LLM_CONTEXT_TOKENS": ("ten", "CASEBOT_LLM_CONTEXT_TOKENS must be a whole number, got 'ten'"),
-    "CASEBOT_SENTENCE_READER": ("maybe", "CASEBOT_SENTENCE_READER must be on or off, got 'maybe'"),
     "CASEBOT_CASE_CACHE": ("0", "CASEBOT_CASE_CACHE must be positive, got '0'"),
     "CASEBOT_ANSWER_TIMEOUT": ("soon", "CASEBOT_ANSWER_TIMEOUT must be a number of seconds, got 'soon'"),
     "CASEBOT_TOP_K": ("-2", "CASEBOT_TOP_K must be positive, got '-2'"),
