@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -36,6 +37,9 @@ from bot.rag.chain import Answerer
 from bot.rag.citations import build_citations, enforce_markers
 from bot.rag.guard import looks_like_injection, quotes_prompt
 from prompts import render
+
+if TYPE_CHECKING:
+    from vectorstore.store import LoadedCase
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +219,14 @@ class LLMAnswerer:
         """Load the fallback's models now (the chat model is a server or loads when built)."""
         if self.fallback is not None:
             self.fallback.warm_up()
+
+    def answer_pattern(self, question: str, query: str) -> re.Pattern[str] | None:
+        """None: the model reads what retrieval returns (or the whole case) as it is."""
+        return None
+
+    def related_texts(self, question: str, query: str, case: LoadedCase) -> list[str]:
+        """Nothing to encode with the query: the support check encodes the model's own sentences."""
+        return []
 
     def stream(self, evidence: Evidence) -> Iterator[str | Answer]:
         """Text pieces as the model writes them, then the enforced final Answer."""
