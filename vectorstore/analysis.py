@@ -65,6 +65,7 @@ class CaseText:
         self.name_runs = frozenset(runs | {word for run in runs for word in run.split()})
         self.words = sorted({word for i in self.sentence_rows for word in tokens(texts[i])
                              if word.isalpha() and word not in STOPWORDS})
+        self._word_set = frozenset(self.words)
         # The sentence each one leans on ("They said ..." on the one before it), found once.
         self._leans_on = {row: previous for row in self.sentence_rows
                           if (previous := self.previous_sentence(row)) is not None
@@ -85,17 +86,24 @@ class CaseText:
 
     def nearest_words(self, words: Sequence[str], embeddings: SentenceEmbeddings
                       ) -> list[tuple[str, float]]:
-        """For each of `words` (encoded in one batch), the case's word closest in meaning to it,
-        with its cosine similarity; ("", -1.0) for a case without words."""
-        vectors = self.word_vectors(embeddings)
+        """For each of `words`, the case's word closest in meaning to it, with its cosine
+        similarity; ("", -1.0) for a case without words.
+
+        A word the case uses is its own nearest word: only the others are encoded (in one batch)
+        and compared with the case's word vectors, which a cold process then need not compute
+        for a question written in the case's own words.
+        """
         if not self.words:
             return [("", -1.0)] * len(words)
-        nearest = []
-        for query in embeddings.encode_queries(list(words)):
-            sims = vectors @ query
-            best = int(np.argmax(sims))
-            nearest.append((self.words[best], float(sims[best])))
-        return nearest
+        unknown = [word for word in dict.fromkeys(words) if word not in self._word_set]
+        nearest = {word: (word, 1.0) for word in words if word in self._word_set}
+        if unknown:
+            vectors = self.word_vectors(embeddings)
+            for word, query in zip(unknown, embeddings.encode_queries(unknown), strict=True):
+                sims = vectors @ query
+                best = int(np.argmax(sims))
+                nearest[word] = (self.words[best], float(sims[best]))
+        return [nearest[word] for word in words]
 
     def paragraph_share(self, term: str) -> float:
         """The share of the case's paragraphs that mention `term` (a stemmed content term)."""

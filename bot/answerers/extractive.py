@@ -231,6 +231,11 @@ class ExtractiveAnswerer:
         if self.reader is not None:
             self.reader.warm_up()
 
+    @staticmethod
+    def guiding_question(evidence: Evidence, paragraphs: list[int]) -> str:
+        """None of its own: bot.teaching asks with the case's words."""
+        return ""
+
     def stream(self, evidence: Evidence) -> Iterator[str | Answer]:
         """The answer text as one piece (it is built whole: nothing comes sooner word by word),
         then the Answer."""

@@ -33,7 +33,7 @@ from bot.answerers.context import ContextPolicy
 from bot.answerers.context import format_paragraphs as format_context
 from bot.answerers.support import Encoder, SupportChecker, enforce, split_claims, strip_markers
 from bot.errors import LLMError
-from bot.rag.chain import Answerer
+from bot.rag.chain import Answerer, final_answer
 from bot.rag.citations import build_citations, enforce_markers
 from bot.rag.guard import looks_like_injection, quotes_prompt
 from prompts import render
@@ -165,17 +165,6 @@ def failure_status(error: BaseException) -> int:
 def _short(text: str, limit: int = 160) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[:limit] + "…"
-
-
-def final_answer(answerer: Answerer, evidence: Evidence) -> Answer:
-    """The final Answer of any answerer (its streamed pieces are dropped)."""
-    final = None
-    for piece in answerer.stream(evidence):
-        if isinstance(piece, Answer):
-            final = piece
-    if final is None:
-        raise RuntimeError(f"the {answerer.name} answerer produced no answer")
-    return final
 
 
 class LLMAnswerer:
@@ -328,7 +317,7 @@ class LLMAnswerer:
             raise LLMError(f"The language model {self.name} failed: {reason}. Set "
                            "CASEBOT_LLM_FALLBACK=extractive to answer with the case's own sentences "
                            "when it fails.", status=failure_status(error)) from error
-        answer = final_answer(self.fallback, evidence)
+        answer = final_answer(self.fallback.stream(evidence), self.fallback.name)
         return replace(answer, notice=f"The language model ({self.name}) failed: {reason}. "
                                       f"The {self.fallback.name} answerer answered instead.")
 

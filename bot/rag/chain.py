@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -47,6 +47,22 @@ class Answerer(Protocol):
     def related_texts(self, question: str, query: str, case: LoadedCase) -> list[str]:
         """Texts the answerer will encode for this question: encoded with the retrieval query in
         one batch (the answerer then finds them in the embeddings' query cache)."""
+
+    def guiding_question(self, evidence: Evidence, paragraphs: list[int]) -> str:
+        """A question of the answerer's own sending the student to `paragraphs` (a hint for an
+        assignment question); "" to leave the hint's question to bot.teaching."""
+
+
+def final_answer(pieces: Iterable[str | Answer], who: str) -> Answer:
+    """The final Answer of a stream of answer pieces (the text pieces are dropped); `who` names
+    what produced them, for the error when there is none."""
+    final = None
+    for piece in pieces:
+        if isinstance(piece, Answer):
+            final = piece
+    if final is None:
+        raise RuntimeError(f"the {who} answerer produced no answer")
+    return final
 
 
 class Tutor(Protocol):
@@ -157,13 +173,7 @@ class CaseBot:
 
     def answer(self, asked: Asked) -> Answer:
         """The complete answer to a prepared question."""
-        final = None
-        for piece in self.respond(asked):
-            if isinstance(piece, Answer):
-                final = piece
-        if final is None:
-            raise RuntimeError(f"the {self.answerer.name} answerer produced no answer")
-        return final
+        return final_answer(self.respond(asked), self.answerer.name)
 
     def stream(self, question: str, history: Sequence[Turn] = (), case: str = "",
                guide: bool = False) -> Iterator[str | Answer]:
