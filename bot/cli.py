@@ -169,11 +169,18 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bot import factory
     from bot.evaluation.runner import run_command
 
     settings = _settings(args)
-    return run_command(args, settings, lambda: factory.make_bot(settings))
+
+    def make_bot() -> CaseBot:
+        # Imported only once the run's arguments are known good: a mistake in them is reported
+        # before the answerer's modules load.
+        from bot import factory
+
+        return factory.make_bot(settings)
+
+    return run_command(args, settings, make_bot)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
