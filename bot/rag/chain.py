@@ -117,7 +117,8 @@ class CaseBot:
     def prepare(self, question: str, history: Sequence[Turn] = (), case: str = "",
                 guide: bool = False) -> Asked:
         """The question checked (QuestionError) and its case loaded (CaseNotFoundError,
-        CaseChoiceError, StoreError): the one validation on every path. `history` is already
+        CaseChoiceError, StoreError): the API, the chat and eval validate here and only here (the
+        CLI also checks the text before it opens the index, to fail at once). `history` is already
         valid (bot.rag.conversation.parse_history or check_turns made it); `guide` asks for a hint
         (a session in guide mode); the server-wide mode needs no asking."""
         received = time.perf_counter()
