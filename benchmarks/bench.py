@@ -5,10 +5,13 @@
 - in the same run, the reference the cold start is held to: a fresh Python process that imports
   sentence-transformers and loads the embedding model (and encodes one text), timed the same way;
 - `benchmarks/load.py`, as its own process: HTTP throughput of `casebot serve` (embedded store) at
-  1 and 8 clients on POST /api/v1/ask.
+  1 and 8 clients on POST /api/v1/ask;
+- the time to a first error that needs no model: `casebot eval --case ID` for a case without a
+  question set, as a fresh process (the median of `--cold-runs`).
 
 Targets: warm p95 <= 100 ms; throughput at 8 clients >= 0.9 x (1 / warm p50); cold `casebot ask`
-<= 1.3 x the fresh model load. Each tool measures exactly what it measures when run alone.
+<= 1.3 x the fresh model load; the first error under a second. Each tool measures exactly what it
+measures when run alone.
 
 Run: `make bench` or `.venv/bin/python benchmarks/bench.py [--runs 100] [--cold-runs 3]
 [--requests 60]`. Exit 1 when a target is missed.
@@ -37,6 +40,7 @@ WARM_P95_TARGET_MS = 100.0
 THROUGHPUT_RATIO_TARGET = 0.9  # requests/s at 8 clients x warm p50 in seconds
 COLD_RATIO_TARGET = 1.3  # cold `casebot ask` / fresh model load
 CLIENTS = (1, 8)
+FIRST_ERROR_TARGET_S = 1.0
 
 # What a fresh process pays before casebot's own work: Python, sentence-transformers, the model.
 _MODEL_LOAD = """
@@ -53,6 +57,16 @@ def fresh_model_load() -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", _MODEL_LOAD], env=env, check=True, capture_output=True)
     return time.perf_counter() - started
+
+
+def first_error() -> float:
+    """Seconds a fresh `casebot eval --case ID` takes to say that the case has no question set."""
+    with tempfile.TemporaryDirectory(prefix="casebot-bench-") as tmp:
+        result = latency.measure_casebot(Path(tmp) / "data", "eval", "--case", "no-question-set",
+                                         "--output", str(Path(tmp) / "run"))
+    if result["code"] != 2:
+        raise SystemExit(f"casebot eval did not fail as expected ({result['code']}): {result['stderr']}")
+    return float(result["seconds"])
 
 
 def number(rows: Sequence[Row], prefix: str) -> float:
@@ -89,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cold = number(measured, "cold `casebot ask` (median")
     model = statistics.median(fresh_model_load() for _ in range(args.cold_runs))
     http = {int(row["clients"]): row for row in http_throughput(args.requests)}
+    error_s = statistics.median(first_error() for _ in range(args.cold_runs))
 
     rows = [Row(f"warm p50, in process ({args.runs} questions)", f"{p50:.1f} ms"),
             Row("warm p95, in process", f"{p95:.1f} ms", f"<= {WARM_P95_TARGET_MS:.0f} ms",
@@ -107,6 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratio = float(http[CLIENTS[-1]]["throughput"]) * p50 / 1000
     rows.append(Row(f"HTTP, {CLIENTS[-1]} clients x warm p50", f"{ratio:.2f}",
                     f">= {THROUGHPUT_RATIO_TARGET}", ratio >= THROUGHPUT_RATIO_TARGET))
+    rows.append(Row(f"first error: `casebot eval --case ID` without a question set (median of "
+                    f"{args.cold_runs})", f"{error_s:.2f} s", f"< {FIRST_ERROR_TARGET_S:.0f} s",
+                    error_s < FIRST_ERROR_TARGET_S))
 
     return latency.report(rows)
 

@@ -120,16 +120,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from bot.rag.chain import check_question
 
     settings = _settings(args)
-    check_question(args.question)  # an empty question is the user's mistake, whatever the index
     history = _read_history(args.history)
+    # An empty question is the user's mistake, whatever the index: say so before anything loads.
+    check_question(args.question)
     bot = factory.make_bot(settings)
-    case = args.case or bot.default_case()
+    asked = bot.prepare(args.question, history, args.case or "")
     if args.json:
-        answer = bot.ask(args.question, history, case)
-        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        print(json.dumps(bot.answer(asked).to_dict(), ensure_ascii=False))
         return EXIT_OK
     final = None
-    for piece in bot.stream(args.question, history, case):
+    for piece in bot.respond(asked):
         if isinstance(piece, Answer):
             final = piece
         elif sys.stdout.isatty():
@@ -168,11 +168,18 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bot import factory
     from bot.evaluation.runner import run_command
 
     settings = _settings(args)
-    return run_command(args, settings, lambda: factory.make_bot(settings))
+
+    def make_bot() -> CaseBot:
+        # Imported only once the run's arguments are known good: a mistake in them is reported
+        # before the answerer's modules load.
+        from bot import factory
+
+        return factory.make_bot(settings)
+
+    return run_command(args, settings, make_bot)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -204,8 +204,9 @@ def test_paragraphs_that_go_on_from_the_previous_one(library: CaseLibrary) -> No
 @pytest.mark.model
 def test_retrieval_brings_the_rest_of_a_list(library: CaseLibrary) -> None:
     case = library.load("xpeng-volkswagen")
-    hits = [hit.paragraph for hit in hybrid_search(library, case, "But the strategic value was far "
-                                                   "more significant", k=1)]
+    query = "But the strategic value was far more significant"
+    vector = library.embeddings.encode_query(query)
+    hits = [hit.paragraph for hit in hybrid_search(library.embeddings, case, query, vector, k=1)]
     assert hits == [16, 17, 18]
 
 
@@ -248,8 +249,10 @@ def test_a_question_wanting_an_amount_gets_a_paragraph_that_has_one(library: Cas
     # The words ("money", "carmaker", "startup") match the deal's amounts poorly; the paragraph
     # stating an amount about money ("Financially, the $700 million investment ...") is added.
     query = "How much money did the German carmaker put into the Chinese startup?"
-    plain = [h.paragraph for h in hybrid_search(library, case, query)]
-    typed = [h.paragraph for h in hybrid_search(library, case, query, answer_pattern=ANSWER_TYPES["amount"])]
+    vector = library.embeddings.encode_query(query)
+    plain = [h.paragraph for h in hybrid_search(library.embeddings, case, query, vector)]
+    typed = [h.paragraph for h in hybrid_search(library.embeddings, case, query, vector,
+                                                answer_pattern=ANSWER_TYPES["amount"])]
     assert typed[:5] == plain[:5]  # the top five stay as they were
     assert {12, 16} & set(typed)  # and a paragraph stating the amount is among what is retrieved
 

@@ -1,20 +1,26 @@
-"""Hybrid retrieval: dense (Chroma, MiniLM) and lexical (BM25) rankings of passages and
-sentences, fused by reciprocal rank fusion into a ranking of paragraphs."""
+"""Hybrid retrieval: dense (MiniLM) and lexical (BM25) rankings of passages and sentences, fused
+by reciprocal rank fusion into a ranking of paragraphs.
+
+Every vector of a loaded case is in memory (vectorstore.store.LoadedCase), so the dense rankings
+are one matrix product each rather than a query to Chroma: the store stays the record, and the
+loaded version is checked against it at each load (a replaced case is loaded again).
+"""
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
-from vectorstore.store import NEAR_WORD_SIMILARITY, CaseLibrary, LoadedCase, Unit
+from vectorstore.analysis import NEAR_WORD_SIMILARITY
+from vectorstore.store import LoadedCase, Unit
 from vectorstore.text import STOPWORDS, content_terms, stem, tokens
+
+if TYPE_CHECKING:
+    from vectorstore.embeddings import SentenceEmbeddings
 
 RRF_K = 60
 DEFAULT_K = 5
@@ -33,20 +39,6 @@ class ScoredParagraph:
     fused: float
     unit: Unit = field(default_factory=Unit)
 
-    def document(self) -> Document:
-        return Document(page_content=self.text, metadata={
-            "case": self.case_id, "paragraph": self.paragraph, "section": self.section,
-            "score": self.score, "fused": self.fused, "unit": self.unit,
-        })
-
-    @classmethod
-    def from_document(cls, document: Document) -> ScoredParagraph:
-        """The retrieved paragraph a document of HybridRetriever stands for."""
-        meta = document.metadata
-        return cls(str(meta["case"]), int(meta["paragraph"]), str(meta["section"]),
-                   document.page_content, float(meta["score"]), float(meta["fused"]),
-                   meta.get("unit", Unit()))
-
 
 def _paragraph_ranking(case: LoadedCase, rows: list[int], scores: list[float] | np.ndarray,
                        positive_only: bool) -> list[int]:
@@ -60,17 +52,17 @@ def _paragraph_ranking(case: LoadedCase, rows: list[int], scores: list[float] | 
     return sorted(best, key=lambda p: -best[p])
 
 
-def hybrid_search(library: CaseLibrary, case: LoadedCase, query: str, k: int = DEFAULT_K,
-                  answer_pattern: re.Pattern[str] | None = None) -> list[ScoredParagraph]:
-    """The `k` paragraphs of `case` that best match `query`, best first, then the paragraphs
-    those cannot be read without. With `answer_pattern` (the kind of answer the question wants:
-    an amount, a date), the best paragraph with a sentence holding such an answer and speaking of
-    something the query does (see related_terms) is among them."""
-    vector = library.embeddings.encode_query(query)
-    row_of = {rid: i for i, rid in enumerate(case.ids)}
-    dense = [(row_of[rid], sim) for rid, sim in library.dense_search(case, vector, max(3 * k, 10))
-             if rid in row_of]
-    sentence_sims = case.vectors[case.sentence_rows] @ vector if case.sentence_rows else np.zeros(0)
+def hybrid_search(embeddings: SentenceEmbeddings, case: LoadedCase, query: str, vector: np.ndarray,
+                  k: int = DEFAULT_K, answer_pattern: re.Pattern[str] | None = None
+                  ) -> list[ScoredParagraph]:
+    """The `k` paragraphs of `case` that best match `query` (whose unit vector is `vector`), best
+    first, then the paragraphs those cannot be read without. With `answer_pattern` (the kind of
+    answer the question wants: an amount, a date), the best paragraph with a sentence holding
+    such an answer and speaking of something the query does (see related_terms) is among them."""
+    passage_sims = case.passage_vectors @ vector
+    nearest = np.argsort(-passage_sims, kind="stable")[:max(3 * k, 10)]
+    dense = [(case.passage_rows[i], float(passage_sims[i])) for i in nearest]
+    sentence_sims = case.sentence_vectors @ vector
     terms = content_terms(query)
     rankings = [
         _paragraph_ranking(case, [row for row, _ in dense], [sim for _, sim in dense], False),
@@ -93,7 +85,7 @@ def hybrid_search(library: CaseLibrary, case: LoadedCase, query: str, k: int = D
     if answer_pattern is not None:
         # The question wants a kind of answer (an amount, a date): the best paragraph with a
         # sentence holding one, about something the question speaks of, is always a candidate.
-        about = related_terms(library, case, query)
+        about = related_terms(embeddings, case, query)
         typed = [i for i, row in enumerate(case.sentence_rows)
                  if answer_pattern.search(case.texts[row]) and case.terms[row] & about]
         best = _paragraph_ranking(case, [case.sentence_rows[i] for i in typed], sentence_sims[typed], False)
@@ -103,14 +95,12 @@ def hybrid_search(library: CaseLibrary, case: LoadedCase, query: str, k: int = D
                             round(similarity[p], 4), round(fused[p], 6), case.units[p]) for p in top]
 
 
-def related_terms(library: CaseLibrary, case: LoadedCase, query: str) -> frozenset[str]:
+def related_terms(embeddings: SentenceEmbeddings, case: LoadedCase, query: str) -> frozenset[str]:
     """The query's terms and the case's words nearest in meaning to them ("cash" -> "financial"),
     without the names the whole case is about."""
     terms = set(content_terms(query))
     words = [word for word in dict.fromkeys(tokens(query)) if word.isalpha() and word not in STOPWORDS]
-    library.embeddings.encode_queries(words)  # one batch; nearest_word then finds them cached
-    for word in words:
-        near, similarity = case.nearest_word(word, library.embeddings)
+    for near, similarity in case.nearest_words(words, embeddings):
         if similarity >= NEAR_WORD_SIMILARITY:
             terms.add(stem(near))
     return frozenset(terms - case.subject_names)
@@ -132,21 +122,3 @@ def with_neighbours(case: LoadedCase, top: list[int]) -> list[int]:
             if after not in result:
                 result.append(after)
     return result
-
-
-class HybridRetriever(BaseRetriever):
-    """A LangChain retriever over one case: documents are whole paragraphs, best first."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    library: CaseLibrary
-    case_id: str
-    k: int = DEFAULT_K
-    # The kind of answer the question wants, when known (see hybrid_search).
-    answer_pattern: re.Pattern[str] | None = None
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-                                ) -> list[Document]:
-        case = self.library.load(self.case_id)
-        return [hit.document() for hit in hybrid_search(self.library, case, query, self.k,
-                                                        self.answer_pattern)]

@@ -11,7 +11,6 @@ import hashlib
 import re
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vectorstore.lexical import BM25
-from vectorstore.text import STOPWORDS, content_terms, continues_previous, tokens
+from vectorstore.analysis import CaseText
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -32,12 +30,6 @@ SCHEMA = 1
 _PREFIX = "casebot"
 _BATCH = 256
 LISTING_TTL_S = 1.0
-# Names in at least this share of a case's sentences are its subject, not a question's topic.
-SUBJECT_SHARE = 0.1
-# Words at least this close in meaning count as the same topic ("money" and "financially").
-NEAR_WORD_SIMILARITY = 0.65
-_NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z]+|^[A-Z][a-z]*[A-Z][A-Za-z]*")
-_NAME_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,3}")
 CASE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 
 ProgressCallback = Callable[[int], None]
@@ -176,118 +168,32 @@ def open_client(data_dir: Path | None = None, url: str | None = None) -> ClientA
         return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
 
 
-class LoadedCase:
-    """A case held in memory for answering: its records, vectors and lexical indexes."""
+class LoadedCase(CaseText):
+    """A case held in memory for answering: its stored records and vectors in reading order, its
+    paragraphs, and the analysis of its text (vectorstore.analysis.CaseText)."""
 
-    def __init__(self, info: CaseInfo, collection: Collection, ids: list[str], texts: list[str],
+    def __init__(self, info: CaseInfo, ids: list[str], texts: list[str],
                  metadatas: list[dict[str, Any]], vectors: np.ndarray) -> None:
         self.info = info
-        self.collection = collection
         order = sorted(range(len(ids)), key=lambda i: (int(metadatas[i]["paragraph"]),
                                                        str(metadatas[i]["kind"]),
                                                        int(metadatas[i]["start"])))
+        super().__init__(info.title, [texts[i] for i in order], [metadatas[i] for i in order])
         self.ids = [ids[i] for i in order]
-        self.texts = [texts[i] for i in order]
-        self.metadatas = [metadatas[i] for i in order]
         self.vectors = vectors[order] if len(order) else vectors
-        self.sentence_rows = [i for i, m in enumerate(self.metadatas) if m["kind"] == "sentence"]
-        self.passage_rows = [i for i, m in enumerate(self.metadatas) if m["kind"] == "passage"]
-        self.sentence_index = BM25([content_terms(self.texts[i]) for i in self.sentence_rows])
-        self.passage_index = BM25([content_terms(self.texts[i]) for i in self.passage_rows])
+        # Every vector of the case is here: retrieval searches them in memory, not through Chroma.
+        self.passage_vectors = self.vectors[self.passage_rows]
+        self.sentence_vectors = self.vectors[self.sentence_rows]
         self.paragraphs: dict[int, tuple[str, str]] = {}
         self.units: dict[int, Unit] = {}
         for meta in self.metadatas:
             self.paragraphs.setdefault(int(meta["paragraph"]),
                                        (str(meta["section"]), str(meta["paragraph_text"])))
             self.units.setdefault(int(meta["paragraph"]), Unit.stored(meta))
-        self._reading = {row: position for position, row in enumerate(self.sentence_rows)}
-        self._sentences: dict[int, list[int]] = {}
-        for row in self.sentence_rows:
-            self._sentences.setdefault(self.paragraph_of(row), []).append(row)
-        self.terms = [frozenset(content_terms(text)) for text in self.texts]
-        # The terms of each paragraph, and in how many paragraphs each term occurs.
-        self.paragraph_terms = {number: frozenset().union(*(self.terms[row] for row in rows))
-                                for number, rows in self._sentences.items()}
-        self._paragraph_counts = Counter(term for terms in self.paragraph_terms.values()
-                                         for term in terms)
-        headings = " ".join({str(m["section"]) for m in self.metadatas} | {info.title})
-        self.vocabulary = frozenset(term for i in self.sentence_rows for term in self.terms[i]) \
-            | frozenset(content_terms(headings))
-        names = Counter(term for i in self.sentence_rows
-                        for term in set(content_terms(" ".join(_NAME.findall(self.texts[i])))))
-        self.subject_names = frozenset(term for term, n in names.items()
-                                       if n >= max(2, SUBJECT_SHARE * len(self.sentence_rows)))
-        # Every run of capitalised words as written ("New York City") and each of its words: what a
-        # question's abbreviation or misspelling of a name is checked against.
-        runs = {run for i in self.sentence_rows for run in _NAME_RUN.findall(self.texts[i])}
-        self.name_runs = frozenset(runs | {word for run in runs for word in run.split()})
-        self.words = sorted({word for i in self.sentence_rows for word in tokens(self.texts[i])
-                             if word.isalpha() and word not in STOPWORDS})
-        # The sentence each one leans on ("They said ..." on the one before it), found once.
-        self._leans_on = {row: previous for row in self.sentence_rows
-                          if (previous := self.previous_sentence(row)) is not None
-                          and continues_previous(self.texts[row])}
-        self._word_vectors: np.ndarray | None = None
-        self._word_lock = threading.Lock()
 
     @property
     def case_id(self) -> str:
         return self.info.case_id
-
-    def word_vectors(self, embeddings: SentenceEmbeddings) -> np.ndarray:
-        """Vectors of the case's words, computed on first use (about a second for a case)."""
-        with self._word_lock:
-            if self._word_vectors is None:
-                self._word_vectors = embeddings.encode(self.words)
-            return self._word_vectors
-
-    def nearest_word(self, word: str, embeddings: SentenceEmbeddings) -> tuple[str, float]:
-        """The word of the case closest in meaning to `word`, with its cosine similarity."""
-        vectors = self.word_vectors(embeddings)
-        if not self.words:
-            return "", -1.0
-        sims = vectors @ embeddings.encode_query(word)
-        best = int(np.argmax(sims))
-        return self.words[best], float(sims[best])
-
-    def paragraph_share(self, term: str) -> float:
-        """The share of the case's paragraphs that mention `term` (a stemmed content term)."""
-        return self._paragraph_counts[term] / max(len(self.paragraph_terms), 1)
-
-    def sentences_of(self, paragraph: int) -> list[int]:
-        """Rows of the sentences of one paragraph, in reading order."""
-        return self._sentences.get(paragraph, [])
-
-    def paragraph_of(self, row: int) -> int:
-        """The number of the paragraph a record belongs to."""
-        return int(self.metadatas[row]["paragraph"])
-
-    def leans_on(self, row: int) -> int | None:
-        """The sentence that sentence `row` only makes sense after ("They said ..." after
-        "The buyers were asked ..."), within its section; None when it stands on its own."""
-        return self._leans_on.get(row)
-
-    def previous_sentence(self, row: int) -> int | None:
-        """The row of the sentence read just before sentence `row`, within its section."""
-        position = self._reading.get(row, 0)
-        if position == 0:
-            return None
-        previous = self.sentence_rows[position - 1]
-        same = self.metadatas[previous]["section"] == self.metadatas[row]["section"]
-        return previous if same else None
-
-    def next_sentence(self, row: int) -> int | None:
-        """The row of the sentence read just after sentence `row`, within its section."""
-        position = self._reading.get(row, len(self.sentence_rows)) + 1
-        if position >= len(self.sentence_rows):
-            return None
-        following = self.sentence_rows[position]
-        return following if self.previous_sentence(following) == row else None
-
-    def continued_by(self, paragraph: int) -> int | None:
-        """The next paragraph when it only makes sense after this one ("Second, it ..."), else None."""
-        following = self.sentences_of(paragraph + 1)
-        return paragraph + 1 if following and self.leans_on(following[0]) is not None else None
 
 
 class CaseLibrary:
@@ -380,7 +286,7 @@ class CaseLibrary:
         except Exception as error:
             raise StoreError(f"Could not read case '{case_id}': {error}") from error
         vectors = np.asarray(data["embeddings"], dtype=np.float32)
-        loaded = LoadedCase(info, collection, list(data["ids"]), list(data["documents"] or []),
+        loaded = LoadedCase(info, list(data["ids"]), list(data["documents"] or []),
                             [dict(m) for m in data["metadatas"] or []], vectors)
         with self._lock:
             self._loaded[case_id] = loaded
@@ -392,25 +298,6 @@ class CaseLibrary:
         except Exception as error:
             self._invalidate()  # listed, then replaced by another process
             raise StoreError(f"Could not open collection {name}: {error}") from error
-
-    def dense_search(self, case: LoadedCase, query: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """(record id, cosine similarity) of the passages nearest to `query`, via Chroma."""
-        n = min(n, len(case.passage_rows))
-        if n == 0:
-            return []
-        try:
-            result = case.collection.query(query_embeddings=[query.tolist()], n_results=n,
-                                           where={"kind": "passage"}, include=["distances"])
-        except Exception as error:
-            # The version we hold may have been replaced by another process: reload once.
-            case = self.load(case.case_id, refresh=True)
-            try:
-                result = case.collection.query(query_embeddings=[query.tolist()], n_results=n,
-                                               where={"kind": "passage"}, include=["distances"])
-            except Exception:
-                raise StoreError(f"Search in case '{case.case_id}' failed: {error}") from error
-        distances = (result["distances"] or [[]])[0]
-        return [(rid, 1.0 - float(d)) for rid, d in zip(result["ids"][0], distances, strict=True)]
 
     def write_case(self, case_id: str, title: str, records: Sequence[Record], source: str = "",
                    progress: Callable[[int, int], None] | None = None) -> WriteReport:

@@ -52,7 +52,8 @@ from bot.lang.english import (
 from bot.lang.numbers import ORDINAL_SUFFIXES
 from bot.rag.citations import build_citations, marker, place_markers
 from bot.rag.guard import looks_like_injection
-from vectorstore.store import NEAR_WORD_SIMILARITY, LoadedCase
+from vectorstore.analysis import NEAR_WORD_SIMILARITY
+from vectorstore.store import LoadedCase
 from vectorstore.text import CONNECTIVE, STOPWORDS, content_terms, stem, tokens
 
 NAME = "extractive"
@@ -206,12 +207,16 @@ class ExtractiveAnswerer:
         """Read the learned models now rather than on the first question."""
         self.learned()
 
+    @staticmethod
+    def guiding_question(evidence: Evidence, paragraphs: list[int]) -> str:
+        """None of its own: bot.teaching asks with the case's words."""
+        return ""
+
     def stream(self, evidence: Evidence) -> Iterator[str | Answer]:
-        """The answer text in word-sized pieces, then the Answer."""
+        """The answer text as one piece (it is built whole: nothing comes sooner word by word),
+        then the Answer."""
         answer = self.answer(evidence)
-        words = answer.answer.split(" ")
-        for index, word in enumerate(words):
-            yield word if index == len(words) - 1 else word + " "
+        yield answer.answer
         yield answer
 
     def answer(self, evidence: Evidence) -> Answer:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -32,10 +33,13 @@ from bot.answerers.context import ContextPolicy
 from bot.answerers.context import format_paragraphs as format_context
 from bot.answerers.support import Encoder, SupportChecker, enforce, split_claims, strip_markers
 from bot.errors import LLMError
-from bot.rag.chain import Answerer
+from bot.rag.chain import Answerer, final_answer
 from bot.rag.citations import build_citations, enforce_markers
 from bot.rag.guard import looks_like_injection, quotes_prompt
 from prompts import render
+
+if TYPE_CHECKING:
+    from vectorstore.store import LoadedCase
 
 log = logging.getLogger(__name__)
 
@@ -163,17 +167,6 @@ def _short(text: str, limit: int = 160) -> str:
     return line if len(line) <= limit else line[:limit] + "…"
 
 
-def final_answer(answerer: Answerer, evidence: Evidence) -> Answer:
-    """The final Answer of any answerer (its streamed pieces are dropped)."""
-    final = None
-    for piece in answerer.stream(evidence):
-        if isinstance(piece, Answer):
-            final = piece
-    if final is None:
-        raise RuntimeError(f"the {answerer.name} answerer produced no answer")
-    return final
-
-
 class LLMAnswerer:
     """Answers with a chat model through an LCEL chain, with citations enforced on every answer."""
 
@@ -215,6 +208,14 @@ class LLMAnswerer:
         """Load the fallback's models now (the chat model is a server or loads when built)."""
         if self.fallback is not None:
             self.fallback.warm_up()
+
+    def answer_pattern(self, question: str, query: str) -> re.Pattern[str] | None:
+        """None: the model reads what retrieval returns (or the whole case) as it is."""
+        return None
+
+    def related_texts(self, question: str, query: str, case: LoadedCase) -> list[str]:
+        """Nothing to encode with the query: the support check encodes the model's own sentences."""
+        return []
 
     def stream(self, evidence: Evidence) -> Iterator[str | Answer]:
         """Text pieces as the model writes them, then the enforced final Answer."""
@@ -316,7 +317,7 @@ class LLMAnswerer:
             raise LLMError(f"The language model {self.name} failed: {reason}. Set "
                            "CASEBOT_LLM_FALLBACK=extractive to answer with the case's own sentences "
                            "when it fails.", status=failure_status(error)) from error
-        answer = final_answer(self.fallback, evidence)
+        answer = final_answer(self.fallback.stream(evidence), self.fallback.name)
         return replace(answer, notice=f"The language model ({self.name}) failed: {reason}. "
                                       f"The {self.fallback.name} answerer answered instead.")
 

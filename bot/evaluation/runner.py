@@ -322,6 +322,9 @@ def _run(args: argparse.Namespace, settings: Settings, make_bot: Callable[[], Ca
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"--output {args.output} is a file, not a folder")
 
+    # Mistakes in what was asked for fail before the store opens or the model loads.
+    if args.questions is None and args.case:
+        args.questions = _question_set(settings, args.case)
     questions = load_questions(args.questions) if args.questions is not None else None
     bot = make_bot()
     judge = getattr(bot.answerer, "model", None) if args.judge else None
@@ -329,16 +332,12 @@ def _run(args: argparse.Namespace, settings: Settings, make_bot: Callable[[], Ca
         raise UsageError("--judge needs an LLM backend: add --llm openai:<model> (or set CASEBOT_LLM)")
     case = args.case or bot.default_case()
     bot.library.info(case)  # an unknown case fails now, not after the first question
+    if questions is None:
+        args.questions = _question_set(settings, case)
+        questions = load_questions(args.questions)
     # One untimed question first: loading the model and the case is start-up work a running
     # server does once, and would otherwise be charged to the first question's latency.
     bot.ask(WARM_UP_QUESTION, (), case)
-    if questions is None:
-        path = settings.cases_dir / case / "questions.jsonl"
-        if not path.is_file():
-            raise UsageError(f"case '{case}' has no question set at {path}; pass a QUESTIONS "
-                                 f"file (.jsonl or .csv)")
-        args.questions = path
-        questions = load_questions(path)
 
     started = datetime.now(UTC)
     began = time.perf_counter()
@@ -366,6 +365,15 @@ def _run(args: argparse.Namespace, settings: Settings, make_bot: Callable[[], Ca
         if len(errors) == len(rows):
             return EXIT_FAILURE
     return _finish(summary["metrics"], minimums, maximums)
+
+
+def _question_set(settings: Settings, case: str) -> Path:
+    """The case's own question set; UsageError when it has none."""
+    path = settings.cases_dir / case / "questions.jsonl"
+    if not path.is_file():
+        raise UsageError(f"case '{case}' has no question set at {path}; pass a QUESTIONS "
+                         f"file (.jsonl or .csv)")
+    return path
 
 
 def run_command(args: argparse.Namespace, settings: Settings, make_bot: Callable[[], CaseBot]) -> int:

@@ -37,8 +37,6 @@ def parse_history(raw: Any) -> tuple[Turn, ...]:
         return ()
     if not isinstance(raw, list):
         raise HistoryError("history must be a JSON list of {\"role\", \"content\"} objects")
-    if len(raw) > MAX_HISTORY_TURNS:
-        raise HistoryError(f"history has {len(raw)} messages; at most {MAX_HISTORY_TURNS} are kept")
     turns = []
     for index, item in enumerate(raw):
         if not isinstance(item, Mapping) or set(item) - {"role", "content"}:
@@ -48,11 +46,20 @@ def parse_history(raw: Any) -> tuple[Turn, ...]:
             raise HistoryError(f"history[{index}].role must be 'user' or 'assistant'")
         if not isinstance(content, str):
             raise HistoryError(f"history[{index}].content must be a string")
-        if len(content) > MAX_TURN_CHARS:
-            raise HistoryError(f"history[{index}].content is longer than {MAX_TURN_CHARS} characters")
-        if lone_surrogate(content):
-            raise HistoryError(f"history[{index}].content holds a lone surrogate, which is not text")
         turns.append(Turn(role, content))
+    return check_turns(turns)
+
+
+def check_turns(turns: Sequence[Turn]) -> tuple[Turn, ...]:
+    """The turns of a history whose shape is already valid (roles, text), checked for what can
+    be kept: how many, how long, and no lone surrogates; HistoryError otherwise."""
+    if len(turns) > MAX_HISTORY_TURNS:
+        raise HistoryError(f"history has {len(turns)} messages; at most {MAX_HISTORY_TURNS} are kept")
+    for index, turn in enumerate(turns):
+        if len(turn.content) > MAX_TURN_CHARS:
+            raise HistoryError(f"history[{index}].content is longer than {MAX_TURN_CHARS} characters")
+        if lone_surrogate(turn.content):
+            raise HistoryError(f"history[{index}].content holds a lone surrogate, which is not text")
     return tuple(turns)
 
 

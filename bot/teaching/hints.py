@@ -8,16 +8,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from bot.answer import Answer, Citation, Evidence
-from bot.answerers.llm import LLMAnswerer, final_answer
+from bot.rag.chain import Answerer, final_answer
 from bot.rag.citations import build_citations, marker
 from bot.teaching.assignment import AssignmentMatcher
 from vectorstore.text import STOPWORDS, stem, tokens
-
-if TYPE_CHECKING:
-    from bot.rag.chain import Answerer
 
 # Paragraphs named for an assignment question: enough to start from, few enough to read first.
 ASSIGNMENT_PARAGRAPHS = 3
@@ -40,7 +36,7 @@ class Teacher:
     def stream(self, evidence: Evidence, answerer: Answerer, guide: bool) -> Iterator[str | Answer]:
         """A hint when `guide` is on or the question is an assignment question, else the answer."""
         if guide:
-            yield self.guided(evidence, final_answer(answerer, evidence))
+            yield self.guided(evidence, final_answer(answerer.stream(evidence), answerer.name))
             return
         if self.matcher.match(evidence.query, evidence.query_vector, evidence.case) is not None:
             yield assignment_hint(evidence, answerer)
@@ -71,8 +67,7 @@ def assignment_hint(evidence: Evidence, answerer: Answerer) -> Answer:
         return Answer("This is one of your assignment questions, so I won't answer it for you. "
                       "Read the case with it in mind, and ask me about the facts you need.",
                       False, (), case_id, backend, guided=True)
-    asked = answerer.guiding_question(evidence, [c.paragraph for c in cited]) \
-        if isinstance(answerer, LLMAnswerer) else ""
+    asked = answerer.guiding_question(evidence, [c.paragraph for c in cited])
     text = ("This is one of your assignment questions, so I won't answer it for you. "
             f"The case speaks to it in {_places(cited)}. " + (asked or (
                 f"Start with {cited[0].label}: {guiding_question(evidence.question, cited[0].text)}")))

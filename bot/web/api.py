@@ -25,8 +25,8 @@ from starlette.background import BackgroundTask
 
 from bot.answer import Answer, Citation, Turn
 from bot.errors import describe
-from bot.rag.chain import MAX_QUESTION_CHARS, CaseBot, check_question
-from bot.rag.conversation import parse_history
+from bot.rag.chain import MAX_QUESTION_CHARS, Asked, CaseBot
+from bot.rag.conversation import check_turns
 from bot.records import Recorder
 from bot.web.ratelimit import Client, QuestionLimiter, RateLimited, RateLimitStoreError, api_client
 from bot.web.workers import Workers, WorkersBusy
@@ -115,22 +115,21 @@ def _as_api_errors() -> Iterator[None]:
         raise ApiError(problem.status, problem.message) from None
 
 
-def _inputs(bot: CaseBot, request: AskRequest) -> tuple[str, tuple[Turn, ...], str]:
-    """Validated question, history and case id; ApiError (404/422/503) otherwise."""
+def _prepare(bot: CaseBot, request: AskRequest) -> Asked:
+    """The question checked and its case loaded, once (ApiError 404/422/503 otherwise). The
+    history's shape is the request model's; what else a history must be, check_turns checks."""
     with _as_api_errors():
-        question = check_question(request.question)
-        history = parse_history([t.model_dump() for t in request.history or []])
-        case = request.case or bot.default_case()
-        bot.library.info(case)
-    return question, history, case
+        history = check_turns([Turn(t.role, t.content) for t in request.history or []])
+        return bot.prepare(request.question, history, request.case or "")
 
 
 def _ask(bot: CaseBot, request: AskRequest, recorder: Recorder | None, who: Client) -> dict[str, Any]:
-    question, history, case = _inputs(bot, request)
+    asked = _prepare(bot, request)
     with _as_api_errors():
-        answer = bot.ask(question, history, case)
+        answer = bot.answer(asked)
     if recorder is not None:
-        answer = recorder.record(answer, question, history, "api", user_id=who.user or None)
+        answer = recorder.record(answer, asked.question, asked.history, "api",
+                                 user_id=who.user or None)
     return answer.to_dict()
 
 
@@ -141,15 +140,16 @@ def sse_event(kind: str, data: Any) -> bytes:
     return format_sse_event(event=kind, data_str=json.dumps(data, ensure_ascii=False))
 
 
-def _events(bot: CaseBot, question: str, history: tuple[Turn, ...], case: str,
-            recorder: Recorder | None, who: Client) -> Generator[bytes, None, None]:
+def _events(bot: CaseBot, asked: Asked, recorder: Recorder | None, who: Client
+            ) -> Generator[bytes, None, None]:
     # A client that goes away closes this generator at its current yield (GeneratorExit, which
     # `except Exception` lets through): the answer stops there, and nothing is recorded or logged.
     try:
-        for piece in bot.stream(question, history, case):
+        for piece in bot.respond(asked):
             if isinstance(piece, Answer):
                 if recorder is not None:
-                    piece = recorder.record(piece, question, history, "api", user_id=who.user or None)
+                    piece = recorder.record(piece, asked.question, asked.history, "api",
+                                            user_id=who.user or None)
                 yield sse_event("answer", piece.to_dict())
             else:
                 yield sse_event("token", {"text": piece})
@@ -233,8 +233,8 @@ def api_router(bot: CaseBot, timeout: float = ANSWER_TIMEOUT_S,
         # Checked before the response starts: a refused question (rate limit, bad question or
         # history, unknown case, busy workers) is a JSON `{"error"}` with its status, not a stream.
         who = count_question(http)
-        question, history, case = await in_thread(_inputs, bot, request)
-        events = _events(bot, question, history, case, recorder, who)
+        asked = await in_thread(_prepare, bot, request)
+        events = _events(bot, asked, recorder, who)
         # The background task runs once the response is over, also when the client hung up: the
         # response stops pulling events then but leaves the generator suspended until the garbage
         # collector finds it (an LLM's response stays open meanwhile). Closing it stops the answer.

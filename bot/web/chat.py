@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.answer import Answer, Turn
 from bot.errors import QuestionError, StoreError, describe
-from bot.rag.chain import MAX_QUESTION_CHARS, CaseBot, check_question
+from bot.rag.chain import MAX_QUESTION_CHARS, CaseBot
 from bot.rag.conversation import MAX_HISTORY_TURNS
 from bot.records import Recorder
 from bot.settings import Settings, quiet_libraries
@@ -135,13 +135,17 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
     gr = _gradio()
     history = tuple(Turn(m["role"], m["content"]) for m in log)[-MAX_HISTORY_TURNS:]
     try:
-        # Asked, shown and recorded as cleaned (no control characters or lone surrogates).
-        question = check_question(question)
+        # Checked once, with its case loaded; asked, shown and recorded as cleaned (no control
+        # characters or lone surrogates).
+        prepared = bot.prepare(question, history, case, guide)
     except QuestionError as error:
         # A notice in the conversation, not an error state: the text stays in the box (nothing is
         # cut) and the conversation stays usable.
         yield question, [*_messages(log), _notice(str(error))], log
         return
+    except Exception as error:
+        raise _shown(error) from None
+    question = prepared.question
     if limiter is not None:
         try:
             limiter.check(client or Client(ip="unknown"))
@@ -154,7 +158,7 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
             raise gr.Error("The server cannot check its question limit right now. Try again in a "
                            "moment.") from None
     try:
-        stream = bot.stream(question, history, case, guide)
+        stream = bot.respond(prepared)
         asked = {"role": "user", "content": question.strip(), "shown": escape_markdown(question)}
         shown = [*_messages(log), _message(asked)]
         text = ""
@@ -175,10 +179,13 @@ def respond(bot: CaseBot, question: str, log: list[dict[str, str]], case: str,
             text += piece
             yield "", [*shown, {"role": "assistant", "content": escape_markdown(text)}], log
     except Exception as error:
-        problem = describe(error)
-        if problem is None:
-            raise
-        raise gr.Error(problem.message) from None
+        raise _shown(error) from None
+
+
+def _shown(error: Exception) -> Exception:
+    """casebot's error as the message Gradio shows (gr.Error); any other error as it is."""
+    problem = describe(error)
+    return error if problem is None else _gradio().Error(problem.message)
 
 
 def _notice(text: str) -> dict[str, str]:
