@@ -72,8 +72,9 @@ def test_answers_are_counted_per_cited_paragraph_with_their_questions(store: Rec
 
 def test_the_dashboard_page_maps_the_paragraphs_and_escapes_student_text(store: RecordStore) -> None:
     hostile = "<script>alert(1)</script> and <b>bold</b>?"
-    store.add_answers([_record(hostile, (2,)), _record("Again?", (2,)), _record("Gone?", (9,)),
-                       replace(_record("<img src=x onerror=alert(1)>"), abstained=True)])
+    store.add_answers([_record(hostile, (2,)), replace(_record("Again?", (2,)), guided=True),
+                       _record("Gone?", (9,)), replace(_record("<img src=x onerror=alert(1)>"),
+                                                       abstained=True)])
     insight = case_insight(store, "case-a", None)
     paragraphs = [Paragraph(n, f"¶{n}", "Act I" if n < 3 else "Act II", "", (Sentence(f"Text {n}.", False),))
                   for n in (1, 2, 3)]
@@ -85,6 +86,7 @@ def test_the_dashboard_page_maps_the_paragraphs_and_escapes_student_text(store: 
         html.index(f'id="map-p{n}"') for n in (1, 2, 3))
     assert 'aria-label="¶2: cited by 2 answers"' in html and 'aria-label="¶1: cited by 0 answers"' in html
     assert 'href="/read/case-a#p2"' in html
+    assert '<div class="k">Hints given</div><div class="v">1</div>' in html
     assert html.count("<h3>Act I</h3>") == 1 and html.count("<h3>Act II</h3>") == 1
     # ¶9 is not in the case as read now: counted in a note, not drawn.
     assert 'id="map-p9"' not in html and "1 citation names paragraphs the case no longer has" in html

@@ -87,6 +87,8 @@ class CaseInsight:
     sessions: int = 0
     truncated: bool = field(default=False)
     cited: tuple[ParagraphUse, ...] = ()
+    # Answers given as hints (an assignment question, or guide mode) among those read.
+    guided: int = 0
 
 
 def daily_counts(records: list[StoredAnswer], days: int = DAYS_SHOWN,
@@ -229,4 +231,5 @@ def case_insight(store: RecordStore, case_id: str, encoder: Encoder | None,
         sessions=len({r.record.session_id for r in records}),
         truncated=total > len(records),
         cited=paragraph_use(records),
+        guided=sum(r.record.guided for r in records),
     )
