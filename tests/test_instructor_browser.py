@@ -1,21 +1,23 @@
 """Headless Chromium against `casebot serve` with records on: students rate answers with the chat's
 thumbs (and a comment) in the chat and on /embed, and the instructor signs in to the dashboard,
-which shows the questions grouped by meaning, the declined ones and the rated-down answers, at
-desktop and phone size, with no script and no CSP violation.
+which shows the questions grouped by meaning, the declined ones grouped and labelled, the
+rated-down answers, and every paragraph of the case with a bar for the answers that cited it (a
+click or Enter/Space shows their questions), at desktop and phone size, with no CSP violation.
 
-Screenshots go to artifacts/ (gitignored).
+Screenshots go to artifacts/ (gitignored), and the map's to docs/teaching-dashboard-*.png.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import ARTIFACTS, BOX, CASE_ID, replicas, require_chromium
+from conftest import ARTIFACTS, BOX, CASE_ID, REPO, SERVER_LOGS, replicas, require_chromium
 
 # A server start, a dozen answers and two browsers on a 2-core machine: more than the default 300 s.
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.model, pytest.mark.timeout(900)]
@@ -32,7 +34,12 @@ ASKED = [
     "Who won the 2022 football World Cup?",
     "What is the capital of Australia?",
     "Who won the 2022 football World Cup?",
+    # Declined, two of them the same question in other words.
+    "What was XPeng's share price after the announcement?",
+    "What was XPeng's share price in 2024?",
+    "What was XPeng's stock price before the deal?",
 ]
+SHARE_PRICE = ASKED[-3:]
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +57,15 @@ def server(ingested_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
                 httpx.post(f"{base}/api/v1/feedback", timeout=30, json={
                     "answer_id": answer["answer_id"], "rating": "down", "comment": comment})
         yield base
+
+
+def _signed_in_page(browser: Any, server: str, width: int, height: int) -> tuple[Any, Any]:
+    context, page = _page(browser, width, height)
+    page.goto(server + "/instructor")
+    page.get_by_label("Instructor token").fill(TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Where in the case answers came from").wait_for(timeout=60_000)
+    return context, page
 
 
 def _page(browser: Any, width: int, height: int) -> Any:
@@ -142,6 +158,78 @@ def test_dashboard_sign_in_and_sections(server: str, browser: Any) -> None:
         finally:
             context.close()
     headers = httpx.get(server + "/instructor", timeout=30).headers
-    assert "script-src" not in headers["content-security-policy"]
+    # The page's one script, by its hash: no other (injected, inline or from anywhere) may run.
+    assert re.search(r"script-src 'sha256-[A-Za-z0-9+/=]+';", headers["content-security-policy"])
+    assert "unsafe-inline" not in headers["content-security-policy"]
     assert "default-src 'none'" in headers["content-security-policy"]
     assert "frame-ancestors" in headers["content-security-policy"]
+
+
+def test_the_start_prints_the_dashboard_url(server: str) -> None:
+    assert f"instructor dashboard: {server}/instructor" in SERVER_LOGS[server].read_text()
+
+
+def test_the_dashboard_maps_the_answers_onto_the_case(server: str, browser: Any) -> None:
+    rows = _rows(server)
+    cited: dict[int, list[str]] = {}
+    for row in rows:
+        for paragraph in dict.fromkeys(row["cited_paragraphs"]):
+            cited.setdefault(paragraph, []).append(row["question"])
+    shown = _case_paragraphs(server)
+    assert shown
+    most = max(cited, key=lambda n: len(cited[n]))
+    for name, (width, height) in {"desktop": (1280, 800), "phone": (390, 844)}.items():
+        context, page = _signed_in_page(browser, server, width, height)
+        problems: list[str] = []
+        page.on("console", lambda message, p=problems: p.append(message.text)
+                if message.type in ("error", "warning") else None)
+        try:
+            # Opened with no case named: the default case.
+            assert page.locator("#case").input_value() == CASE_ID
+            bars = page.locator("ol.map > li")
+            assert [int(i.removeprefix("map-p")) for i in bars.evaluate_all(
+                "items => items.map(item => item.id)")] == shown
+            for number in shown:
+                row = page.locator(f"#map-p{number}")
+                assert int(row.locator(".n").inner_text()) == len(cited.get(number, [])), number
+                assert row.locator("a.num").get_attribute("href") == f"/read/{CASE_ID}#p{number}"
+            # A click opens the questions that cited the paragraph; another closes them.
+            button = page.locator(f"#map-p{most} button")
+            questions = page.locator(f"#asked-p{most}")
+            assert button.get_attribute("aria-expanded") == "false" and questions.is_hidden()
+            button.click()
+            assert button.get_attribute("aria-expanded") == "true" and questions.is_visible()
+            listed = questions.locator("li").all_inner_texts()
+            assert sorted(listed) == sorted(set(cited[most]))
+            button.click()
+            assert button.get_attribute("aria-expanded") == "false" and questions.is_hidden()
+            # From the keyboard: Space opens, Enter closes.
+            other = next(n for n in cited if n != most)
+            key_button = page.locator(f"#map-p{other} button")
+            key_button.focus()
+            page.keyboard.press("Space")
+            assert key_button.get_attribute("aria-expanded") == "true"
+            assert page.locator(f"#asked-p{other}").is_visible()
+            page.keyboard.press("Enter")
+            assert key_button.get_attribute("aria-expanded") == "false"
+            # The declined share-price questions are one group, labelled by what they share.
+            declined = page.locator("ol.groups.declined li")
+            share = declined.filter(has_text="share price").first
+            assert int(share.locator(".count").inner_text()) >= 2
+            topic = share.locator(".topic").inner_text()
+            assert "about “" in topic and "share price" in topic and "the case doesn't say" in topic
+            assert sum(q in share.inner_text() for q in SHARE_PRICE) >= 2
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, overflow
+            assert not any("Content Security Policy" in p for p in problems), problems
+            button.click()
+            page.locator(f"#map-p{most}").scroll_into_view_if_needed()
+            page.screenshot(path=str(REPO / "docs" / f"teaching-dashboard-{name}.png"))
+        finally:
+            context.close()
+
+
+def _case_paragraphs(server: str) -> list[int]:
+    """The numbers of the case's paragraphs as the reader shows them (its anchors), in order."""
+    html = httpx.get(f"{server}/read/{CASE_ID}", timeout=30).text
+    return [int(n) for n in re.findall(r'<p id="p(\d+)"', html)]

@@ -82,6 +82,16 @@ def test_an_assignment_question_gets_a_hint_not_an_answer(teaching_bot: Any) -> 
         assert "guided" in answer.to_dict()
 
 
+def test_a_student_rewording_of_an_assignment_question_gets_a_hint(teaching_bot: Any) -> None:
+    # Written for this test, in a student's words, asking the assignment's questions 1 and 4.
+    for question in ("for class: why would an old german car giant go to a young chinese startup "
+                     "for its tech, and what does that say about how it is doing in china?",
+                     "What clashes between how the two firms work and decide things could get in "
+                     "the way of making this partnership actually work?"):
+        answer = teaching_bot.ask(question, (), CASE_ID)
+        assert answer.guided and "assignment question" in answer.answer, question
+
+
 def test_an_ordinary_question_is_still_answered(teaching_bot: Any) -> None:
     answer = teaching_bot.ask("How much did Volkswagen invest in XPeng?", (), CASE_ID)
     assert not answer.guided and "$700 million" in answer.answer

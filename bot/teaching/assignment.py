@@ -1,22 +1,28 @@
 """Recognising the instructor's assignment questions (`cases/<id>/assignment.json`) in whatever
 words a student asks them.
 
-A question matches an assignment question when their score reaches `MATCH_THRESHOLD`. The score
-is the mean of two measures by meaning (MiniLM vectors):
+A student's question is compared with each assignment question by a few measures of meaning
+(MiniLM vectors), combined by a small logistic model (`WEIGHTS`, fitted by
+`benchmarks/guide.py --fit` on eight training cases none of which is the bundled one):
 
 - the cosine of the two whole questions;
+- the best cosine of the student's question with one part (sentence) of the assignment question:
+  an assignment question often asks two things, and a student may ask one of them;
 - how well their content words align, each word taking the closest word of the other question,
-  weighted by how rare the word is in the case. Words every question about the case uses (the
-  companies' names) say little about which question is asked; the concepts an assignment question
-  turns on ("standing", "culture") say much. On the bundled case's data the whole-question cosine
-  alone told short fact questions ("How old was the firm?") from paraphrases of the assignment
-  questions worse than the mean of the two (benchmarks/guide.py).
-"""
+  weighted by how rare the word is in the case (the companies' names say little about which
+  question is asked; the concepts an assignment question turns on say much);
+- how close the student's question comes to one sentence of the case: a fact question has a
+  sentence that answers it, a discussion question does not.
 
+The question is an assignment question when the model's score for its closest assignment question
+reaches `MATCH_THRESHOLD`, chosen on the training cases as the lowest that guides at most 5% of
+their ordinary fact questions.
+"""
 from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +37,21 @@ if TYPE_CHECKING:
     from vectorstore.store import CaseInfo, LoadedCase
 
 ASSIGNMENT_FILE = "assignment.json"
-# Chosen by benchmarks/guide.py on half of the paraphrases written for the bundled case's four
-# assignment questions (and half of the other questions), as the lowest score that keeps the
-# case's ordinary fact questions from being guided (at most 5% of them); the other half is
-# reported separately.
-MATCH_THRESHOLD = 0.587
+# The model, fitted by `benchmarks/guide.py --fit` on the eight training cases of
+# benchmarks/data/guide/train/ (their paraphrases of each assignment question against the other
+# questions and the cases' fact questions): each feature is standardised by its mean and spread
+# over the training pairs, then weighted; the score is the logistic of the sum.
+FEATURES = ("whole-question cosine", "best part cosine", "word alignment",
+            "closest case sentence", "log of the question's words")
+MEANS = (0.3119, 0.3139, 0.4153, 0.5743, 2.6748)
+SPREADS = (0.1603, 0.1561, 0.0618, 0.1198, 0.5291)
+WEIGHTS = (0.5864, 0.4315, 1.1304, -0.5556, 0.8240)
+BIAS = -3.9301
+# The lowest score that guides at most 5% of the training cases' fact questions.
+MATCH_THRESHOLD = 0.2196
+# An assignment question's parts: its sentences (a student may ask one of the things it asks).
+_PARTS = re.compile(r"(?<=[?.!])\s+")
+_WORD_COUNT = re.compile(r"\w+")
 # A word the case never uses counts as rare as a word of one paragraph in this many.
 _UNSEEN_SHARE = 0.5
 
@@ -61,6 +77,15 @@ def case_folder(info: CaseInfo, cases_dir: Path) -> Path:
 
 
 @dataclass(frozen=True)
+class Assignment:
+    """A case's assignment questions, their vectors, and the vectors of each one's parts."""
+
+    questions: tuple[str, ...]
+    vectors: np.ndarray
+    parts: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
 class Match:
     """The assignment question a student's question asks."""
 
@@ -77,26 +102,27 @@ class AssignmentMatcher:
         self.cases_dir = cases_dir
         self.embeddings = embeddings
         self.threshold = threshold
-        self._cache: dict[Path, tuple[tuple[int, int], list[str], np.ndarray]] = {}
+        self._cache: dict[Path, tuple[tuple[int, int], Assignment]] = {}
         self._lock = threading.Lock()
 
-    def questions(self, info: CaseInfo) -> tuple[list[str], np.ndarray]:
+    def questions(self, info: CaseInfo) -> Assignment:
         """The case's assignment questions and their vectors (none when it has no file)."""
         path = case_folder(info, self.cases_dir) / ASSIGNMENT_FILE
         try:
             stat = path.stat()
         except OSError:
-            return [], np.zeros((0, 0), dtype=np.float32)
+            return Assignment((), np.zeros((0, 0), dtype=np.float32), ())
         version = (stat.st_mtime_ns, stat.st_size)
         with self._lock:
             cached = self._cache.get(path)
         if cached is not None and cached[0] == version:
-            return cached[1], cached[2]
+            return cached[1]
         questions = question_list(path)
-        vectors = self.embeddings.encode(questions)
+        assignment = Assignment(tuple(questions), self.embeddings.encode(questions),
+                                tuple(self.embeddings.encode(_parts(q)) for q in questions))
         with self._lock:
-            self._cache[path] = (version, questions, vectors)
-        return questions, vectors
+            self._cache[path] = (version, assignment)
+        return assignment
 
     def match(self, question: str, vector: np.ndarray, case: LoadedCase) -> Match | None:
         """The assignment question that `question` (whose vector is `vector`) asks, or None."""
@@ -105,14 +131,25 @@ class AssignmentMatcher:
 
     def closest(self, question: str, vector: np.ndarray, case: LoadedCase) -> Match | None:
         """The assignment question closest to `question`, whatever its score; None without any."""
-        questions, vectors = self.questions(case.info)
-        if not questions:
+        assignment = self.questions(case.info)
+        if not assignment.questions:
             return None
-        cosines = vectors @ vector
-        scores = [(float(cosines[i]) + self.word_alignment(question, asked, case)) / 2
-                  for i, asked in enumerate(questions)]
+        found = self.features(question, vector, case, assignment)
+        standard = (found - np.array(MEANS)) / np.array(SPREADS)
+        scores = 1 / (1 + np.exp(-(standard @ np.array(WEIGHTS) + BIAS)))
         best = int(np.argmax(scores))
-        return Match(best, questions[best], scores[best])
+        return Match(best, assignment.questions[best], float(scores[best]))
+
+    def features(self, question: str, vector: np.ndarray, case: LoadedCase,
+                 assignment: Assignment) -> np.ndarray:
+        """The FEATURES of `question` against each assignment question, one row each."""
+        sentences = case.vectors[case.sentence_rows]
+        closest_sentence = float(np.max(sentences @ vector)) if len(sentences) else 0.0
+        words = math.log(max(len(_WORD_COUNT.findall(question)), 1))
+        return np.array([[float(assignment.vectors[i] @ vector),
+                          float(np.max(assignment.parts[i] @ vector)),
+                          self.word_alignment(question, asked, case), closest_sentence, words]
+                         for i, asked in enumerate(assignment.questions)])
 
     def word_alignment(self, one: str, other: str, case: LoadedCase) -> float:
         """How well the content words of two questions align by meaning, rarer words of the case
@@ -127,6 +164,10 @@ class AssignmentMatcher:
         forward = float(similar.max(axis=1) @ rarity[0] / rarity[0].sum())
         backward = float(similar.max(axis=0) @ rarity[1] / rarity[1].sum())
         return 2 * forward * backward / (forward + backward) if forward + backward > 0 else 0.0
+
+
+def _parts(question: str) -> list[str]:
+    return [part for part in (p.strip() for p in _PARTS.split(question)) if part] or [question]
 
 
 def _words(text: str) -> list[str]:

@@ -13,9 +13,13 @@ a POST carrying the session's CSRF token from a same-origin page; it revokes the
 server (the database, and this replica's memory while the database is down). Failed sign-ins and
 failed instructor bearers are throttled per address.
 
-Without an instructor token configured, the dashboard and the export answer 404. Pages are plain
-server-rendered HTML (every value escaped) with one inline stylesheet allowed by its hash and no
-script, so the Content-Security-Policy forbids scripts outright.
+Without an instructor token configured, the dashboard and the export answer 404. Pages are
+Jinja2 templates (templates/instructor_*.html) rendered with autoescape on: every record is a
+student's text. The one stylesheet and the one script (a paragraph's bar opens the questions that
+cited it) are allowed by their hashes, so the Content-Security-Policy refuses any other.
+
+The dashboard opens on the default case (an LTI session on its own) and maps the records onto the
+case: each paragraph, in order, with how many answers cited it, linked to the reader.
 """
 
 from __future__ import annotations
@@ -23,27 +27,29 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import html
 import logging
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import anyio
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.answer import lone_surrogate
 from bot.errors import FeedbackError, UnknownAnswerError
 from bot.records import Recorder, RecordScope
 from bot.records.export import FORMATS, export_lines
-from bot.records.insight import CaseInsight, Encoder, QuestionGroup, case_insight
+from bot.records.insight import CaseInsight, Encoder, ParagraphUse, case_insight
 from bot.records.repository import MAX_COMMENT_CHARS
 from bot.web.ratelimit import (
     FailureThrottle,
@@ -52,12 +58,17 @@ from bot.web.ratelimit import (
     RateLimitStoreError,
     api_client,
 )
+from bot.web.reader import Paragraph, paragraphs
 from bot.web.signing import INSTRUCTOR_CSRF, INSTRUCTOR_SESSION, Signer
+
+if TYPE_CHECKING:
+    from vectorstore.store import LoadedCase
 
 log = logging.getLogger("casebot.instructor")
 
 COOKIE = "casebot_instructor"
 SESSION_SECONDS = 8 * 3600
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 MEDIA_TYPES = {"jsonl": "application/x-ndjson; charset=utf-8", "csv": "text/csv; charset=utf-8"}
 
 
@@ -193,209 +204,109 @@ def bearer_ok(request: Request, token: str) -> bool:
 
 # --- HTML ------------------------------------------------------------------------------------------
 
-def esc(value: Any) -> str:
-    """Text escaped for HTML content and attributes."""
-    return html.escape(str(value), quote=True)
-
-
-STYLE = """
-:root { color-scheme: light; --ink: #1d2433; --muted: #5b6475; --line: #e3e6ec; --accent: #2b59c3;
-  --bad: #b42318; --bg: #f6f7f9; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  color: var(--ink); background: var(--bg); }
-header { background: #fff; border-bottom: 1px solid var(--line); padding: 12px 16px; display: flex;
-  flex-wrap: wrap; gap: 8px 16px; align-items: center; justify-content: space-between; }
-header h1 { font-size: 18px; margin: 0; }
-header form { margin: 0; display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
-main { max-width: 1100px; margin: 0 auto; padding: 16px; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 12px; }
-.card, section { background: #fff; border: 1px solid var(--line); border-radius: 10px; }
-.card { padding: 12px 14px; }
-.card .k { color: var(--muted); font-size: 13px; }
-.card .v { font-size: 26px; font-weight: 650; }
-section { margin-top: 16px; padding: 14px 16px; overflow: hidden; }
-section h2 { font-size: 16px; margin: 0 0 10px; }
-.grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 0 16px; }
-@media (max-width: 760px) { .grid2 { grid-template-columns: 1fr; } main { padding: 10px; } }
-ol.groups { list-style: none; margin: 0; padding: 0; }
-ol.groups li { padding: 8px 0; border-top: 1px solid var(--line); display: flex; gap: 10px; }
-ol.groups li:first-child { border-top: 0; }
-.count { min-width: 2.4em; text-align: center; font-weight: 650; background: #eef2fb; color: var(--accent);
-  border-radius: 6px; padding: 1px 6px; height: fit-content; }
-.declined .count { background: #fdeceb; color: var(--bad); }
-.q { overflow-wrap: anywhere; }
-.alt { color: var(--muted); font-size: 13px; overflow-wrap: anywhere; }
-.down { border-top: 1px solid var(--line); padding: 10px 0; }
-.down:first-of-type { border-top: 0; }
-.down .a { color: var(--muted); font-size: 14px; margin: 4px 0; overflow-wrap: anywhere; }
-.down .c { border-left: 3px solid var(--bad); padding-left: 8px; overflow-wrap: anywhere; }
-.meta { color: var(--muted); font-size: 12px; }
-.daychart { display: flex; gap: 6px; }
-.yaxis { display: flex; flex-direction: column; justify-content: space-between; height: 160px;
-  color: var(--muted); font-size: 12px; text-align: right; min-width: 1.5em; }
-.plot { flex: 1; min-width: 0; }
-.bars { display: flex; align-items: flex-end; gap: 2px; height: 160px; border-bottom: 1px solid #c9ced8;
-  background: linear-gradient(#e3e6ec 1px, transparent 1px) 0 0 / 100% 50%; }
-.col { flex: 1; height: 100%; display: flex; align-items: flex-end; min-width: 0; }
-.bar { width: 100%; background: var(--accent); border-radius: 2px 2px 0 0; }
-.xlabels { display: flex; justify-content: space-between; color: var(--muted); font-size: 12px;
-  margin-top: 4px; }
-.chan { display: flex; align-items: center; gap: 8px; margin: 6px 0; font-size: 13px; }
-.chan .name { width: 3.6em; text-align: right; color: var(--muted); }
-.chan .track { flex: 1; height: 14px; background: #eef0f4; border-radius: 4px; overflow: hidden; }
-.chan .fill { display: block; height: 100%; background: var(--accent); }
-.chan .num { min-width: 5.5em; color: var(--muted); }
-.empty { color: var(--muted); }
-select, input, button { font: inherit; padding: 6px 10px; border: 1px solid #c9ced8; border-radius: 8px;
-  background: #fff; max-width: 100%; }
-button { background: var(--accent); color: #fff; border-color: var(--accent); cursor: pointer; }
-button.secondary { background: #fff; color: var(--ink); border-color: #c9ced8; }
-.login { max-width: 380px; margin: 12vh auto; background: #fff; border: 1px solid var(--line);
-  border-radius: 12px; padding: 22px; }
-.login h1 { font-size: 20px; margin: 0 0 6px; }
-.login label { display: block; margin: 14px 0 6px; font-weight: 600; }
-.login input { width: 100%; }
-.login button { margin-top: 14px; width: 100%; }
-.error { color: var(--bad); margin: 10px 0 0; }
-.links a { color: var(--accent); margin-right: 12px; }
-"""
-# Bar sizes as classes: .h0-.h20 (heights) and .w0-.w20 (widths), in steps of 5%.
+# Bar sizes as classes: .h0-.h20 (heights) and .w0-.w20 (widths), in steps of 5% (the CSP allows
+# no style attributes).
 LEVELS = 20
-STYLE += "".join(f".h{i} {{ height: {i * 100 // LEVELS}%; }} .w{i} {{ width: {i * 100 // LEVELS}%; }}\n"
-                 for i in range(LEVELS + 1))
-STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
-# No script may run; the only stylesheet is the one above; forms post to this server only.
-PAGE_CSP = (f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self' data:; "
-            "form-action 'self'; base-uri 'none'")
+STYLE = (TEMPLATES / "instructor.css").read_text(encoding="utf-8") + "".join(
+    f".h{i} {{ height: {i * 100 // LEVELS}%; }} .w{i} {{ width: {i * 100 // LEVELS}%; }}\n"
+    for i in range(LEVELS + 1))
+SCRIPT = (TEMPLATES / "instructor.js").read_text(encoding="utf-8")
 
 
-def page(title: str, body: str) -> str:
-    """A whole HTML page around `body` (already escaped markup)."""
-    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            "<meta name=\"robots\" content=\"noindex\">"
-            f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>{body}</body></html>")
+def _digest(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+# The only stylesheet and the only script are the two above, allowed by their hashes: no injected
+# markup can style or script the page; forms post to this server only.
+PAGE_CSP = (f"default-src 'none'; style-src 'sha256-{_digest(STYLE)}'; "
+            f"script-src 'sha256-{_digest(SCRIPT)}'; img-src 'self' data:; form-action 'self'; "
+            "base-uri 'none'")
+EXCERPT_CHARS = 140
+
+
+@lru_cache(maxsize=1)
+def _templates() -> Environment:
+    """The instructor pages' templates: autoescape on (every record is a student's text), an
+    undefined name is an error."""
+    return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                       undefined=StrictUndefined)
+
+
+def _render(template: str, **values: Any) -> str:
+    # The stylesheet and script are this module's own constants (the page's CSP hashes them), so
+    # the templates insert them unescaped; everything else is escaped.
+    return _templates().get_template(template).render(style=STYLE, script=SCRIPT, **values)
 
 
 def login_page(error: str = "") -> str:
     """The login form: the token is posted in the body, never placed in a URL."""
-    message = f'<p class="error" role="alert">{esc(error)}</p>' if error else ""
-    return page("casebot · instructor sign-in", (
-        '<form class="login" method="post" action="/instructor/login">'
-        "<h1>Instructor dashboard</h1>"
-        '<p class="meta">What students ask casebot, what it declined, and what they rated down.</p>'
-        '<label for="token">Instructor token</label>'
-        '<input id="token" name="token" type="password" autocomplete="current-password" required '
-        'autofocus>'
-        f"{message}<button type=\"submit\">Sign in</button></form>"))
+    return _render("instructor_login.html", error=error)
 
 
 def _level(count: int, peak: int) -> int:
-    """A count as one of LEVELS + 1 bar sizes (CSS classes: the CSP allows no style attributes)."""
+    """A count as one of LEVELS + 1 bar sizes."""
     if not count or not peak:
         return 0
     return max(1, round(LEVELS * count / peak))
 
 
-def day_chart(per_day: tuple[tuple[date, int], ...]) -> str:
-    """Questions per day as a bar chart of plain HTML boxes (text stays readable at any width)."""
-    if not per_day:
-        return '<p class="empty">No questions yet.</p>'
-    peak = max(count for _, count in per_day)
-    total = sum(count for _, count in per_day)
-    bars = "".join(
-        f'<div class="col" title="{esc(day.isoformat())}: {count}">'
-        f'<div class="bar h{_level(count, peak)}"></div></div>' for day, count in per_day)
-    middle = per_day[len(per_day) // 2][0]
-    labels = "".join(f"<span>{esc(day.strftime('%b %d'))}</span>"
-                     for day in (per_day[0][0], middle, per_day[-1][0]))
-    return (f'<div class="daychart" role="img" aria-label="Questions per day over the last '
-            f'{len(per_day)} days: {total} in all, at most {peak} a day">'
-            f'<div class="yaxis"><span>{peak}</span><span>0</span></div>'
-            f'<div class="plot"><div class="bars">{bars}</div><div class="xlabels">{labels}</div></div>'
-            "</div>")
+@dataclass(frozen=True)
+class ParagraphRow:
+    """One paragraph of the case on the dashboard: where it is, how often answers cited it."""
+
+    number: int
+    label: str
+    section: str
+    page: str
+    excerpt: str
+    count: int
+    level: int
+    questions: tuple[str, ...]
 
 
-def channel_chart(channels: tuple[tuple[str, int], ...]) -> str:
-    """One horizontal bar per channel, with its count and share."""
-    total = sum(count for _, count in channels)
-    if not total:
-        return '<p class="empty">No questions yet.</p>'
-    rows = "".join(
-        f'<div class="chan"><span class="name">{esc(name)}</span><span class="track">'
-        f'<span class="fill w{_level(count, total)}"></span></span>'
-        f'<span class="num">{count} · {count / total:.0%}</span></div>' for name, count in channels)
-    return f'<div class="channels" role="img" aria-label="Questions by channel">{rows}</div>'
+def paragraph_rows(paragraphs: list[Paragraph], cited: tuple[ParagraphUse, ...]
+                   ) -> list[tuple[str, list[ParagraphRow]]]:
+    """The case's paragraphs in order, by section, each with its citations' count and questions."""
+    uses = {use.paragraph: use for use in cited}
+    peak = max((use.count for use in cited), default=0)
+    sections: list[tuple[str, list[ParagraphRow]]] = []
+    for paragraph in paragraphs:
+        use = uses.get(paragraph.number)
+        text = " ".join(s.text for s in paragraph.sentences)
+        excerpt = text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS].rstrip() + "…"
+        count = use.count if use else 0
+        if not sections or sections[-1][0] != paragraph.section:
+            sections.append((paragraph.section, []))
+        sections[-1][1].append(ParagraphRow(paragraph.number, paragraph.label, paragraph.section,
+                                            paragraph.page, excerpt, count, _level(count, peak),
+                                            use.questions if use else ()))
+    return sections
 
 
-def group_list(groups: tuple[QuestionGroup, ...], empty: str, css: str = "") -> str:
-    """Groups of questions as a list: count, most common wording, a few other wordings."""
-    if not groups:
-        return f'<p class="empty">{esc(empty)}</p>'
-    items = []
-    for group in groups:
-        alt = (f'<div class="alt">also: {" · ".join(esc(e) for e in group.examples)}</div>'
-               if group.examples else "")
-        items.append(f'<li><span class="count">{group.count}</span><div><div class="q">'
-                     f"{esc(group.label)}</div>{alt}</div></li>")
-    return f'<ol class="groups {css}">{"".join(items)}</ol>'
-
-
-def _short(text: str, limit: int = 320) -> str:
-    return text if len(text) <= limit else text[:limit].rstrip() + "…"
-
-
-def dashboard_page(insight: CaseInsight | None, cases: list[str], selected: str, csrf: str) -> str:
+def dashboard_page(insight: CaseInsight | None, cases: list[str], selected: str, csrf: str,
+                   paragraphs: list[Paragraph] | None = None) -> str:
     """The dashboard for one case (`insight` None when no case exists yet); `csrf` goes with the
-    sign-out form."""
-    options = "".join(f'<option value="{esc(c)}"{" selected" if c == selected else ""}>{esc(c)}</option>'
-                      for c in cases)
-    head = ('<header><h1>casebot · instructor</h1>'
-            '<form method="get" action="/instructor"><label for="case" class="meta">Case</label>'
-            f'<select id="case" name="case">{options}</select>'
-            '<button type="submit" class="secondary">Show</button></form>'
-            '<form method="post" action="/instructor/logout">'
-            f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
-            '<button type="submit" class="secondary">Sign out</button></form></header>')
-    if insight is None:
-        return page("casebot · instructor", head + '<main><p class="empty">No case and no questions '
-                    "yet.</p></main>")
-    declined_share = f"{insight.abstained / insight.total:.0%}" if insight.total else "–"
-    cards = "".join(f'<div class="card"><div class="k">{esc(k)}</div><div class="v">{esc(v)}</div></div>'
-                    for k, v in (("Questions", insight.total), ("Declined", declined_share),
-                                 ("Rated up", insight.rated_up), ("Rated down", insight.rated_down),
-                                 ("Conversations", insight.sessions)))
-    downs = "".join(
-        f'<div class="down"><div class="q"><b>{esc(d.question)}</b></div>'
-        f'<div class="a">{esc(_short(d.answer))}</div>'
-        + (f'<div class="c">{esc(d.comment)}</div>' if d.comment else '<div class="meta">no comment</div>')
-        + f'<div class="meta">{esc(d.asked_at.strftime("%Y-%m-%d %H:%M"))} UTC · {esc(d.channel)}</div></div>'
-        for d in insight.down) or '<p class="empty">No answer rated down.</p>'
-    note = (f'<p class="meta">Grouped over the newest {sum(c for _, c in insight.channels)} of '
-            f"{insight.total} questions.</p>" if insight.truncated else "")
-    case = esc(insight.case_id)
-    body = (
-        f"{head}<main><div class=\"cards\">{cards}</div>"
-        f'<section><h2>Questions per day, last {len(insight.per_day)} days</h2>'
-        f"{day_chart(insight.per_day)}</section>"
-        '<div class="grid2">'
-        f'<section><h2>Most asked, grouped by meaning</h2>{note}'
-        f'{group_list(insight.groups, "No questions yet.")}</section>'
-        '<section><h2>Declined: what the case or the bot does not cover</h2>'
-        f'{group_list(insight.declined, "No question was declined.", "declined")}</section></div>'
-        f'<section><h2>Answers rated down</h2>{downs}</section>'
-        '<div class="grid2">'
-        f'<section><h2>Usage by channel</h2>{channel_chart(insight.channels)}</section>'
-        '<section><h2>Export as a question set</h2><p class="links">'
-        f'<a href="/instructor/export?case={case}&amp;format=jsonl">All (JSONL)</a>'
-        f'<a href="/instructor/export?case={case}&amp;format=csv">All (CSV)</a>'
-        f'<a href="/instructor/export?case={case}&amp;format=jsonl&amp;abstained=true">Declined</a>'
-        f'<a href="/instructor/export?case={case}&amp;format=jsonl&amp;rating=down">Rated down</a></p>'
-        '<p class="meta">Run an export with <code>casebot eval FILE</code>; fill in '
-        "<code>answerable</code>, <code>must_include</code> and <code>expected_paragraphs</code> to "
-        "score it.</p></section></div></main>")
-    return page(f"casebot · instructor · {insight.case_id}", body)
+    sign-out form; `paragraphs` are the case as read (None when it is not ingested)."""
+    values: dict[str, Any] = {"insight": insight, "cases": cases, "selected": selected, "csrf": csrf,
+                              "sections": [], "unmapped": 0}
+    if insight is not None:
+        peak = max((count for _, count in insight.per_day), default=0)
+        total = sum(count for _, count in insight.channels)
+        shown = {p.number for p in paragraphs or []}
+        values.update(
+            declined_share=f"{insight.abstained / insight.total:.0%}" if insight.total else "–",
+            days=[(day, count, _level(count, peak)) for day, count in insight.per_day],
+            peak=peak, day_total=sum(count for _, count in insight.per_day),
+            channels=[(name, count, _level(count, total), f"{count / total:.0%}" if total else "")
+                      for name, count in insight.channels],
+            channel_total=total,
+            sections=paragraph_rows(paragraphs or [], insight.cited),
+            # Cited paragraphs the case no longer has (it was read again since): counted, not shown.
+            unmapped=sum(use.count for use in insight.cited if use.paragraph not in shown)
+            if paragraphs is not None else 0,
+            case_read=paragraphs is not None)
+    return _render("instructor_dashboard.html", **values)
 
 
 # --- routes ----------------------------------------------------------------------------------------
@@ -421,12 +332,15 @@ def _export(recorder: Recorder, case: str | None, fmt: str, abstained: bool | No
 
 def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[], list[str]],
                    encoder: Encoder | None, *, secret: str, api_token: str = "",
-                   storage: str = "memory://", feedback_limiter: QuestionLimiter | None = None
-                   ) -> APIRouter:
+                   storage: str = "memory://", feedback_limiter: QuestionLimiter | None = None,
+                   load_case: Callable[[str], LoadedCase] | None = None,
+                   default_case: Callable[[], str] | None = None) -> APIRouter:
     """The feedback, export and dashboard routes (include it before the /api/v1 catch-all).
 
     `secret` signs the sessions; failed sign-ins are counted in `storage`; `feedback_limiter`
-    counts ratings per client (`api_token` names a trusted backend's clients, as for questions)."""
+    counts ratings per client (`api_token` names a trusted backend's clients, as for questions).
+    `load_case` gives the dashboard a case's paragraphs to map the citations onto, and the
+    dashboard of the token holder opens on `default_case()` (CASEBOT_DEFAULT_CASE's rule)."""
     router = APIRouter()
     sessions = Sessions(secret, recorder, instructor_token)
     failures = FailureThrottle(storage=storage)
@@ -523,7 +437,8 @@ def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[]
             known, selected = [session.scope.case_id], session.scope.case_id
         else:
             known = await anyio.to_thread.run_sync(_known_cases, recorder, cases)
-            selected = case if case in known else (known[0] if known else "")
+            selected = case if case in known else await anyio.to_thread.run_sync(
+                _opening_case, known, default_case)
         insight = None
         if selected and recorder.store is not None:
             try:
@@ -531,10 +446,10 @@ def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[]
                                                          session.scope)
             except Exception as error:
                 log.error("reading the records failed: %s", error)
-                return _html(page("casebot · instructor", '<main><p class="error">The records '
-                                  "database is not reachable right now. Try again in a moment.</p>"
-                                  "</main>"), status=503)
-        return _html(dashboard_page(insight, known, selected, sessions.csrf(session)))
+                return _html(_render("instructor_message.html", message="The records database is "
+                                     "not reachable right now. Try again in a moment."), status=503)
+        read = await anyio.to_thread.run_sync(_case_as_read, load_case, selected) if insight else None
+        return _html(dashboard_page(insight, known, selected, sessions.csrf(session), read))
 
     async def _redeem(request: Request, ticket: str) -> Response:
         """An instructor arriving from an LTI launch: a single-use ticket opens a session scoped
@@ -599,6 +514,33 @@ def records_router(recorder: Recorder, instructor_token: str, cases: Callable[[]
                                               session.scope)
 
     return router
+
+
+def _opening_case(known: list[str], default_case: Callable[[], str] | None) -> str:
+    """The case a dashboard opens on when the URL names none it knows: the default case, else the
+    first known one."""
+    if default_case is not None:
+        try:
+            chosen = default_case()
+        except LookupError:  # no default case (several cases, none configured): the first one
+            chosen = ""
+        if chosen in known:
+            return chosen
+    return known[0] if known else ""
+
+
+def _case_as_read(load_case: Callable[[str], LoadedCase] | None, case_id: str) -> list[Paragraph] | None:
+    """The case's paragraphs as the reader shows them; None when it is not ingested (the records
+    outlive a removed case) or the index cannot be read now."""
+    if load_case is None:
+        return None
+    try:
+        return paragraphs(load_case(case_id), 0, set())
+    except LookupError:
+        return None
+    except Exception as error:  # the index may be down; the records still show
+        log.warning("reading case %s failed: %s", case_id, error)
+        return None
 
 
 def _known_cases(recorder: Recorder, cases: Callable[[], list[str]]) -> list[str]:

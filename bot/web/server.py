@@ -189,7 +189,8 @@ def create_app(bot: CaseBot, settings: Settings, recorder: Recorder | None = Non
                                       lambda: [c.case_id for c in bot.library.cases()],
                                       bot.library.embeddings, secret=secret,
                                       api_token=settings.api_token,
-                                      storage=settings.rate_limit_storage, feedback_limiter=ratings))
+                                      storage=settings.rate_limit_storage, feedback_limiter=ratings,
+                                      load_case=bot.library.load, default_case=bot.default_case))
     app.include_router(reader_router(bot, lti_only=settings.access == "lti"))
     app.include_router(api_router(bot, timeout=settings.answer_timeout, limiter=limiter,
                                   recorder=recorder, api_token=settings.api_token,
@@ -299,6 +300,8 @@ def serve(bot: CaseBot, settings: Settings, host: str, port: int, *, public_url:
     ip_limit = parse_rate_limit(settings.rate_limit_ip)
     print(f"casebot serving on {url}  (chat /, embed /embed?case={case}, API /api/v1, docs /docs)",
           file=sys.stderr)
+    if settings.instructor_token:
+        print(f"instructor dashboard: {(public_url or url).rstrip('/')}/instructor", file=sys.stderr)
     print(f"allowed origins: {', '.join(settings.allowed_origins) or 'same origin only'}; rate limit: "
           f"{settings.rate_limit if limit else 'off'} per client, "
           f"{settings.rate_limit_ip if ip_limit else 'off'} per IP address "
