@@ -34,7 +34,8 @@ lint: setup
 
 # Everything but the LLM build: the model, real Chroma stores, servers on 127.0.0.1, Chromium.
 # On TEST_WORKERS pytest-xdist workers, each given whole test modules (--dist loadfile: a
-# module's servers start once and its session fixtures once a worker) in file order
+# module's servers start once and its session fixtures once a worker) in collection order, which
+# tests/conftest.py sorts longest tier first: browser, server, child-process, model, the rest
 # (--no-loadscope-reorder: xdist's own order, most tests first, would leave the few long tests of
 # test_crash_safety, test_chroma_server and test_sessions_load for the end).
 # Three on CI's 2-core machine: many tests wait (for a server to start, a session to expire, a
@@ -44,7 +45,7 @@ test: lint
 	$(BIN)/python -m pytest -m "not llm" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The development tier, in one process: no server, no browser, no child process (the model,
-# loaded once in-process, and Chroma stores included).
+# loaded once in-process, Chroma stores, and the CLI's commands run in process included).
 test-fast: setup
 	$(BIN)/python -m pytest -m "not server and not browser and not subprocess and not llm"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import shutil
 import socket
@@ -9,14 +11,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from bot.settings import BUNDLED_CASES, Settings, quiet_libraries
+
+if TYPE_CHECKING:
+    # lti_platform imports this module (free_port): imported where used, not at the top.
+    from lti_platform import Platform
 
 quiet_libraries()
 
@@ -224,16 +231,67 @@ def casebot(library):  # type: ignore[no-untyped-def]
     return CaseBot(library, ExtractiveAnswerer())
 
 
+@dataclass(frozen=True)
+class Ran:
+    """A finished `casebot` command: its exit code and what it wrote (named as subprocess.run's)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_main(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Ran:
+    """`casebot ARGS` against `data_dir`, run in this process by `bot.cli.main`.
+
+    For tests of what a command does and says, not of the process around it: no interpreter start
+    and no imports of torch, Chroma and the rest again (seconds a command, tens under load). The
+    environment is the console script's under `cli_env(data_dir, **env)`: no other CASEBOT_*
+    variable. Warnings
+    are logged to its stderr as the console script logs them (pytest's own log handlers would
+    otherwise keep them from the command's stderr). A test of the console script itself, of exit
+    codes from a real process, of output written around Python's sys.stdout, or of a crash
+    starts the process instead."""
+    from bot.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(stderr)
+    handler.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with pytest.MonkeyPatch.context() as patch, redirect_stdout(stdout), redirect_stderr(stderr):
+            for name in [name for name in os.environ if name.startswith("CASEBOT_")]:
+                patch.delenv(name)
+            for name, value in {"CASEBOT_DATA_DIR": str(data_dir), **(env or {})}.items():
+                patch.setenv(name, value)
+            try:
+                code = main(list(args))
+            except SystemExit as exit:  # argparse's own exit: --help (0) or a usage error (2)
+                code = 0 if exit.code is None else exit.code if isinstance(exit.code, int) else 1
+    finally:
+        root.removeHandler(handler)
+    return Ran(code, stdout.getvalue(), stderr.getvalue())
+
+
 @pytest.fixture(scope="session")
-def ingested_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A CASEBOT_DATA_DIR with the bundled case ingested by the real `casebot ingest`, once per run.
+def ingested_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CASEBOT_DATA_DIR with the bundled case ingested by `casebot ingest` run in this process
+    (`run_main`), once per run, for tests that run commands in process. Shared: a test that writes
+    to it takes a `private_copy`."""
+    data_dir = tmp_path_factory.mktemp("data")
+    ran = run_main(data_dir, "ingest", "--quiet")
+    assert ran.returncode == 0, ran.stderr
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def ingested_data_dir(ingested_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same ingested data folder for tests that run the console script or a server on it: a
+    copy, so that no child process shares files with the Chroma client this process keeps open.
 
     Shared: a test that writes to it (ingests, holds it open from a server while another process
     ingests) takes a `private_copy` instead."""
-    data_dir = tmp_path_factory.mktemp("data")
-    subprocess.run([CASEBOT, "ingest", "--quiet"], check=True, env=cli_env(data_dir),
-                   capture_output=True, timeout=300)
-    return data_dir
+    return private_copy(ingested_index, tmp_path_factory, "served")
 
 
 def private_copy(data_dir: Path, tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
@@ -259,9 +317,24 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
 
 # A test needs what its fixtures load: mark it so, whatever its module says, so that
 # `make test-fast` (no server, no browser, no child process) never starts one by accident.
-# ingested_data_dir runs the real `casebot ingest`, and its users run the console script on it.
+# ingested_data_dir's users run the console script or a server on it (ingested_index's run
+# commands in this process).
 _NEEDS = {"embeddings": ("model",), "library": ("model",), "casebot": ("model",),
-          "ingested_data_dir": ("model", "subprocess"), "browser": ("browser",)}
+          "ingested_index": ("model",), "ingested_data_dir": ("model", "subprocess"),
+          "browser": ("browser",)}
+
+
+# Longest modules first: `make test` hands whole modules to its xdist workers in collection order
+# (--dist loadfile --no-loadscope-reorder), so a long module handed out last keeps one worker busy
+# while the others idle. A module's slowest tier says roughly how long it takes: a browser or a
+# server start costs tens of seconds, a child process seconds, the model a little, the rest
+# milliseconds. Tests keep their order within a module (some rely on it) and modules within a tier.
+_TIERS = ("browser", "server", "subprocess", "model")
+
+
+def _tier(item: pytest.Item) -> int:
+    return min((rank for rank, marker in enumerate(_TIERS) if item.get_closest_marker(marker)),
+               default=len(_TIERS))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -270,6 +343,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             for marker in _NEEDS.get(fixture, ()):
                 if not item.get_closest_marker(marker):
                     item.add_marker(marker)
+    tiers: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        tiers[module] = min(tiers.get(module, len(_TIERS)), _tier(item))
+    items.sort(key=lambda item: tiers[item.nodeid.split("::", 1)[0]])  # stable: order kept within
+
+
+@pytest.fixture(scope="module")
+def platform() -> Iterator[Platform]:
+    """A real LTI 1.3 platform (tests/lti_platform.py) on 127.0.0.1, one per test module."""
+    from lti_platform import Platform
+
+    server = Platform()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,8 @@
 """Chroma server mode: a real `chroma run` on a free port, ingest through it, answers from two
-separate casebot processes sharing it, and a quick, clear error once the server is stopped."""
+separate casebot processes sharing it, and a quick, clear error once the server is stopped.
+
+`casebot ingest` and `casebot ask` run in this process (`run_main`): the processes that matter
+here are the two servers sharing the Chroma server."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CASE_ID, CASEBOT, cli_env, free_port, running_server, start_chroma, stop
+from conftest import CASE_ID, free_port, run_main, running_server, start_chroma, stop
 
 pytestmark = [pytest.mark.server, pytest.mark.model]
 
@@ -36,8 +39,7 @@ def test_two_casebot_processes_share_one_chroma_server(
     url, chroma_process = chroma
     env = {"CASEBOT_CHROMA_URL": url}
     local = tmp_path / "local"  # CASEBOT_DATA_DIR: must stay free of any embedded index
-    ingest = subprocess.run([CASEBOT, "ingest", "--quiet"], env=cli_env(local, **env),
-                            capture_output=True, text=True, timeout=300)
+    ingest = run_main(local, "ingest", "--quiet", env=env)
     assert ingest.returncode == 0, ingest.stderr
     assert not (local / "chroma").exists()
     listed = httpx.get(f"{url}/api/v2/tenants/default_tenant/databases/default_database/collections",
@@ -69,8 +71,7 @@ def test_two_casebot_processes_share_one_chroma_server(
             assert health.status_code == 503 and health.json() == {"status": "error"}
 
     started = time.monotonic()
-    asked = subprocess.run([CASEBOT, "ask", "--json", QUESTION], env=cli_env(local, **env),
-                           capture_output=True, text=True, timeout=120)
+    asked = run_main(local, "ask", "--json", QUESTION, env=env)
     assert asked.returncode == 1, asked.stderr
     assert asked.stdout == "" and "Traceback" not in asked.stderr
     assert "Chroma server" in asked.stderr or "vector store" in asked.stderr, asked.stderr

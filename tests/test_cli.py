@@ -1,10 +1,12 @@
-"""The `casebot` console script, run as a real process against a real on-disk index.
+"""The `casebot` command against a real on-disk index.
 
 `ask --json` must print exactly the contract's JSON object; bad input must give a one-line error on
 stderr and a non-zero exit; a failed ingest must leave the index answering as before.
-Every test starts the console script (or a fresh Python) as a child process, and those on the
-ingested index load the model in it: marked `subprocess`, so `make test` runs them and
-`make test-fast` does not.
+What a command does and says is tested in this process (`run_main`: `bot.cli.main` with its
+output captured), without a Python start and a model load in a child each time. The console
+script itself is tested as a real process where the process is the point: its start-up time and
+imports, `ask --json`'s stdout as a whole, and a reader that goes away (marked `subprocess`, so
+`make test` runs them and `make test-fast` does not).
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CASE_ID, CASEBOT, check_text_case_citation, cli_env, private_copy
+from conftest import CASE_ID, CASEBOT, Ran, check_text_case_citation, cli_env, private_copy, run_main
 
-pytestmark = [pytest.mark.model, pytest.mark.subprocess]
+pytestmark = pytest.mark.model
 
 ANSWER_KEYS = {"answer", "abstained", "citations", "case", "backend", "latency_ms"}
 OPTIONAL_KEYS = {"unsupported", "notice"}
@@ -28,7 +30,7 @@ INVEST = "How much did Volkswagen invest in XPeng?"
 
 
 def run(data_dir: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """Run `casebot ARGS` against `data_dir`, capturing text output."""
+    """Run the console script `casebot ARGS` against `data_dir`, capturing text output."""
     return subprocess.run([CASEBOT, *args], env=cli_env(data_dir), capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL, check=False)
 
@@ -42,7 +44,7 @@ def one_json_object(stdout: str) -> dict[str, Any]:
     return data
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], codes: tuple[int, ...],
+def assert_one_line_error(result: Ran, codes: tuple[int, ...],
                           *fragments: str) -> str:
     """A failed run: expected exit code, nothing on stdout, exactly one `error:` line on stderr."""
     assert result.returncode in codes, (result.returncode, result.stderr)
@@ -58,10 +60,10 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], codes: tuple
 
 def assert_still_answers(data_dir: Path) -> None:
     """The index still holds the bundled case and answers from it."""
-    listed = run(data_dir, "cases", "--json")
+    listed = run_main(data_dir, "cases", "--json")
     assert listed.returncode == 0, listed.stderr
     assert [(c["id"], c["paragraphs"]) for c in json.loads(listed.stdout)] == [(CASE_ID, 19)]
-    result = run(data_dir, "ask", "--json", INVEST)
+    result = run_main(data_dir, "ask", "--json", INVEST)
     assert result.returncode == 0, result.stderr
     answer = one_json_object(result.stdout)
     assert "$700 million" in answer["answer"]
@@ -69,11 +71,12 @@ def assert_still_answers(data_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def data_dir(ingested_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def data_dir(ingested_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the ingested index, so failed ingests here cannot harm other tests."""
-    return private_copy(ingested_data_dir, tmp_path_factory, "cli")
+    return private_copy(ingested_index, tmp_path_factory, "cli")
 
 
+@pytest.mark.subprocess
 def test_help_lists_the_commands_and_returns_fast(tmp_path: Path) -> None:
     started = time.perf_counter()
     result = run(tmp_path / "data", "--help", timeout=60)
@@ -85,6 +88,7 @@ def test_help_lists_the_commands_and_returns_fast(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists(), "--help must not create the data folder"
 
 
+@pytest.mark.subprocess
 def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
     code = "import sys; from bot.cli import main; sys.exit(main(['--help']))"
     result = subprocess.run([sys.executable, "-X", "importtime", "-c", code],
@@ -99,12 +103,14 @@ def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_each_command_has_help(tmp_path: Path, command: str) -> None:
-    result = run(tmp_path, command, "--help", timeout=60)
+    result = run_main(tmp_path, command, "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: casebot {command}")
 
 
+@pytest.mark.subprocess
 def test_ask_json_prints_exactly_the_contract_object(data_dir: Path) -> None:
+    # A real process: nothing else (a library's banner or progress bar) may reach its stdout.
     result = run(data_dir, "ask", "--json", INVEST)
     assert result.returncode == 0, result.stderr
     assert result.stdout.endswith("\n") and result.stdout.count("\n") == 1
@@ -130,7 +136,7 @@ def test_ask_json_prints_exactly_the_contract_object(data_dir: Path) -> None:
 
 
 def test_ask_json_abstains_on_a_question_the_case_does_not_answer(data_dir: Path) -> None:
-    result = run(data_dir, "ask", "--json", "--case", CASE_ID, "What is the weather in Paris?")
+    result = run_main(data_dir, "ask", "--json", "--case", CASE_ID, "What is the weather in Paris?")
     assert result.returncode == 0, result.stderr
     answer = one_json_object(result.stdout)
     assert answer["abstained"] is True
@@ -139,7 +145,7 @@ def test_ask_json_abstains_on_a_question_the_case_does_not_answer(data_dir: Path
 
 
 def test_ask_prints_answer_and_sources(data_dir: Path) -> None:
-    result = run(data_dir, "ask", INVEST)
+    result = run_main(data_dir, "ask", INVEST)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "Sources:" in lines
@@ -159,7 +165,7 @@ def test_ask_follows_up_on_a_history_file(data_dir: Path, tmp_path: Path) -> Non
         {"role": "assistant", "content": "Volkswagen would invest $700 million for a nearly 5% "
                                          "stake in XPeng [¶12]."},
     ]), encoding="utf-8")
-    result = run(data_dir, "ask", "--json", "--history", str(history), "When was that announced?")
+    result = run_main(data_dir, "ask", "--json", "--history", str(history), "When was that announced?")
     assert result.returncode == 0, result.stderr
     answer = one_json_object(result.stdout)
     assert "July 26, 2023" in answer["answer"]
@@ -173,7 +179,7 @@ def test_ask_follows_up_on_a_history_file(data_dir: Path, tmp_path: Path) -> Non
     ("Why? " * 450, "2,000"),
 ], ids=["empty", "whitespace", "2001-chars", "long-words"])
 def test_bad_question(data_dir: Path, question: str, fragment: str) -> None:
-    result = run(data_dir, "ask", "--json", question)
+    result = run_main(data_dir, "ask", "--json", question)
     assert_one_line_error(result, (2,), fragment)
 
 
@@ -181,16 +187,17 @@ def test_question_of_exactly_2000_characters_is_accepted(data_dir: Path) -> None
     question = (INVEST + " ") * 60
     question = question[:2000]
     assert len(question.strip()) == 2000
-    result = run(data_dir, "ask", "--json", question)
+    result = run_main(data_dir, "ask", "--json", question)
     assert result.returncode == 0, result.stderr
     one_json_object(result.stdout)
 
 
 def test_unknown_case(data_dir: Path) -> None:
-    result = run(data_dir, "ask", "--json", "--case", "no-such-case", INVEST)
+    result = run_main(data_dir, "ask", "--json", "--case", "no-such-case", INVEST)
     assert_one_line_error(result, (2,), "no-such-case", CASE_ID, "casebot ingest")
 
 
+@pytest.mark.subprocess
 def test_a_reader_that_goes_away_ends_the_command_quietly(data_dir: Path) -> None:
     # `casebot cases --json | head -c 0`: the pipe is closed before the command writes to it.
     process = subprocess.Popen([CASEBOT, "cases", "--json"], env=cli_env(data_dir),
@@ -204,7 +211,7 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(data_dir: Path) -> Non
 
 
 def test_ask_with_an_empty_index_says_to_ingest(tmp_path: Path) -> None:
-    result = run(tmp_path / "empty", "ask", "--json", INVEST)
+    result = run_main(tmp_path / "empty", "ask", "--json", INVEST)
     assert_one_line_error(result, (2,), "casebot ingest")
 
 
@@ -223,17 +230,17 @@ def test_malformed_history(data_dir: Path, tmp_path: Path, content: str | bytes,
         history.write_bytes(content)
     else:
         history.write_text(content, encoding="utf-8")
-    result = run(data_dir, "ask", "--history", str(history), "When was that announced?")
+    result = run_main(data_dir, "ask", "--history", str(history), "When was that announced?")
     assert_one_line_error(result, (2,), "history", fragment)
 
 
 def test_missing_history_file(data_dir: Path, tmp_path: Path) -> None:
-    result = run(data_dir, "ask", "--history", str(tmp_path / "nope.json"), INVEST)
+    result = run_main(data_dir, "ask", "--history", str(tmp_path / "nope.json"), INVEST)
     assert_one_line_error(result, (2,), "does not exist")
 
 
 def test_reingest_of_the_bundled_case_is_unchanged(data_dir: Path) -> None:
-    result = run(data_dir, "ingest", "--quiet")
+    result = run_main(data_dir, "ingest", "--quiet")
     assert result.returncode == 0, result.stderr
     assert f"{CASE_ID}: 19 paragraphs (unchanged)" in result.stderr
     assert result.stdout == ""
@@ -275,7 +282,7 @@ def test_failed_ingest_loses_nothing(data_dir: Path, tmp_path: Path, embeddings:
     before = _stored(data_dir, embeddings)
     assert [(case, paragraphs) for case, paragraphs, _ in before] == [(CASE_ID, 19)]
     path = _bad_case(tmp_path / "bad", kind)
-    result = run(data_dir, "ingest", "--quiet", str(path))
+    result = run_main(data_dir, "ingest", "--quiet", str(path))
     line = assert_one_line_error(result, (1, 2), fragment)
     assert str(path) in line
     assert _stored(data_dir, embeddings) == before  # the same version of the case, untouched

@@ -49,13 +49,21 @@ class Ingest:
         self.process = subprocess.Popen([CASEBOT, "ingest", str(path)], env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE)
         self.stderr = b""
+        # Notified at each chunk of stderr and at its end: wait_for waits on the output itself.
+        self._output = threading.Condition()
+        self._ended = False
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         assert self.process.stderr is not None
         while chunk := self.process.stderr.read1(4096):  # type: ignore[attr-defined]
-            self.stderr += chunk
+            with self._output:
+                self.stderr += chunk
+                self._output.notify_all()
+        with self._output:
+            self._ended = True
+            self._output.notify_all()
 
     def progress(self) -> tuple[int, int]:
         """The last (done, total) shown by the progress bar, (0, 0) before it appears."""
@@ -63,13 +71,13 @@ class Ingest:
         return (int(found[-1][0]), int(found[-1][1])) if found else (0, 0)
 
     def wait_for(self, fraction: float, timeout: float = 240.0) -> None:
-        """Block until embedding has reached `fraction` (or the process has ended)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.process.poll() is None:
+        """Block until embedding has reached `fraction` (or the process has ended its output)."""
+        def reached() -> bool:
             done, total = self.progress()
-            if total and done >= fraction * total:
-                return
-            time.sleep(0.02)
+            return self._ended or bool(total and done >= fraction * total)
+
+        with self._output:
+            self._output.wait_for(reached, timeout)
 
     def kill(self) -> None:
         if self.process.poll() is None:

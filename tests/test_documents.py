@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from case_documents import (
     write_docx,
     write_pdf,
 )
-from conftest import CASEBOT, cli_env
+from conftest import run_main
 
 from bot.answer import Answer, Citation
 from ingest.layout import FIGURE_NOTE
@@ -395,19 +394,15 @@ def test_a_failed_reread_leaves_the_previous_version_answering(
 
 
 @pytest.mark.model
-@pytest.mark.subprocess
 def test_cases_show_prints_the_case_as_read(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     case = tmp_path / "harbor.pdf"
     shutil.copyfile(FIXTURES / "harbor.pdf", case)
-    env = cli_env(data_dir)
-    ingest = subprocess.run([CASEBOT, "ingest", "--quiet", str(case)], env=env, capture_output=True,
-                            text=True, timeout=300)
+    ingest = run_main(data_dir, "ingest", "--quiet", str(case))
     assert ingest.returncode == 0, ingest.stderr
     assert "harbor: 19 paragraphs" in ingest.stderr
     assert "dropped a running header on 3 pages" in ingest.stderr
-    shown = subprocess.run([CASEBOT, "cases", "show", "harbor", "--json"], env=env,
-                           capture_output=True, text=True, timeout=300)
+    shown = run_main(data_dir, "cases", "show", "harbor", "--json")
     assert shown.returncode == 0, shown.stderr
     data = json.loads(shown.stdout)
     assert list(data) == ["id", "title", "paragraphs"]
@@ -420,11 +415,9 @@ def test_cases_show_prints_the_case_as_read(tmp_path: Path) -> None:
     assert exhibit["label"] == "Exhibit 1" and exhibit["section"] == "The Numbers"
     assert any(p["page"] == [2, 3] for p in data["paragraphs"])
     assert data["paragraphs"][-1]["label"] == "Note 1"
-    text = subprocess.run([CASEBOT, "cases", "show", "harbor"], env=env, capture_output=True,
-                          text=True, timeout=300)
+    text = run_main(data_dir, "cases", "show", "harbor")
     assert text.returncode == 0, text.stderr
     assert text.stdout.startswith("Harbor Bikes Expands Overseas\n")
     assert f"Exhibit 1 · p. {exhibit['page']} (exhibit)" in text.stdout
-    missing = subprocess.run([CASEBOT, "cases", "show"], env=env, capture_output=True, text=True,
-                             timeout=300)
+    missing = run_main(data_dir, "cases", "show")
     assert missing.returncode == 2 and "casebot cases show ID" in missing.stderr

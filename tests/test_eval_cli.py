@@ -1,16 +1,18 @@
-"""`casebot eval` end to end through the real console script, on a small question file."""
+"""`casebot eval` end to end, on a small question file.
+
+The command runs in this process (`run_main`): what is tested is what it writes and its exit codes,
+not the process around it (test_judge runs `casebot eval` as a real process)."""
 
 from __future__ import annotations
 
 import csv
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CASEBOT, cli_env
+from conftest import Ran, run_main
 
 pytestmark = pytest.mark.model
 
@@ -39,9 +41,8 @@ METRIC_KEYS = {"pass_rate", "recall@1", "recall@3", "recall@5", "mrr", "citation
                "latency_p95_ms"}
 
 
-def _eval(data_dir: Path, *args: str | Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CASEBOT, "eval", *map(str, args)], env=cli_env(data_dir), text=True,
-                          capture_output=True, timeout=timeout)
+def _eval(data_dir: Path, *args: str | Path) -> Ran:
+    return run_main(data_dir, "eval", *map(str, args))
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,12 @@ class Runs:
 
     folder: Path
     jsonl: Path
-    a: subprocess.CompletedProcess[str]
-    b: subprocess.CompletedProcess[str]
+    a: Ran
+    b: Ran
 
 
 @pytest.fixture(scope="module")
-def runs(ingested_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+def runs(ingested_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     """Two runs: run A on the JSONL file, run B on a CSV copy where q01 can no longer pass."""
     folder = tmp_path_factory.mktemp("eval")
     jsonl = folder / "questions.jsonl"
@@ -72,9 +73,9 @@ def runs(ingested_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> R
                              "answerable": str(q.get("answerable", True)).lower(),
                              "expected_paragraphs": ";".join(map(str, q.get("expected_paragraphs", []))),
                              "must_include": ";".join(must)})
-    run_a = _eval(ingested_data_dir, jsonl, "--output", folder / "a", "--quiet",
+    run_a = _eval(ingested_index, jsonl, "--output", folder / "a", "--quiet",
                   "--min", "recall@5=0", "--max", "latency_p95_ms=600000")
-    run_b = _eval(ingested_data_dir, csv_path, "--output", folder / "b", "--min", "pass_rate=1.01")
+    run_b = _eval(ingested_index, csv_path, "--output", folder / "b", "--min", "pass_rate=1.01")
     return Runs(folder, jsonl, run_a, run_b)
 
 
@@ -127,32 +128,32 @@ def test_min_below_threshold_exits_3_and_still_writes_the_run(runs: Runs) -> Non
     assert not q01["passed"] and "zebra crossing" in q01["reasons"][0]
 
 
-def test_compare_shows_deltas_and_flips(runs: Runs, ingested_data_dir: Path) -> None:
+def test_compare_shows_deltas_and_flips(runs: Runs, ingested_index: Path) -> None:
     folder = runs.folder
-    result = _eval(ingested_data_dir, "--compare", folder / "a", folder / "b")
+    result = _eval(ingested_index, "--compare", folder / "a", folder / "b")
     assert result.returncode == 0, result.stderr
     assert "pass_rate" in result.stdout and "delta" in result.stdout
     flips = result.stdout.split("pass -> fail (1):")[1].split("fail -> pass")[0]
     assert "q01" in flips and "zebra crossing" in flips
-    gated = _eval(ingested_data_dir, "--compare", folder / "a", folder / "b", "--min", "pass_rate=1")
+    gated = _eval(ingested_index, "--compare", folder / "a", folder / "b", "--min", "pass_rate=1")
     assert gated.returncode == 3
 
 
-def test_usage_errors_exit_2_and_write_nothing(runs: Runs, ingested_data_dir: Path, tmp_path: Path) -> None:
+def test_usage_errors_exit_2_and_write_nothing(runs: Runs, ingested_index: Path, tmp_path: Path) -> None:
     jsonl = runs.jsonl
-    unknown = _eval(ingested_data_dir, jsonl, "--output", tmp_path / "x", "--min", "recall@7=0.5")
+    unknown = _eval(ingested_index, jsonl, "--output", tmp_path / "x", "--min", "recall@7=0.5")
     assert unknown.returncode == 2
     assert "unknown metric 'recall@7'" in unknown.stderr and "recall@5" in unknown.stderr
-    wrong_way = _eval(ingested_data_dir, jsonl, "--output", tmp_path / "x", "--min", "latency_p95_ms=5")
+    wrong_way = _eval(ingested_index, jsonl, "--output", tmp_path / "x", "--min", "latency_p95_ms=5")
     assert wrong_way.returncode == 2 and "--max" in wrong_way.stderr
-    no_output = _eval(ingested_data_dir, jsonl)
+    no_output = _eval(ingested_index, jsonl)
     assert no_output.returncode == 2 and "--output" in no_output.stderr
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "question": "fine"}\n{"id": "b"\n', encoding="utf-8")
-    broken = _eval(ingested_data_dir, bad, "--output", tmp_path / "x")
+    broken = _eval(ingested_index, bad, "--output", tmp_path / "x")
     assert broken.returncode == 2 and f"{bad}:2: not valid JSON" in broken.stderr
-    no_case = _eval(ingested_data_dir, jsonl, "--case", "no-such-case", "--output", tmp_path / "x")
+    no_case = _eval(ingested_index, jsonl, "--case", "no-such-case", "--output", tmp_path / "x")
     assert no_case.returncode == 2 and "casebot ingest" in no_case.stderr
-    not_a_run = _eval(ingested_data_dir, "--compare", tmp_path, tmp_path)
+    not_a_run = _eval(ingested_index, "--compare", tmp_path, tmp_path)
     assert not_a_run.returncode == 2 and "summary.json" in not_a_run.stderr
     assert not (tmp_path / "x").exists()

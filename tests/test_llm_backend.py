@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CASE_ID, CASEBOT, cli_env, free_port
+from conftest import CASE_ID, free_port, run_main
 from fake_openai import FakeOpenAI, Reply
 
 from bot.answer import Answer, Turn
@@ -296,17 +295,15 @@ def test_injection_questions_never_reach_the_model(library: Any, fake: FakeOpenA
     assert fake.requests == []
 
 
-# Through the real console script
+# Through the `casebot ask` command, run in this process (test_cli runs the console script)
 
 @pytest.mark.server
 @pytest.mark.model
-def test_cli_ask_json_with_the_openai_backend(ingested_data_dir: Path, fake: FakeOpenAI) -> None:
+def test_cli_ask_json_with_the_openai_backend(ingested_index: Path, fake: FakeOpenAI) -> None:
     fake.reply("Volkswagen would invest $700 million for a nearly 5% stake in XPeng [¶12]. "
                "The deal was signed by Elon Musk [¶99].")
-    env = cli_env(ingested_data_dir, CASEBOT_LLM=f"openai:{MODEL}", OPENAI_BASE_URL=fake.base_url,
-                  OPENAI_API_KEY="test-key")
-    result = subprocess.run([CASEBOT, "ask", "--json", HOW_MUCH], env=env, capture_output=True,
-                            text=True, timeout=180)
+    result = run_main(ingested_index, "ask", "--json", HOW_MUCH, env={
+        "CASEBOT_LLM": f"openai:{MODEL}", "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "test-key"})
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["backend"] == f"openai:{MODEL}" and answer["abstained"] is False
@@ -319,12 +316,10 @@ def test_cli_ask_json_with_the_openai_backend(ingested_data_dir: Path, fake: Fak
 
 @pytest.mark.server
 @pytest.mark.model
-def test_cli_without_fallback_prints_one_line_error(ingested_data_dir: Path, fake: FakeOpenAI) -> None:
+def test_cli_without_fallback_prints_one_line_error(ingested_index: Path, fake: FakeOpenAI) -> None:
     fake.reply(Reply(status=500))
-    env = cli_env(ingested_data_dir, CASEBOT_LLM=f"openai:{MODEL}", OPENAI_BASE_URL=fake.base_url,
-                  CASEBOT_LLM_FALLBACK="none")
-    result = subprocess.run([CASEBOT, "ask", "--json", HOW_MUCH], env=env, capture_output=True,
-                            text=True, timeout=180)
+    result = run_main(ingested_index, "ask", "--json", HOW_MUCH, env={
+        "CASEBOT_LLM": f"openai:{MODEL}", "OPENAI_BASE_URL": fake.base_url, "CASEBOT_LLM_FALLBACK": "none"})
     assert result.returncode != 0 and result.stdout == ""
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "HTTP 500" in errors[0] and "Traceback" not in result.stderr
@@ -332,11 +327,10 @@ def test_cli_without_fallback_prints_one_line_error(ingested_data_dir: Path, fak
 
 @pytest.mark.server
 @pytest.mark.model
-def test_cli_fallback_notice_in_json(ingested_data_dir: Path) -> None:
-    env = cli_env(ingested_data_dir, CASEBOT_LLM=f"openai:{MODEL}",
-                  OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1", CASEBOT_LLM_TIMEOUT="2")
-    result = subprocess.run([CASEBOT, "ask", "--json", HOW_MUCH], env=env, capture_output=True,
-                            text=True, timeout=180)
+def test_cli_fallback_notice_in_json(ingested_index: Path) -> None:
+    result = run_main(ingested_index, "ask", "--json", HOW_MUCH, env={
+        "CASEBOT_LLM": f"openai:{MODEL}", "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+        "CASEBOT_LLM_TIMEOUT": "2"})
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["backend"] == "extractive" and "could not connect" in answer["notice"]

@@ -1,15 +1,15 @@
 """Case loaders for .md, .pdf, .docx and .html, their errors on bad files, and several cases at once
-through the real CLI (`casebot ingest FOLDER`, `cases list|remove`, `ask --case`)."""
+through the CLI's commands run in this process (`casebot ingest FOLDER`, `cases list|remove`,
+`ask --case`)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import CASEBOT, cli_env
+from conftest import run_main
 
 from ingest.loaders import LoadError, case_id_for, load_text, read_case
 from ingest.paragraphs import parse_case
@@ -142,13 +142,7 @@ def test_a_folder_is_not_a_file(tmp_path: Path) -> None:
         load_text(tmp_path)
 
 
-def _run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CASEBOT, *args], env=cli_env(data_dir), capture_output=True, text=True,
-                          timeout=300)
-
-
 @pytest.mark.model
-@pytest.mark.subprocess
 def test_several_cases_through_the_cli(tmp_path: Path) -> None:
     folder = tmp_path / "cases"
     folder.mkdir()
@@ -169,28 +163,28 @@ def test_several_cases_through_the_cli(tmp_path: Path) -> None:
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
     data_dir = tmp_path / "data"
 
-    ingest = _run(data_dir, "ingest", "--quiet", str(folder))
+    ingest = run_main(data_dir, "ingest", "--quiet", str(folder))
     assert ingest.returncode == 2  # one bad file: reported (bad input), the others still go in
     assert "broken.pdf" in ingest.stderr and "not a readable PDF" in ingest.stderr
 
-    listed = _run(data_dir, "cases", "list", "--json")
+    listed = run_main(data_dir, "cases", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     cases = {c["id"]: c for c in json.loads(listed.stdout)}
     assert sorted(cases) == ["acme", "borealis", "cedar", "dune"]
     assert cases["cedar"]["title"] == "Cedar Foods Rethinks Packaging"
     assert cases["acme"]["paragraphs"] == 4
 
-    asked = _run(data_dir, "ask", "--case", "borealis", "--json", "How much did the project cost?")
+    asked = run_main(data_dir, "ask", "--case", "borealis", "--json", "How much did the project cost?")
     assert asked.returncode == 0, asked.stderr
     answer = json.loads(asked.stdout)
     assert answer["case"] == "borealis" and "450 million euros" in answer["answer"]
     assert all(c["id"].startswith("borealis:") for c in answer["citations"])
 
-    removed = _run(data_dir, "cases", "remove", "dune")
+    removed = run_main(data_dir, "cases", "remove", "dune")
     assert removed.returncode == 0, removed.stderr
-    assert [c["id"] for c in json.loads(_run(data_dir, "cases", "list", "--json").stdout)] == [
+    assert [c["id"] for c in json.loads(run_main(data_dir, "cases", "list", "--json").stdout)] == [
         "acme", "borealis", "cedar"]
-    missing = _run(data_dir, "cases", "remove", "dune")
+    missing = run_main(data_dir, "cases", "remove", "dune")
     assert missing.returncode == 2 and "No case 'dune'" in missing.stderr
-    plain = _run(data_dir, "cases")
+    plain = run_main(data_dir, "cases")
     assert plain.returncode == 0 and "borealis\t3 paragraphs" in plain.stdout

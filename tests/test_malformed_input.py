@@ -4,13 +4,14 @@ Each case must get a clear error (HTTP 4xx with a JSON `{"error"}`, a one-line `
 a non-zero exit code, or `gr.Error`), never a 500 or a stack trace, and the index must stay intact:
 after all of them the same server and the same data folder still answer.
 
-One server is started for the module, on a copy of the ingested data folder.
+One server is started for the module, on a copy of the ingested data folder. The CLI's commands run
+in this process (`run_main`) on another copy: what they say and return is tested, not the process
+around them (test_cli runs the console script as a real process).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import CASE_ID, CASEBOT, cli_env, private_copy, running_server
+from conftest import CASE_ID, Ran, private_copy, run_main, running_server
 from test_loaders import minimal_pdf, write_docx
 
 from bot.web.chat import respond
@@ -173,9 +174,10 @@ ASK_CASES: list[tuple[str, list[str], str]] = [
 
 
 @pytest.fixture(scope="module")
-def cli_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Another copy of the data folder, for the CLI (the server holds the first one open)."""
-    return private_copy(data_dir, tmp_path_factory, "cli")
+def cli_dir(ingested_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the ingested data folder for the commands run in this process (the server
+    holds the other one open)."""
+    return private_copy(ingested_index, tmp_path_factory, "cli")
 
 
 @pytest.mark.parametrize(("name", "args", "needle"), ASK_CASES, ids=[c[0] for c in ASK_CASES])
@@ -186,14 +188,13 @@ def test_cli_ask_fails_with_a_message(cli_dir: Path, tmp_path: Path, name: str, 
     _history(tmp_path, "shape.json", b'{"role": "user", "content": "hi"}')
     _history(tmp_path, "long.json", json.dumps([TURN] * 51).encode())
     argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    result = subprocess.run([CASEBOT, "ask", *argv, "--json"], env=cli_env(cli_dir), capture_output=True,
-                            text=True, timeout=120)
+    result = run_main(cli_dir, "ask", *argv, "--json")
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert result.stderr.startswith("error: ") and needle in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
-# The CLI: `ingest` of files that cannot be cases. One process ingests them all; each file gets
+# The CLI: `ingest` of files that cannot be cases. One command ingests them all; each file gets
 # its own error line.
 
 def _bad_files(folder: Path) -> dict[str, str]:
@@ -230,13 +231,12 @@ def _bad_files(folder: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def bad_ingest(cli_dir: Path, tmp_path_factory: pytest.TempPathFactory
-               ) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+               ) -> tuple[Ran, dict[str, str]]:
     folder = tmp_path_factory.mktemp("bad-cases")
     expected = _bad_files(folder)
     paths = [str(folder / name) for name in sorted(expected)] + [str(folder / "missing.txt")]
     expected["missing.txt"] = "no such file"
-    result = subprocess.run([CASEBOT, "ingest", "--quiet", *paths], env=cli_env(cli_dir),
-                            capture_output=True, text=True, timeout=300)
+    result = run_main(cli_dir, "ingest", "--quiet", *paths)
     return result, expected
 
 
@@ -246,8 +246,7 @@ BAD_FILES = ["binary-pdf.pdf", "truncated-pdf.pdf", "binary-docx.docx", "truncat
 
 
 @pytest.mark.parametrize("name", BAD_FILES)
-def test_cli_ingest_reports_each_bad_file(bad_ingest: tuple[subprocess.CompletedProcess[str],
-                                                            dict[str, str]], name: str) -> None:
+def test_cli_ingest_reports_each_bad_file(bad_ingest: tuple[Ran, dict[str, str]], name: str) -> None:
     result, expected = bad_ingest
     assert result.returncode != 0, result.stderr
     assert "Traceback" not in result.stderr
@@ -258,8 +257,7 @@ def test_cli_ingest_reports_each_bad_file(bad_ingest: tuple[subprocess.Completed
 
 def test_cli_ingest_of_a_folder_without_cases(cli_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "notes.csv").write_text("a,b\n", encoding="utf-8")
-    result = subprocess.run([CASEBOT, "ingest", "--quiet", str(tmp_path)], env=cli_env(cli_dir),
-                            capture_output=True, text=True, timeout=120)
+    result = run_main(cli_dir, "ingest", "--quiet", str(tmp_path))
     assert result.returncode == 2 and "no case files found" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 
@@ -276,10 +274,8 @@ def test_the_server_still_answers_and_logged_no_error(server: str, data_dir: Pat
 
 
 def test_the_cli_index_still_answers(cli_dir: Path, bad_ingest: Any) -> None:
-    result = subprocess.run([CASEBOT, "ask", QUESTION, "--json"], env=cli_env(cli_dir),
-                            capture_output=True, text=True, timeout=120)
+    result = run_main(cli_dir, "ask", QUESTION, "--json")
     assert result.returncode == 0, result.stderr
     assert "$700 million" in json.loads(result.stdout)["answer"]
-    cases = subprocess.run([CASEBOT, "cases", "--json"], env=cli_env(cli_dir), capture_output=True,
-                           text=True, timeout=120)
+    cases = run_main(cli_dir, "cases", "--json")
     assert [c["id"] for c in json.loads(cases.stdout)] == [CASE_ID]

@@ -12,14 +12,13 @@ is shown as text.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BOX, CASEBOT, cli_env, require_chromium, running_server
+from conftest import BOX, private_copy, require_chromium, run_main, running_server
 
 from bot.web.chat import MAX_SESSION_TURNS
 
@@ -75,13 +74,13 @@ def case_question(index: int) -> str:
 
 @pytest.fixture(scope="module")
 def xss_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir with the payload case ingested by the real `casebot ingest`."""
+    """A data dir with the payload case ingested by `casebot ingest` (run in this process)."""
     root = tmp_path_factory.mktemp("xss")
     (root / f"{CASE}.txt").write_text(case_text(), encoding="utf-8")
     data_dir = root / "data"
-    subprocess.run([CASEBOT, "ingest", "--quiet", str(root / f"{CASE}.txt")], check=True,
-                   env=cli_env(data_dir), capture_output=True, timeout=300)
-    return data_dir
+    ingest = run_main(data_dir, "ingest", "--quiet", str(root / f"{CASE}.txt"))
+    assert ingest.returncode == 0, ingest.stderr
+    return private_copy(data_dir, tmp_path_factory, "xss-served")
 
 
 @pytest.fixture(scope="module")
@@ -216,9 +215,7 @@ def test_payloads_in_the_eval_report(xss_data_dir: Path, browser: Any, tmp_path:
         rows.append({"id": f"q-{name}", "question": f"What did the memo say? {payload}",
                      "answerable": False, "category": "off-topic"})
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    result = subprocess.run([CASEBOT, "eval", str(questions), "--case", CASE, "--output",
-                             str(tmp_path / "run")], env=cli_env(xss_data_dir), capture_output=True,
-                            text=True, timeout=300)
+    result = run_main(xss_data_dir, "eval", str(questions), "--case", CASE, "--output", str(tmp_path / "run"))
     assert result.returncode in (0, 3), result.stderr
     watched = Watched(browser)
     try:

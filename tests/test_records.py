@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from conftest import run_main
 
 from bot.answer import Answer, Citation, Turn
 from bot.errors import FeedbackError, UnknownAnswerError
@@ -165,11 +166,11 @@ def test_a_database_that_is_down_never_delays_the_answer(caplog: pytest.LogCaptu
         started = time.perf_counter()
         answer = recorder.record(_answer(), "q", (), "api")
         elapsed = time.perf_counter() - started
-        deadline = time.monotonic() + 30
-        while "records database down" not in caplog.text and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert recorder.writer is not None
+        # Returns once the writer's first attempt has ended in "down" (it logs that first).
+        recorder.writer.wait_for(answer.answer_id, timeout=30)
         assert recorder.database_status() == "down"
-        assert recorder.writer is not None and not recorder.writer.flush(timeout=0.2)  # held
+        assert not recorder.writer.flush(timeout=0.2)  # held
         recorder.close()
     assert answer.answer and answer.answer_id
     assert elapsed < 0.5  # the write happens on the background thread
@@ -297,29 +298,16 @@ def test_a_recorder_without_store_is_off() -> None:
     recorder.close()
 
 
-@pytest.mark.subprocess
 def test_serve_refuses_an_unusable_database_url_before_loading_anything(tmp_path: Path) -> None:
-    import subprocess
-
-    from conftest import CASEBOT, cli_env
-
-    done = subprocess.run([CASEBOT, "serve", "--database-url", "nosuchdb://x/y"], capture_output=True,
-                          text=True, timeout=60, env=cli_env(tmp_path))
+    done = run_main(tmp_path, "serve", "--database-url", "nosuchdb://x/y")
     assert done.returncode == 2 and "not a usable database URL" in done.stderr
-    done = subprocess.run([CASEBOT, "serve", "--log-retention-days", "0"], capture_output=True,
-                          text=True, timeout=60, env=cli_env(tmp_path))
+    done = run_main(tmp_path, "serve", "--log-retention-days", "0")
     assert done.returncode == 2 and "positive" in done.stderr
 
 
-@pytest.mark.subprocess
 def test_questions_command_help_and_empty_export(tmp_path: Path) -> None:
-    import subprocess
-
-    from conftest import CASEBOT, cli_env
-
     out = tmp_path / "empty.jsonl"
-    done = subprocess.run([CASEBOT, "questions", "export", "--output", str(out)], capture_output=True,
-                          text=True, timeout=60, env=cli_env(tmp_path / "data"))
+    done = run_main(tmp_path / "data", "questions", "export", "--output", str(out))
     assert done.returncode == 0, done.stderr
     assert out.read_text() == "" and "exported 0 questions" in done.stderr
     assert (tmp_path / "data" / "records.sqlite3").exists()
@@ -544,19 +532,14 @@ def test_the_records_file_is_private_and_so_is_the_data_folder(tmp_path: Path) -
         assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
 
 
-@pytest.mark.subprocess
 @pytest.mark.model
 def test_ingest_creates_a_private_data_folder(tmp_path: Path) -> None:
     import stat
-    import subprocess
-
-    from conftest import CASEBOT, cli_env
 
     case = tmp_path / "cases" / "tiny" / "case.txt"
     case.parent.mkdir(parents=True)
     case.write_text("Tiny Case\n\nVolkswagen invested $700 million in XPeng in July 2023.\n")
     data = tmp_path / "new" / "data"
-    done = subprocess.run([CASEBOT, "ingest", "--quiet", str(case.parent)], env=cli_env(data),
-                          capture_output=True, text=True, timeout=300)
+    done = run_main(data, "ingest", "--quiet", str(case.parent))
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE(data.stat().st_mode) == 0o700

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CASE_ID, CASEBOT, cli_env, replicas, running_server
+from conftest import CASE_ID, replicas, run_main, running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.model]
 
@@ -104,22 +103,23 @@ def test_instructor_export_needs_the_token_and_filters(server: str) -> None:
     assert _export(server, format="xml").status_code == 422
 
 
-def test_round_trip_export_then_eval_runs_the_file_as_is(server: str, ingested_data_dir: Path,
+def test_round_trip_export_then_eval_runs_the_file_as_is(server: str, ingested_index: Path,
                                                          records_url: str, tmp_path: Path) -> None:
     first = _ask(server, QUESTIONS[0])
     _ask(server, "And when was that announced?",
          [{"role": "user", "content": QUESTIONS[0]}, {"role": "assistant", "content": first["answer"]}])
-    env = cli_env(ingested_data_dir, CASEBOT_DATABASE_URL=records_url)
+    # The commands run in this process (`run_main`), on the records the server wrote.
+    env = {"CASEBOT_DATABASE_URL": records_url}
     exported = tmp_path / "student.jsonl"
-    done = subprocess.run([CASEBOT, "questions", "export", "--case", CASE_ID, "--output", str(exported)],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = run_main(ingested_index, "questions", "export", "--case", CASE_ID, "--output", str(exported),
+                    env=env)
     assert done.returncode == 0, done.stderr
     assert "exported" in done.stderr
     rows = [json.loads(line) for line in exported.read_text().splitlines()]
     assert any(r["history"] for r in rows)
 
-    run = subprocess.run([CASEBOT, "eval", str(exported), "--case", CASE_ID, "--output",
-                          str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=600)
+    run = run_main(ingested_index, "eval", str(exported), "--case", CASE_ID, "--output",
+                   str(tmp_path / "run"), env=env)
     assert run.returncode == 0, run.stderr + run.stdout
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["questions"] == len(rows) and summary["unlabelled"] == len(rows)
@@ -128,7 +128,7 @@ def test_round_trip_export_then_eval_runs_the_file_as_is(server: str, ingested_d
     assert (tmp_path / "run" / "report.html").exists()
 
 
-def test_cli_export_filters_and_purge(server: str, ingested_data_dir: Path, tmp_path: Path) -> None:
+def test_cli_export_filters_and_purge(server: str, ingested_index: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     from datetime import UTC, datetime, timedelta
 
@@ -142,19 +142,16 @@ def test_cli_export_filters_and_purge(server: str, ingested_data_dir: Path, tmp_
     new = AnswerRecord(new_answer_id(), datetime.now(UTC), CASE_ID, "new?", (), "b [¶1].", False, (1,),
                        "extractive", 1.0, "embed", "s")
     store.add_answers([old, new])
-    env = cli_env(ingested_data_dir)
     out = tmp_path / "declined.csv"
-    done = subprocess.run([CASEBOT, "questions", "export", "--database-url", url, "--case", CASE_ID,
-                           "--abstained", "--output", str(out)], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = run_main(ingested_index, "questions", "export", "--database-url", url, "--case", CASE_ID,
+                    "--abstained", "--output", str(out))
     assert done.returncode == 0, done.stderr
     lines = out.read_text().splitlines()
     assert len(lines) == 2 and old.id in lines[1]
-    bad = subprocess.run([CASEBOT, "questions", "export", "--database-url", url, "--output",
-                          str(tmp_path / "x.txt")], env=env, capture_output=True, text=True, timeout=120)
+    bad = run_main(ingested_index, "questions", "export", "--database-url", url, "--output",
+                   str(tmp_path / "x.txt"))
     assert bad.returncode == 2 and ".jsonl or .csv" in bad.stderr
-    purge = subprocess.run([CASEBOT, "questions", "purge", "--older-than", "180", "--database-url", url],
-                           env=env, capture_output=True, text=True, timeout=120)
+    purge = run_main(ingested_index, "questions", "purge", "--older-than", "180", "--database-url", url)
     assert purge.returncode == 0 and "purged 1 record" in purge.stderr
     assert [r.record.id for r in store.answers()] == [new.id]
 

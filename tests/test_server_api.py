@@ -6,21 +6,12 @@ Each server is started as a subprocess on a free 127.0.0.1 port and stopped by i
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import (
-    CASE_ID,
-    CASEBOT,
-    SERVER_LOGS,
-    check_text_case_citation,
-    cli_env,
-    free_port,
-    running_server,
-)
+from conftest import CASE_ID, SERVER_LOGS, check_text_case_citation, free_port, run_main, running_server
 
 from bot.web.security import RateLimit, check_origins, frame_ancestors, parse_rate_limit
 
@@ -236,12 +227,11 @@ def test_rate_limit_counts_questions_from_api_and_chat(strict_server: str) -> No
     assert httpx.get(f"{strict_server}/api/v1/cases", headers=auth, timeout=10).status_code == 200
 
 
-def test_bad_serve_settings_fail_with_a_message(ingested_data_dir: Path) -> None:
+def test_bad_serve_settings_fail_with_a_message(ingested_index: Path) -> None:
+    # `casebot serve` run in this process: it must refuse before it serves anything.
     for args, needle in ((["--rate-limit", "lots"], "30/minute"),
                          (["--allowed-origins", "https://lms.example.edu,*"], "cannot be '*'")):
-        result = subprocess.run([CASEBOT, "serve", "--port", str(free_port()), *args],
-                                env=cli_env(ingested_data_dir), capture_output=True, text=True,
-                                timeout=120)
+        result = run_main(ingested_index, "serve", "--port", str(free_port()), *args)
         assert result.returncode == 2, result.stderr
         assert needle in result.stderr and "Traceback" not in result.stderr
 
