@@ -28,15 +28,6 @@ QUESTION = "How much did Volkswagen invest in XPeng?"
 
 
 @pytest.fixture(scope="module")
-def platform() -> Iterator[Platform]:
-    server = Platform()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture(scope="module")
 def casebot_url(ingested_data_dir: Path, platform: Platform,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`casebot serve --access lti` with `platform` registered through the real `casebot lti

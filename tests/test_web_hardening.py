@@ -76,15 +76,6 @@ def limited(casebot: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield served
 
 
-@pytest.fixture(scope="module")
-def platform() -> Iterator[Platform]:
-    server = Platform()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 OTHER_CASE_TEXT = "Globex licensed its solar patents to Initech for 12 million euros in 2021."
 
 
