@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,26 +30,16 @@ def test_tokens_and_keys_are_not_in_the_settings_repr() -> None:
     assert "s3cret" not in shown
 
 
-@dataclass
-class _FixedBot:
-    """Plumbing only: a bot whose every answer is the same Answer (no retrieval needed)."""
-
-    answer: Answer
-
-    def stream(self, question: str, history: Any, case: str, guide: bool = False) -> Iterator[Any]:
-        yield self.answer
-
-
-def test_a_chat_session_keeps_its_last_turns_only() -> None:
+@pytest.mark.model
+def test_a_chat_session_keeps_its_last_turns_only(casebot: Any) -> None:
     from bot.web.chat import MAX_SESSION_TURNS, respond
 
-    bot = _FixedBot(Answer("It says so [¶1].", False,
-                            (Citation("c1", "¶1", 1, "", "Text.", 1.0),), CASE_ID, "x"))
     log: list[dict[str, str]] = []
     for number in range(MAX_SESSION_TURNS + 15):
-        *_, (_, _, log) = respond(bot, f"Question {number}?", log, CASE_ID)  # type: ignore[arg-type]
+        *_, (_, _, log) = respond(casebot, f"Question {number}?", log, CASE_ID)
     assert len(log) == 2 * MAX_SESSION_TURNS
     assert log[-2]["content"] == f"Question {MAX_SESSION_TURNS + 14}?"
+    assert log[0]["content"] == "Question 15?"  # the oldest turns left, the newest kept
 
 
 def _write_case(folder: Path, case_id: str, title: str, topic: str) -> Path:

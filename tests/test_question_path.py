@@ -81,3 +81,25 @@ def test_an_extractive_answer_is_streamed_as_one_piece(casebot: CaseBot) -> None
     assert len(pieces) == 2
     text, final = pieces
     assert isinstance(final, Answer) and text == final.answer
+
+
+def test_a_version_written_by_another_process_replaces_the_one_held(
+        tmp_path: Path, embeddings: SentenceEmbeddings) -> None:
+    """Answers come from memory, yet a case re-ingested elsewhere is answered in its new words."""
+    from ingest.pipeline import ingest_paths
+    from vectorstore.store import open_client
+
+    case_file = tmp_path / "cases" / "ferry.md"
+    case_file.parent.mkdir()
+    case_file.write_text("# Ferry\n\nThe ferry company ordered two ships in 2021.\n", encoding="utf-8")
+    serving = CaseLibrary(open_client(tmp_path / "data"), embeddings)
+    ingest_paths([case_file], serving)
+    held = serving.load("ferry")
+    assert serving.load("ferry") is held  # the same version: nothing read again
+
+    case_file.write_text("# Ferry\n\nThe ferry company ordered three ships in 2022.\n", encoding="utf-8")
+    elsewhere = CaseLibrary(open_client(tmp_path / "data"), embeddings)  # another process's library
+    ingest_paths([case_file], elsewhere)
+    fresh = serving.load("ferry")
+    assert fresh.info.collection != held.info.collection
+    assert any("three ships" in text for text in fresh.texts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,11 +25,25 @@ def bundled_model_path() -> Path:
     return Path(get_model_path())
 
 
+@cache
+def _loaded_model(model_path: Path) -> SentenceTransformer:
+    """The model at `model_path`, loaded once a process: every command run in one process (the
+    server's parts, `casebot` commands called in process) shares it, read-only at inference."""
+    # The model is on disk: never let the hub client reach for the network.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    return SentenceTransformer(str(model_path), device="cpu")
+
+
 class SentenceEmbeddings(Embeddings):
     """LangChain embeddings over a local sentence-transformers model; vectors are unit length.
 
-    The model loads on first use. Query vectors are cached, so retrieval and answering share one
-    encoding of each question.
+    The model loads on first use, once a process. Query vectors are cached, so retrieval and
+    answering share one encoding of each question.
     """
 
     def __init__(self, model_path: Path | None = None, batch_size: int = 32) -> None:
@@ -43,14 +58,7 @@ class SentenceEmbeddings(Embeddings):
     def model(self) -> SentenceTransformer:
         with self._lock:
             if self._model is None:
-                # The model is on disk: never let the hub client reach for the network.
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as transformers_logging
-
-                transformers_logging.disable_progress_bar()
-                self._model = SentenceTransformer(str(self.model_path), device="cpu")
+                self._model = _loaded_model(self.model_path)
             return self._model
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:

@@ -270,12 +270,17 @@ class CaseLibrary:
             return list(self._loaded.keys())
 
     def load(self, case_id: str, refresh: bool = False) -> LoadedCase:
-        """The case in memory, loaded once per stored version."""
+        """The case in memory, loaded once per stored version.
+
+        Answers are found in memory, so the store is asked once a question whether the version
+        held is still stored: another process's new version replaces it (and drops it), and a
+        store that went away is reported (StoreError) rather than hidden behind a stale copy.
+        """
         with self._lock:
             cached = self._loaded.get(case_id)
-        if cached is not None and not refresh:
+        if cached is not None and not refresh and self._still_stored(cached):
             return cached
-        if refresh:
+        if cached is not None or refresh:
             self._invalidate()
         info = self.info(case_id)
         if cached is not None and cached.info.collection == info.collection:
@@ -291,6 +296,14 @@ class CaseLibrary:
         with self._lock:
             self._loaded[case_id] = loaded
         return loaded
+
+    def _still_stored(self, case: LoadedCase) -> bool:
+        """Whether the store still holds the version `case` was loaded from (one lookup)."""
+        try:
+            self.client.get_collection(case.info.collection, embedding_function=None)
+        except Exception:
+            return False  # replaced, or the store is down: the reload below says which
+        return True
 
     def _collection(self, name: str) -> Collection:
         try:
