@@ -4,7 +4,7 @@ which shows the questions grouped by meaning, the declined ones grouped and labe
 rated-down answers, and every paragraph of the case with a bar for the answers that cited it (a
 click or Enter/Space shows their questions), at desktop and phone size, with no CSP violation.
 
-Screenshots go to artifacts/ (gitignored), and the map's to docs/teaching-dashboard-*.png.
+Screenshots go to artifacts/ (gitignored); docs/teaching-dashboard-*.png are copies of the map's.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ARTIFACTS, BOX, CASE_ID, REPO, SERVER_LOGS, replicas, require_chromium
+from conftest import ARTIFACTS, BOX, CASE_ID, SERVER_LOGS, replicas, require_chromium
 
 # A server start, a dozen answers and two browsers on a 2-core machine: more than the default 300 s.
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.model, pytest.mark.timeout(900)]
@@ -224,7 +224,7 @@ def test_the_dashboard_maps_the_answers_onto_the_case(server: str, browser: Any)
             assert not any("Content Security Policy" in p for p in problems), problems
             button.click()
             page.locator(f"#map-p{most}").scroll_into_view_if_needed()
-            page.screenshot(path=str(REPO / "docs" / f"teaching-dashboard-{name}.png"))
+            page.screenshot(path=str(ARTIFACTS / f"teaching-dashboard-{name}.png"))
         finally:
             context.close()
 
