@@ -25,11 +25,14 @@ if TYPE_CHECKING:
     from bot.lti.tool import LtiUser
 
 CONCURRENCY = 4
-# After an answer: bring the answer's start (a fixed anchor of the renderer) into view, so the
-# answer and its first marker are on screen rather than the end of its Sources box.
 # Characters of a case title shown in the case list: on a 390-pixel phone a longer one runs under
 # the list's arrow.
 SHORT_TITLE = 30
+# The question box's placeholder while the page opens its case, and once it may be asked.
+OPENING = "Opening the case…"
+ASK = "Ask about the case…"
+# After an answer: bring the answer's start (a fixed anchor of the renderer) into view, so the
+# answer and its first marker are on screen rather than the end of its Sources box.
 SCROLL_TO_ANSWER = """() => {
   const starts = document.querySelectorAll(".casebot-answer");
   if (starts.length) starts[starts.length - 1].scrollIntoView({block: "start"});
@@ -244,7 +247,9 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                                      latex_delimiters=[], elem_classes="casebot-chat")
                 # No max_length: the browser would silently cut a long question; the server
                 # refuses it with a message instead, and the counter below warns while typing.
-                question = gr.Textbox(placeholder="Ask about the case…", show_label=False,
+                # Closed until the page's load event has set the case (from `?case=`) and the
+                # launch: a question typed sooner would go to the default case.
+                question = gr.Textbox(placeholder=OPENING, show_label=False, interactive=False,
                                       autofocus=True, submit_btn=True, elem_classes="casebot-question")
                 counter = gr.HTML(COUNTER)
                 with gr.Row():
@@ -336,7 +341,8 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
             try:
                 fresh = bot.library.cases()
             except StoreError:
-                return [gr.update(), gr.update(), None, gr.update(), *(gr.update() for _ in tries)]
+                return [gr.update(), gr.update(), None, _open_box(gr), gr.update(),
+                        *(gr.update() for _ in tries)]
             ids = [c.case_id for c in fresh]
             wanted = request.query_params.get("case", "") if request else ""
             value = wanted if wanted in ids else _default_case(bot, ids)
@@ -346,11 +352,17 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
             launched = lti_user(request) if lti_user is not None and request is not None else None
             return [gr.update(choices=[(_short_title(c.title), c.case_id) for c in fresh], value=value,
                               visible=len(fresh) > 1 and not pinned), guided, launched,
-                    *page_text(value)]
+                    _open_box(gr), *page_text(value)]
 
-        demo.load(pick_case, None, [case, guide, launch, header, *tries], api_visibility="private")
+        demo.load(pick_case, None, [case, guide, launch, question, header, *tries],
+                  api_visibility="private")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
+
+
+def _open_box(gr: Any) -> Any:
+    """The question box, open for questions once the page knows its case."""
+    return gr.update(interactive=True, placeholder=ASK)
 
 
 def _short_title(title: str) -> str:
