@@ -15,7 +15,8 @@ hash of their ids, so no case's questions fall in two splits and a case added la
 an existing one to another split.
 
 Run: `.venv/bin/python training/label_questions.py RAW_DIR training/data` (RAW_DIR holds
-`<case-id>/case.md` and `<case-id>/questions.jsonl`).
+`<case-id>/case.md` and `<case-id>/questions.jsonl`). A batch of cases written after a test split
+was spent, to be a fresh sealed split, goes in whole with `--split test-2` (and so on).
 """
 
 from __future__ import annotations
@@ -109,11 +110,24 @@ def split_cases(case_ids: list[str]) -> dict[str, list[str]]:
     return {name: sorted(c for c in case_ids if split_of(c) == name) for name in SPLITS}
 
 
+def batch_split(path: Path, case_ids: list[str], name: str) -> dict[str, list[str]]:
+    """The splits of `path` with `case_ids` moved to split `name` (a batch of its own)."""
+    existing = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    splits = {split: [c for c in cases if c not in case_ids] for split, cases in existing.items()}
+    splits[name] = sorted(case_ids)
+    return splits
+
+
 def main(argv: list[str] | None = None) -> int:
     """Copy every case of RAW_DIR to OUT_DIR with its labelled questions (when written), split."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("raw", type=Path, help="folder of <case-id>/case.md + questions.jsonl")
     parser.add_argument("out", type=Path, help="where the labelled cases go (training/data)")
+    parser.add_argument("--split", metavar="NAME",
+                        help="put every case of RAW_DIR in split NAME (a batch written to be a "
+                             "fresh sealed split, e.g. test-2) and keep the other cases of "
+                             "OUT_DIR/splits.json where they are; default: every case by the hash "
+                             "of its id")
     args = parser.parse_args(argv)
 
     kept_ids: list[str] = []
@@ -152,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         (target / "questions.jsonl").write_text(
             "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in labelled), encoding="utf-8")
         print(f"{case_id}: {len(case.paragraphs)} paragraphs, {len(labelled)} questions")
-    splits = split_cases(kept_ids)
+    splits = split_cases(kept_ids) if not args.split else batch_split(
+        args.out / "splits.json", kept_ids, args.split)
     (args.out / "splits.json").write_text(json.dumps(splits, indent=1) + "\n", encoding="utf-8")
     total = sum(categories.values())
     with_questions = sum((args.out / "cases" / c / "questions.jsonl").exists() for c in kept_ids)
