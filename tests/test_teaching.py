@@ -178,3 +178,34 @@ def test_with_an_llm_the_guiding_question_is_socratic_and_checked(teaching_bot: 
         fake.reply("Why did a $9 billion valuation change how XPeng was seen?")
         checked = bot.ask(question, (), CASE_ID)
         assert "$9 billion" not in checked.answer and "Start with ¶" in checked.answer
+
+
+def _harbour_case(heading: str) -> str:
+    return (f"# Brightwater Ferries\n\n## {heading}\n\n"
+            "Brightwater Ferries was founded in 1978 by Ilse Marten in Kiel. It ran three ships "
+            "between Kiel and Gothenburg and carried 410,000 passengers in 2019.\n\n"
+            "In March 2021 the company ordered two battery ferries from a yard in Turku for "
+            "EUR 180 million. Marten said the order would halve the fleet's fuel bill.\n")
+
+
+def test_derived_suggestions_follow_a_case_that_is_ingested_again(embeddings: Any, tmp_path: Path) -> None:
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
+    from bot.web.casepage import Suggestions
+    from ingest.pipeline import ingest_paths
+    from vectorstore.store import CaseLibrary, open_client
+
+    library = CaseLibrary(open_client(tmp_path / "data"), embeddings)
+    bot = CaseBot(library, ExtractiveAnswerer())
+    suggestions = Suggestions(bot, tmp_path / "cases")
+    source = tmp_path / "cases" / "brightwater" / "case.md"
+    source.parent.mkdir(parents=True)
+    shown = []
+    for heading in ("The Battery Ferry Order", "Electric Crossings"):
+        source.write_text(_harbour_case(heading), encoding="utf-8")
+        ingest_paths([source], library)
+        shown.append(suggestions.of(library.info("brightwater")))
+    # The first version's suggestion names its heading; once the case is ingested again under
+    # another heading, the kept suggestions of the old version are not shown for it.
+    assert "What does the case say about The Battery Ferry Order?" in shown[0]
+    assert not any("Battery Ferry Order" in q for q in shown[1])

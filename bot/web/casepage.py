@@ -31,7 +31,9 @@ class Suggestions:
         # deriving suggestions must not call an LLM on every page load of a new case.
         self.bot = CaseBot(bot.library, ExtractiveAnswerer(), k=bot.k)
         self.cases_dir = cases_dir
-        self._derived: dict[tuple[str, str], list[str]] = {}
+        # One entry a case (its latest version's fingerprint with its questions): re-ingesting a
+        # case replaces its entry rather than adding one.
+        self._derived: dict[str, tuple[str, list[str]]] = {}
         self._lock = threading.Lock()
 
     def of(self, info: CaseInfo) -> list[str]:
@@ -39,14 +41,14 @@ class Suggestions:
         listed = question_list(case_folder(info, self.cases_dir) / EXAMPLES_FILE)
         if listed:
             return listed[:SUGGESTIONS]
-        key = (info.case_id, info.fingerprint)
         with self._lock:
-            cached = self._derived.get(key)
-        if cached is None:
-            cached = self._derive(info)
-            with self._lock:
-                self._derived[key] = cached
-        return cached
+            kept = self._derived.get(info.case_id)
+        if kept is not None and kept[0] == info.fingerprint:
+            return kept[1]
+        derived = self._derive(info)
+        with self._lock:
+            self._derived[info.case_id] = (info.fingerprint, derived)
+        return derived
 
     def _derive(self, info: CaseInfo) -> list[str]:
         case = self.bot.library.load(info.case_id)
