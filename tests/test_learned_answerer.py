@@ -132,3 +132,13 @@ def test_the_default_answerer_declines_a_near_miss_and_answers_the_case(ferry: t
     assert swapped.abstained  # the yard was in Turkey
     answered = bot.ask("How many passengers did it carry in 2022?", (), case_id)
     assert not answered.abstained and "3.1 million" in answered.answer
+
+
+@pytest.mark.parametrize("split", ["test", "test-2"])
+def test_training_never_reads_a_sealed_split(tmp_path: Path, split: str) -> None:
+    from training.candidates import split_cases
+
+    (tmp_path / "splits.json").write_text('{"dev": ["a"], "test": ["b"], "test-2": ["c"]}', encoding="utf-8")
+    assert split_cases(tmp_path, "dev") == ["a"]
+    with pytest.raises(SystemExit, match="sealed"):
+        split_cases(tmp_path, split)

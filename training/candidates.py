@@ -27,9 +27,10 @@ from bot.lang.english import STRICT_TYPES, SYNTHESIS
 
 
 def split_cases(folder: Path, split: str) -> list[str]:
-    """The case ids `folder/splits.json` puts in `split` (the sealed test split is refused)."""
-    if split == "test":
-        raise SystemExit("the test split is sealed: it is only run once, by benchmarks/generality.py")
+    """The case ids `folder/splits.json` puts in `split` (the sealed test splits, "test" and any
+    later "test-<n>", are refused)."""
+    if split == "test" or split.startswith("test-"):
+        raise SystemExit(f"the {split} split is sealed: it is only run once, by benchmarks/generality.py")
     return list(json.loads((folder / "splits.json").read_text(encoding="utf-8"))[split])
 
 
