@@ -6,17 +6,19 @@ hint instead of an answer, and how often ordinary questions about the case get o
 Chroma index in a temporary folder), with the data of benchmarks/data/guide/ (its README says who
 wrote what): the four assignment questions of `assignment.json`; the first paraphrase set
 (`paraphrases.jsonl`) in its old dev half (the first six paraphrases of each question, every
-other one of the other questions) and its old held-out half; the fresh sealed set
-(`heldout-fresh.jsonl`); and the case's ordinary fact questions (category `fact` of
+other one of the other questions) and its old held-out half; the two fresh sealed sets
+(`heldout-fresh.jsonl`, `heldout-fresh-2.jsonl`; the second's other questions are marked as fact
+questions or as narrower questions about an assignment question's topic, and its fact questions
+are also counted on their own); and the case's ordinary fact questions (category `fact` of
 questions.jsonl, heldout.jsonl and heldout-fresh.jsonl beside the case), which must not be guided.
 
-`benchmarks/guide.py --fit` develops the model on the eight training cases of
+`benchmarks/guide.py --fit` develops the model on the training cases of
 benchmarks/data/guide/train/ alone (none is the bundled case): every (question, assignment
 question) pair's features, a logistic model fitted on them (paraphrase with its own assignment
 question: 1; anything else, including the cases' own question sets in training/data/cases/<id>/:
-0), the threshold as the lowest score guiding at most 5% of the training cases' fact questions. It prints the
-leave-one-case-out table (fitted on seven cases, measured on the eighth) and the constants that
-bot/teaching/assignment.py ships.
+0), the threshold as the lowest score guiding at most 5% of the training cases' fact questions. It
+prints the leave-one-case-out table (fitted on all cases but one, measured on that one) and the
+constants that bot/teaching/assignment.py ships.
 """
 
 from __future__ import annotations
@@ -133,8 +135,8 @@ def fit() -> int:
         for _, kind, _, f in cases[held]:
             hits[kind][0] += score(f) >= threshold
             hits[kind][1] += 1
-    print(f"Leave one training case out ({len(names)} cases): fitted and thresholded on seven, "
-          "measured on the eighth\n")
+    print(f"Leave one training case out ({len(names)} cases): fitted and thresholded on the other "
+          f"{len(names) - 1}, measured on the one left out\n")
     print(f"| paraphrases guided (target >= {PARAPHRASE_TARGET}) | other questions guided | "
           f"fact questions guided (target <= {FACT_TARGET}) | the sets' other questions guided |")
     print("|---|---|---|---|")
@@ -165,6 +167,7 @@ def main() -> int:
 
     paraphrases = _jsonl(DATA / "paraphrases.jsonl")
     fresh = _jsonl(DATA / "heldout-fresh.jsonl")
+    fresh_2 = _jsonl(DATA / "heldout-fresh-2.jsonl")
     facts = [q for name in FACT_SETS for q in _jsonl(BUNDLED_CASES / DEFAULT_CASE / name)
              if q.get("category") == "fact"]
     seen: dict[Any, int] = {}
@@ -194,8 +197,11 @@ def main() -> int:
                  guided([q for q in items if not q["assignment"]]))
                 for name, items in (("first set, old dev half", dev),
                                     ("first set, old held-out half", test),
-                                    ("fresh sealed set", fresh))]
+                                    ("fresh sealed set", fresh),
+                                    ("second fresh sealed set", fresh_2))]
         fact_rate = guided(facts)
+        fresh_2_facts = guided([q for q in fresh_2 if q.get("kind") == "fact"])
+        fresh_2_narrower = guided([q for q in fresh_2 if q.get("kind") == "narrower"])
     print(f"Bundled case, shipped model (MATCH_THRESHOLD {MATCH_THRESHOLD}; chosen on the training "
           "cases)\n")
     print(f"| set | paraphrases guided (target >= {PARAPHRASE_TARGET}) | other questions guided |")
@@ -203,6 +209,8 @@ def main() -> int:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print(f"\nThe case's fact questions guided (target <= {FACT_TARGET}): {fact_rate}")
+    print(f"The second fresh set's fact questions guided (target <= {FACT_TARGET}): {fresh_2_facts}; "
+          f"its narrower questions on an assignment question's topic: {fresh_2_narrower}")
     return 0
 
 

@@ -209,3 +209,31 @@ def test_derived_suggestions_follow_a_case_that_is_ingested_again(embeddings: An
     # another heading, the kept suggestions of the old version are not shown for it.
     assert "What does the case say about The Battery Ferry Order?" in shown[0]
     assert not any("Battery Ferry Order" in q for q in shown[1])
+
+
+def test_an_assignment_of_one_question_is_matched_by_its_own_measures(embeddings: Any,
+                                                                    tmp_path: Path) -> None:
+    # With a single assignment question there is no closer one for it to fall short of: a
+    # rewording is still guided on its own measures, and a fact question of the case is not.
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
+    from bot.teaching.assignment import AssignmentMatcher
+    from bot.teaching.hints import Teacher
+    from ingest.pipeline import ingest_paths
+    from vectorstore.store import CaseLibrary, open_client
+
+    folder = tmp_path / "cases" / "brightwater"
+    folder.mkdir(parents=True)
+    (folder / "case.md").write_text(_harbour_case("The Battery Ferry Order"), encoding="utf-8")
+    (folder / "assignment.json").write_text(json.dumps(
+        ["Was ordering two battery ferries the right decision for Brightwater, given its costs and risks?"]),
+        encoding="utf-8")
+    library = CaseLibrary(open_client(tmp_path / "data"), embeddings)
+    ingest_paths([folder], library)
+    bot = CaseBot(library, ExtractiveAnswerer(),
+                  teacher=Teacher(AssignmentMatcher(tmp_path / "cases", embeddings)))
+    rewording = bot.ask("do you think buying the two electric ferries was a smart move for the "
+                        "company, with what it cost and what could go wrong?", (), "brightwater")
+    assert rewording.guided, rewording.answer
+    fact = bot.ask("How much did the two ferries cost?", (), "brightwater")
+    assert not fact.guided and "EUR 180 million" in fact.answer

@@ -3,7 +3,7 @@ words a student asks them.
 
 A student's question is compared with each assignment question by a few measures of meaning
 (MiniLM vectors), combined by a small logistic model (`WEIGHTS`, fitted by
-`benchmarks/guide.py --fit` on eight training cases none of which is the bundled one):
+`benchmarks/guide.py --fit` on 20 training cases none of which is the bundled one):
 
 - the cosine of the two whole questions;
 - the best cosine of the student's question with one part (sentence) of the assignment question:
@@ -12,7 +12,13 @@ A student's question is compared with each assignment question by a few measures
   weighted by how rare the word is in the case (the companies' names say little about which
   question is asked; the concepts an assignment question turns on say much);
 - how close the student's question comes to one sentence of the case: a fact question has a
-  sentence that answers it, a discussion question does not.
+  sentence that answers it, a discussion question does not;
+- whether the student's question asks for a fact of a stated kind (a date, a figure, a count, a
+  name or a place: "How much did they pay?"), which a discussion question rarely does, and whether
+  it asks for the same kind of answer as the assignment question;
+- how far this assignment question falls short of the student's closest one, by cosine and by
+  word alignment (0 for the closest): a paraphrase asks one of them, and its score should not
+  depend on how near the others happen to be.
 
 The question is an assignment question when the model's score for its closest assignment question
 reaches `MATCH_THRESHOLD`, chosen on the training cases as the lowest that guides at most 5% of
@@ -30,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bot.lang.english import NAMING_TYPES, STRICT_TYPES, expected_type
 from vectorstore.text import STOPWORDS, stem, tokens
 
 if TYPE_CHECKING:
@@ -37,23 +44,26 @@ if TYPE_CHECKING:
     from vectorstore.store import CaseInfo, LoadedCase
 
 ASSIGNMENT_FILE = "assignment.json"
-# The model, fitted by `benchmarks/guide.py --fit` on the eight training cases of
+# The model, fitted by `benchmarks/guide.py --fit` on the 20 training cases of
 # benchmarks/data/guide/train/ (their paraphrases of each assignment question against the other
 # questions and the cases' fact questions): each feature is standardised by its mean and spread
 # over the training pairs, then weighted; the score is the logistic of the sum.
 FEATURES = ("whole-question cosine", "best part cosine", "word alignment",
-            "closest case sentence", "log of the question's words")
-MEANS = (0.3119, 0.3139, 0.4153, 0.5743, 2.6748)
-SPREADS = (0.1603, 0.1561, 0.0618, 0.1198, 0.5291)
-WEIGHTS = (0.5864, 0.4315, 1.1304, -0.5556, 0.8240)
-BIAS = -3.9301
+            "closest case sentence", "log of the question's words", "asks for a stated fact",
+            "same kind of answer", "cosine short of the closest", "alignment short of the closest")
+MEANS = (0.3151, 0.3163, 0.4154, 0.5709, 2.6279, 0.3555, 0.4272, -0.1446, -0.0588)
+SPREADS = (0.1524, 0.15, 0.0584, 0.1168, 0.4893, 0.4787, 0.4947, 0.1401, 0.0592)
+WEIGHTS = (0.2837, 0.2343, 0.7742, -0.4114, 0.846, -0.3453, 0.3442, 0.6132, 0.9771)
+BIAS = -4.3177
 # The lowest score that guides at most 5% of the training cases' fact questions.
-MATCH_THRESHOLD = 0.2196
+MATCH_THRESHOLD = 0.1699
 # An assignment question's parts: its sentences (a student may ask one of the things it asks).
 _PARTS = re.compile(r"(?<=[?.!])\s+")
 _WORD_COUNT = re.compile(r"\w+")
 # A word the case never uses counts as rare as a word of one paragraph in this many.
 _UNSEEN_SHARE = 0.5
+# The kinds of answer a case states outright in a sentence: what fact questions ask for.
+_STATED_KINDS = STRICT_TYPES | NAMING_TYPES
 
 
 def question_list(path: Path) -> list[str]:
@@ -146,9 +156,14 @@ class AssignmentMatcher:
         sentences = case.vectors[case.sentence_rows]
         closest_sentence = float(np.max(sentences @ vector)) if len(sentences) else 0.0
         words = math.log(max(len(_WORD_COUNT.findall(question)), 1))
-        return np.array([[float(assignment.vectors[i] @ vector),
-                          float(np.max(assignment.parts[i] @ vector)),
-                          self.word_alignment(question, asked, case), closest_sentence, words]
+        kind = expected_type(question)
+        stated = float(kind in _STATED_KINDS)
+        cosines = assignment.vectors @ vector
+        alignments = np.array([self.word_alignment(question, asked, case) for asked in assignment.questions])
+        return np.array([[float(cosines[i]), float(np.max(assignment.parts[i] @ vector)),
+                          float(alignments[i]), closest_sentence, words, stated,
+                          float(kind == expected_type(asked)),
+                          float(cosines[i] - cosines.max()), float(alignments[i] - alignments.max())]
                          for i, asked in enumerate(assignment.questions)])
 
     def word_alignment(self, one: str, other: str, case: LoadedCase) -> float:
