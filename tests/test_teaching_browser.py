@@ -63,6 +63,11 @@ def test_a_deep_link_opens_the_reader_at_its_paragraph(browser: Any, base: str, 
         assert page.evaluate("() => document.querySelector(':target').id") == "p12"
         box = target.bounding_box()
         assert box is not None and 0 <= box["y"] < height
+        # ¶12 opens its section: the section's heading is in view above it.
+        heading = page.locator("section:has(p#p12) h2")
+        assert heading.inner_text().startswith("Act II")
+        top = heading.bounding_box()
+        assert top is not None and 0 <= top["y"] < box["y"]
         assert page.locator("h1").inner_text().startswith("The Unlikely Alliance")
         assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     finally:
