@@ -45,12 +45,14 @@ def case_questions(folder: Path) -> list[tuple[str, str]]:
 def main() -> int:
     import numpy as np
 
+    from bot.lang.english import expected_type
     from bot.records.insight import SAME_MEANING, cluster_by_meaning
     from vectorstore.embeddings import SentenceEmbeddings
 
     embeddings = SentenceEmbeddings()
     cases = [case_questions(folder) for folder in sorted(TRAIN.iterdir()) if folder.is_dir()]
     vectors = [np.asarray(embeddings.encode([q for q, _ in items]), dtype=np.float32) for items in cases]
+    kinds = [[expected_type(q) for q, _ in items] for items in cases]
     print(f"{len(cases)} cases, {sum(len(c) for c in cases)} questions; shipped SAME_MEANING = "
           f"{SAME_MEANING}\n")
     print("| threshold | pairwise precision | pairwise recall | F1 | pairs of different questions "
@@ -59,8 +61,8 @@ def main() -> int:
     for threshold in THRESHOLDS:
         together_right = together = same = pairs = 0
         groups = 0
-        for items, found in zip(cases, vectors, strict=True):
-            clusters = cluster_by_meaning(found, np.ones(len(items)), threshold)
+        for items, found, asked in zip(cases, vectors, kinds, strict=True):
+            clusters = cluster_by_meaning(found, np.ones(len(items)), asked, threshold)
             groups += len(clusters)
             predicted = {i: n for n, members in enumerate(clusters) for i in members}
             for one, other in combinations(range(len(items)), 2):

@@ -59,6 +59,17 @@ def test_declined_questions_are_grouped_by_meaning_and_labelled_by_shared_words(
     assert "xpeng" in set(groups[0].topic.lower().split()) and share.topic == "share price"
 
 
+@pytest.mark.model
+def test_questions_asking_for_different_kinds_of_answer_are_not_one_group(embeddings: Any) -> None:
+    # MiniLM puts these at cosine 0.93 to 0.97: the same words, four different questions.
+    asked = [(f"{opening} Volkswagen invest in XPeng?", False)
+             for opening in ("When did", "How much did", "Why did", "Where did")]
+    assert [g.count for g in group_questions(asked, embeddings)] == [1, 1, 1, 1]
+    # A kind the question does not make plain ("What was ..." of a price) still joins its rewording.
+    reworded = [(SHARE_PRICE[0], True), (SHARE_PRICE[2], True)]
+    assert [g.count for g in group_questions(reworded, embeddings)] == [2]
+
+
 def test_answers_are_counted_per_cited_paragraph_with_their_questions(store: RecordStore) -> None:
     store.add_answers([_record("How much?", (12, 3)), _record("how much?", (12,)),
                        _record("When?", (12, 12)), _record("Who won the World Cup?"),

@@ -11,10 +11,12 @@ glance. Per paragraph: how many answers cited it, and the questions they answere
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from bot.lang.english import expected_type
 from bot.records.models import RecordScope, StoredAnswer
 from bot.records.repository import CHANNELS, RecordStore
 from vectorstore.text import STOPWORDS, stem, tokens
@@ -114,9 +116,14 @@ def _content_words(text: str) -> dict[str, str]:
     return words
 
 
-def cluster_by_meaning(vectors: Any, counts: Any, threshold: float = SAME_MEANING) -> list[list[int]]:
+def cluster_by_meaning(vectors: Any, counts: Any, kinds: Sequence[str | None],
+                       threshold: float = SAME_MEANING) -> list[list[int]]:
     """Greedy clustering of unit vectors: the most frequent (by `counts`) first, each joins the
     group whose head is most similar when that reaches `threshold`, else heads a new group.
+    A head asking for another kind of answer (`kinds`: a date, a figure, a name, a reason... as
+    bot.lang.english.expected_type reads it; None when the wording does not say) cannot take a
+    question: "When did they invest?" and "How much did they invest?" are close in wording (cosine
+    0.95), not in what they ask.
     The groups as lists of row indices, head first."""
     import numpy as np
 
@@ -125,7 +132,8 @@ def cluster_by_meaning(vectors: Any, counts: Any, threshold: float = SAME_MEANIN
     members: list[list[int]] = []
     for i in order:
         if heads:
-            sims = vectors[heads] @ vectors[i]
+            sims = np.where([kinds[h] == kinds[i] or None in (kinds[h], kinds[i]) for h in heads],
+                            vectors[heads] @ vectors[i], -1.0)
             best = int(np.argmax(sims))
             if float(sims[best]) >= threshold:
                 members[best].append(i)
@@ -154,7 +162,8 @@ def group_questions(questions: list[tuple[str, bool]], encoder: Encoder | None,
 
         vectors = np.asarray(encoder.encode([wordings[k][0][0] for k in keys]), dtype=np.float32)
         counts = np.array([len(wordings[k]) for k in keys], dtype=np.float32)
-        members = cluster_by_meaning(vectors, counts, threshold)
+        members = cluster_by_meaning(vectors, counts, [expected_type(wordings[k][0][0]) for k in keys],
+                                     threshold)
         for indices in members:
             # Centrality: the mean similarity to the group's questions, each counted as often as
             # it was asked.
