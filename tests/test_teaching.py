@@ -237,3 +237,28 @@ def test_an_assignment_of_one_question_is_matched_by_its_own_measures(embeddings
     assert rewording.guided, rewording.answer
     fact = bot.ask("How much did the two ferries cost?", (), "brightwater")
     assert not fact.guided and "EUR 180 million" in fact.answer
+
+
+def test_a_case_without_headings_is_suggested_questions_about_the_names_it_uses(
+        embeddings: Any, tmp_path: Path) -> None:
+    # The three generic openers are declined on so short a case, and it has no section headings:
+    # the names it uses most (not the month or the currency before a figure) are what to ask about.
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
+    from bot.web.casepage import Suggestions
+    from ingest.pipeline import ingest_paths
+    from vectorstore.store import CaseLibrary, open_client
+
+    source = tmp_path / "cases" / "brightwater" / "case.md"
+    source.parent.mkdir(parents=True)
+    source.write_text(_harbour_case("The Order").replace("## The Order\n\n", "") + (
+        "\nThe board of Brightwater Ferries approved the order after a long debate. Ilse Marten "
+        "argued that fuel prices would only rise.\n"), encoding="utf-8")
+    library = CaseLibrary(open_client(tmp_path / "data"), embeddings)
+    ingest_paths([source], library)
+    bot = CaseBot(library, ExtractiveAnswerer())
+    shown = Suggestions(bot, tmp_path / "cases").of(library.info("brightwater"))
+    assert "What does the case say about Ilse Marten?" in shown
+    assert not any("March" in q or "EUR" in q for q in shown)
+    for question in shown:
+        assert not bot.ask(question, (), "brightwater").abstained

@@ -1,11 +1,15 @@
 """Per-case page text: the title and the suggested questions of the case being shown, never
 another case's. Suggestions come from the case folder's examples.json when it has one, else they
-are derived from the case's own text (its title and section headings) and kept only when the
-extractive answerer answers them without declining; derived ones are cached per case version."""
+are derived from the case's own text (its section headings and the names it uses most) and kept
+only when the extractive answerer answers them without declining; derived ones are cached per case
+version."""
 
 from __future__ import annotations
 
+import re
 import threading
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +25,12 @@ SUGGESTIONS = 4
 # Tried in this order; a heading's words after a colon ("Act II: The Announcement") name its topic.
 _OPENERS = ("What is this case about?", "Who are the main people and companies?",
             "What decision does the case turn on?")
+# A name as the case writes it: a run of capitalised words, not a unit or a month before a figure
+# ("EUR 180", "March 2021"). One that opens a sentence is not taken (its first word is
+# capitalised anyway).
+_NAME_RUN = re.compile(r"\b(?>[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,3})(?!\s*\d)")
+# A name used fewer times than this is a detail of the case, not one of its subjects.
+_SUBJECT_USES = 2
 
 
 class Suggestions:
@@ -53,7 +63,9 @@ class Suggestions:
     def _derive(self, info: CaseInfo) -> list[str]:
         case = self.bot.library.load(info.case_id)
         headings = dict.fromkeys(str(m["section"]).rsplit(":", 1)[-1].strip() for m in case.metadatas)
-        candidates = [*_OPENERS, *(f"What does the case say about {h}?" for h in headings if h)]
+        names = _most_used_names(case.texts[row] for row in case.sentence_rows)
+        topics = dict.fromkeys([*(h for h in headings if h), *names])
+        candidates = [*_OPENERS, *(f"What does the case say about {topic}?" for topic in topics)]
         kept: list[str] = []
         for question in candidates:
             if len(kept) == SUGGESTIONS:
@@ -61,3 +73,14 @@ class Suggestions:
             if not self.bot.ask(question, (), info.case_id).abstained:
                 kept.append(question)
         return kept
+
+
+def _most_used_names(sentences: Iterable[str]) -> list[str]:
+    """The names the case uses at least `_SUBJECT_USES` times, most used first (the companies and
+    people it is about): a case with no headings, whose generic openers the answerer declines,
+    still gets suggestions."""
+    texts = list(sentences)
+    names = dict.fromkeys(match.group() for text in texts for match in _NAME_RUN.finditer(text)
+                          if match.start() > 0)
+    uses = Counter({name: sum(text.count(name) for text in texts) for name in names})
+    return [name for name, count in uses.most_common(SUGGESTIONS) if count >= _SUBJECT_USES]
