@@ -119,6 +119,22 @@ def test_a_citation_opens_the_reader_with_the_quote_highlighted(
         page.context.close()
 
 
+@pytest.mark.parametrize(("width", "height"), [(1280, 900), (1366, 650)])
+def test_the_box_and_the_suggestions_are_in_view_without_scrolling(browser: Any, base: str, width: int,
+                                                                   height: int) -> None:
+    # Two cases, so the case switch is shown too; 1366x650 is a laptop's window.
+    page = new_page(browser, width, height)
+    try:
+        page.goto(base + "/")
+        page.locator(".casebot-try").first.wait_for(timeout=60_000)
+        page.get_by_label("Case", exact=True).first.wait_for(timeout=60_000)
+        for part in (page.get_by_placeholder(BOX), page.locator(".casebot-try").first):
+            bounds = part.bounding_box()
+            assert bounds is not None and bounds["y"] + bounds["height"] <= height, (width, height, bounds)
+    finally:
+        page.context.close()
+
+
 @pytest.mark.parametrize(("width", "height", "name"), [(1280, 900, "desktop"), (390, 844, "phone")])
 def test_another_case_shows_its_own_title_and_suggestions(
         browser: Any, base: str, width: int, height: int, name: str) -> None:

@@ -68,6 +68,11 @@ COUNT_CHARACTERS = f"""(text) => {{
     (left < 200 ? left + ' characters left' : '') + '</div>';
 }}"""
 COUNTER = '<div class="casebot-count" aria-live="polite"></div>'
+# What stands around the chat on the page (px, measured in Chromium at 1280x900 and 1366x650):
+# above it the header (none in an embed), below it the box, the counter and the suggestions; the
+# case switch adds its own height when there are several cases.
+_AROUND_CHAT, _AROUND_EMBED_CHAT, _CASE_SWITCH = 262, 192, 108
+_CHAT_MIN_HEIGHT = 240
 
 
 class ChatSessions:
@@ -239,7 +244,7 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                 # No label over the messages; its clear icon starts a new chat, as "New chat" does.
                 # No autoscroll to the bottom (the end of the Sources box): after an answer the
                 # chat scrolls to the answer's start instead (SCROLL_TO_ANSWER).
-                chatbot = gr.Chatbot(show_label=False, height="64vh" if not embed else "60vh",
+                chatbot = gr.Chatbot(show_label=False, height=_chat_height(embed, len(cases) > 1),
                                      placeholder="Ask a question about the case.", buttons=["copy"],
                                      feedback_options=("Like", "Dislike") if rating else None,
                                      group_consecutive_messages=False, autoscroll=False,
@@ -370,6 +375,15 @@ def _short_title(title: str) -> str:
     if len(title) <= SHORT_TITLE:
         return title
     return title[:SHORT_TITLE].rsplit(" ", 1)[0].rstrip(",:;") + "…"
+
+
+def _chat_height(embed: bool, switch: bool) -> str:
+    """The chat's height: the window's less what stands around the chat (the header, the case
+    switch when there are several cases, the question box, the counter and the suggestions; in
+    pixels, measured in Chromium), so that the box and the suggestions are in view without
+    scrolling on a laptop's screen; never under _CHAT_MIN_HEIGHT (a short window scrolls instead)."""
+    around = (_AROUND_EMBED_CHAT if embed else _AROUND_CHAT) + (_CASE_SWITCH if switch else 0)
+    return f"max({_CHAT_MIN_HEIGHT}px, calc(100vh - {around}px))"
 
 
 def _header(title: str) -> str:
