@@ -28,7 +28,7 @@ SUBJECT_SHARE = 0.1
 # Words at least this close in meaning count as the same topic ("money" and "financially").
 NEAR_WORD_SIMILARITY = 0.65
 _NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z]+|^[A-Z][a-z]*[A-Z][A-Za-z]*")
-_NAME_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,3}")
+NAME_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,3}")
 
 
 class CaseText:
@@ -61,7 +61,7 @@ class CaseText:
                                        if n >= max(2, SUBJECT_SHARE * len(self.sentence_rows)))
         # Every run of capitalised words as written ("New York City") and each of its words: what a
         # question's abbreviation or misspelling of a name is checked against.
-        runs = {run for i in self.sentence_rows for run in _NAME_RUN.findall(texts[i])}
+        runs = {run for i in self.sentence_rows for run in NAME_RUN.findall(texts[i])}
         self.name_runs = frozenset(runs | {word for run in runs for word in run.split()})
         self.words = sorted({word for i in self.sentence_rows for word in tokens(texts[i])
                              if word.isalpha() and word not in STOPWORDS})

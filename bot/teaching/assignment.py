@@ -88,11 +88,13 @@ def case_folder(info: CaseInfo, cases_dir: Path) -> Path:
 
 @dataclass(frozen=True)
 class Assignment:
-    """A case's assignment questions, their vectors, and the vectors of each one's parts."""
+    """A case's assignment questions, their vectors, the vectors of each one's parts and the kind
+    of answer each asks for (bot.lang.english.expected_type)."""
 
     questions: tuple[str, ...]
     vectors: np.ndarray
     parts: tuple[np.ndarray, ...]
+    kinds: tuple[str | None, ...]
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ class AssignmentMatcher:
         try:
             stat = path.stat()
         except OSError:
-            return Assignment((), np.zeros((0, 0), dtype=np.float32), ())
+            return Assignment((), np.zeros((0, 0), dtype=np.float32), (), ())
         version = (stat.st_mtime_ns, stat.st_size)
         with self._lock:
             cached = self._cache.get(path)
@@ -129,7 +131,8 @@ class AssignmentMatcher:
             return cached[1]
         questions = question_list(path)
         assignment = Assignment(tuple(questions), self.embeddings.encode(questions),
-                                tuple(self.embeddings.encode(_parts(q)) for q in questions))
+                                tuple(self.embeddings.encode(_parts(q)) for q in questions),
+                                tuple(expected_type(q) for q in questions))
         with self._lock:
             self._cache[path] = (version, assignment)
         return assignment
@@ -162,9 +165,9 @@ class AssignmentMatcher:
         alignments = np.array([self.word_alignment(question, asked, case) for asked in assignment.questions])
         return np.array([[float(cosines[i]), float(np.max(assignment.parts[i] @ vector)),
                           float(alignments[i]), closest_sentence, words, stated,
-                          float(kind == expected_type(asked)),
+                          float(kind == assignment.kinds[i]),
                           float(cosines[i] - cosines.max()), float(alignments[i] - alignments.max())]
-                         for i, asked in enumerate(assignment.questions)])
+                         for i in range(len(assignment.questions))])
 
     def word_alignment(self, one: str, other: str, case: LoadedCase) -> float:
         """How well the content words of two questions align by meaning, rarer words of the case

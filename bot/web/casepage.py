@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from bot.answerers.extractive import ExtractiveAnswerer
 from bot.rag.chain import CaseBot
 from bot.teaching.assignment import case_folder, question_list
+from vectorstore.analysis import NAME_RUN
 
 if TYPE_CHECKING:
     from vectorstore.store import CaseInfo
@@ -25,10 +26,8 @@ SUGGESTIONS = 4
 # Tried in this order; a heading's words after a colon ("Act II: The Announcement") name its topic.
 _OPENERS = ("What is this case about?", "Who are the main people and companies?",
             "What decision does the case turn on?")
-# A name as the case writes it: a run of capitalised words, not a unit or a month before a figure
-# ("EUR 180", "March 2021"). One that opens a sentence is not taken (its first word is
-# capitalised anyway).
-_NAME_RUN = re.compile(r"\b(?>[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,3})(?!\s*\d)")
+# What follows a unit or a month rather than a name ("EUR 180", "March 2021"): a figure.
+_FIGURE_NEXT = re.compile(r"\s*\d")
 # A name used fewer times than this is a detail of the case, not one of its subjects.
 _SUBJECT_USES = 2
 
@@ -80,7 +79,9 @@ def _most_used_names(sentences: Iterable[str]) -> list[str]:
     people it is about): a case with no headings, whose generic openers the answerer declines,
     still gets suggestions."""
     texts = list(sentences)
-    names = dict.fromkeys(match.group() for text in texts for match in _NAME_RUN.finditer(text)
-                          if match.start() > 0)
+    # A run of capitalised words as the case analysis reads names; one that opens a sentence is
+    # not taken (its first word is capitalised anyway), nor one before a figure.
+    names = dict.fromkeys(match.group() for text in texts for match in NAME_RUN.finditer(text)
+                          if match.start() > 0 and not _FIGURE_NEXT.match(text, match.end()))
     uses = Counter({name: sum(text.count(name) for text in texts) for name in names})
     return [name for name, count in uses.most_common(SUGGESTIONS) if count >= _SUBJECT_USES]
