@@ -336,6 +336,28 @@ def test_cli_fallback_notice_in_json(ingested_index: Path) -> None:
     assert answer["backend"] == "extractive" and "could not connect" in answer["notice"]
 
 
+@pytest.mark.server
+@pytest.mark.model
+def test_cli_eval_judge_asks_the_configured_model(ingested_index: Path, fake: FakeOpenAI,
+                                                  tmp_path: Path) -> None:
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(json.dumps({"id": "q1", "question": HOW_MUCH, "must_include": ["$700 million"],
+                                     "reference_answer": "$700 million."}) + "\n", encoding="utf-8")
+    answer = "Volkswagen would invest $700 million for a nearly 5% stake in XPeng [¶12]."
+    # The untimed warm-up question, the question, then the judge's verdict on its answer.
+    fake.reply(answer, answer, 'Verdict: {"faithful": true, "correct": false}')
+    result = run_main(ingested_index, "eval", str(questions), "--judge", "--quiet",
+                      "--output", str(tmp_path / "run"), env={
+                          "CASEBOT_LLM": f"openai:{MODEL}", "OPENAI_BASE_URL": fake.base_url})
+    assert result.returncode == 0, result.stderr
+    (row,) = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert row["judge"]["faithful"] is True and row["judge"]["correct"] is False
+    assert "$700 million" in fake.requests[-1].message_text()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["run"]["judged"] is True
+    assert summary["metrics"]["judge_faithfulness"] == 1.0 and summary["metrics"]["judge_correctness"] == 0.0
+
+
 # A real local model (make test-llm)
 
 def smollm2_gguf() -> Path:
@@ -367,3 +389,4 @@ def test_smollm2_end_to_end_keeps_invented_citations_out(library: Any) -> None:
         assert not any(sentence.endswith("?") for sentence in split_claims(answer.answer))
         print(f"\nQ: {question}\nraw: {''.join(pieces)!r}\nfinal: {answer.answer!r}\n"
               f"unsupported: {list(answer.unsupported)}")
+

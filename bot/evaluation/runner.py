@@ -327,7 +327,11 @@ def _run(args: argparse.Namespace, settings: Settings, make_bot: Callable[[], Ca
         args.questions = _question_set(settings, args.case)
     questions = load_questions(args.questions) if args.questions is not None else None
     bot = make_bot()
-    judge = getattr(bot.answerer, "model", None) if args.judge else None
+    judge = None
+    if args.judge:
+        from bot.answerers.llm import LLMAnswerer  # langchain: only when a judge is asked for
+
+        judge = bot.answerer.model if isinstance(bot.answerer, LLMAnswerer) else None
     if args.judge and judge is None:
         raise UsageError("--judge needs an LLM backend: add --llm openai:<model> (or set CASEBOT_LLM)")
     case = args.case or bot.default_case()
