@@ -171,6 +171,26 @@ def test_a_pinned_embed_shows_no_case_switch(browser: Any, base: str, width: int
         page.context.close()
 
 
+@pytest.mark.parametrize("path", [f"/embed/?case={OTHER}", "/embed/"])
+def test_an_embed_chat_takes_the_height_the_case_switch_leaves(browser: Any, base: str, path: str) -> None:
+    # A course portal's frame is short: a pinned embed, which hides the case switch, gives its
+    # height to the chat; with the switch shown, the box and the suggestions stay in view.
+    page = new_page(browser, 1366, 650)
+    try:
+        page.goto(base + path)
+        page.locator(".casebot-try").first.wait_for(timeout=60_000)
+        if path == "/embed/":
+            page.get_by_label("Case", exact=True).first.wait_for(timeout=60_000)
+        page.wait_for_function("() => document.querySelector('.casebot-chat').getBoundingClientRect()"
+                               ".height > 0")
+        last = page.locator(".casebot-try").first.bounding_box()
+        assert last is not None
+        unused = 650 - (last["y"] + last["height"])
+        assert 0 <= unused <= 60, (path, unused)
+    finally:
+        page.context.close()
+
+
 @pytest.mark.parametrize(("width", "height", "name"), [(1280, 900, "desktop"), (390, 844, "phone")])
 def test_guide_mode_points_to_the_case_without_stating_the_fact(browser: Any, base: str, width: int,
                                                                 height: int, name: str) -> None:

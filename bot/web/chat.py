@@ -70,7 +70,7 @@ COUNT_CHARACTERS = f"""(text) => {{
 COUNTER = '<div class="casebot-count" aria-live="polite"></div>'
 # What stands around the chat on the page (px, measured in Chromium at 1280x900 and 1366x650):
 # above it the header (none in an embed), below it the box, the counter and the suggestions; the
-# case switch adds its own height when there are several cases.
+# case switch adds its own height when it is shown (several cases, and not an embed pinned to one).
 _AROUND_CHAT, _AROUND_EMBED_CHAT, _CASE_SWITCH = 262, 192, 108
 _CHAT_MIN_HEIGHT = 240
 
@@ -346,7 +346,7 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
             try:
                 fresh = bot.library.cases()
             except StoreError:
-                return [gr.update(), gr.update(), None, _open_box(gr), gr.update(),
+                return [gr.update(), gr.update(), gr.update(), None, _open_box(gr), gr.update(),
                         *(gr.update() for _ in tries)]
             ids = [c.case_id for c in fresh]
             wanted = request.query_params.get("case", "") if request else ""
@@ -355,12 +355,15 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
             pinned = embed and wanted in ids
             guided = (request.query_params.get("mode", "") if request else "") == "guide"
             launched = lti_user(request) if lti_user is not None and request is not None else None
+            switch = len(fresh) > 1 and not pinned
+            # The chat takes the height a hidden case switch leaves (a pinned embed in a portal's
+            # short frame), and gives it back when a case ingested since start shows the switch.
             return [gr.update(choices=[(_short_title(c.title), c.case_id) for c in fresh], value=value,
-                              visible=len(fresh) > 1 and not pinned), guided, launched,
-                    _open_box(gr), *page_text(value)]
+                              visible=switch), gr.update(height=_chat_height(embed, switch)), guided,
+                    launched, _open_box(gr), *page_text(value)]
 
-        demo.load(pick_case, None, [case, guide, launch, question, header, *tries],
-                  api_visibility="private")
+        demo.load(pick_case, None, [case, chatbot, guide, launch, question, header, *tries],
+                  api_visibility="private", show_progress="hidden")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
 
@@ -379,7 +382,7 @@ def _short_title(title: str) -> str:
 
 def _chat_height(embed: bool, switch: bool) -> str:
     """The chat's height: the window's less what stands around the chat (the header, the case
-    switch when there are several cases, the question box, the counter and the suggestions; in
+    switch when it is shown, the question box, the counter and the suggestions; in
     pixels, measured in Chromium), so that the box and the suggestions are in view without
     scrolling on a laptop's screen; never under _CHAT_MIN_HEIGHT (a short window scrolls instead)."""
     around = (_AROUND_EMBED_CHAT if embed else _AROUND_CHAT) + (_CASE_SWITCH if switch else 0)
