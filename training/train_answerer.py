@@ -78,7 +78,7 @@ FITTING = Fitting()
 HAND_SET = hand_set_models(CONFIG)
 
 
-def _gold(line: dict[str, Any]) -> Callable[[str], bool]:
+def gold(line: dict[str, Any]) -> Callable[[str], bool]:
     """Whether a text holds the question's answer: every must_include string of a case question,
     one of the SQuAD answers of an article's."""
     from benchmarks.squad import contains_answer
@@ -94,7 +94,7 @@ def _gold(line: dict[str, Any]) -> Callable[[str], bool]:
 def labels(line: dict[str, Any]) -> np.ndarray:
     """For each candidate, whether it answers the question: it holds the answer or is one of the
     question's evidence sentences."""
-    holds = _gold(line)
+    holds = gold(line)
     evidence = set(line.get("evidence", ()))
     return np.array([c["text"] in evidence or holds(c["text"]) for c in line["candidates"]], dtype=bool)
 
@@ -167,7 +167,7 @@ def fit_abstention(lines: Sequence[dict[str, Any]], scorer: SentenceScorer, seed
                                       signals.top_hit, signals.lexical))
         targets.append(float(line["answerable"]))
         text = " ".join(s.text for s in answerer.select(scored, line["synthesis"]))
-        correct.append(bool(line["answerable"]) and _gold(line)(text))
+        correct.append(bool(line["answerable"]) and gold(line)(text))
     x, y = np.array(rows), np.array(targets)
     mean, scale = x.mean(0), x.std(0) + 1e-6
     standard = (x - mean) / scale
@@ -238,7 +238,7 @@ def replay(lines: Sequence[dict[str, Any]], answerer: ExtractiveAnswerer) -> dic
                 continue
             score.answered += 1
             score.words += len(text.split())
-            score.facts += _gold(line)(text)
+            score.facts += gold(line)(text)
     return scores
 
 
