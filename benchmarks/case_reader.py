@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 from bot.answerers.extractive import ExtractiveAnswerer, ScoredSentence, Signals  # noqa: E402
 from bot.answerers.learned import DECISION_CANDIDATES, decision_features  # noqa: E402
 from training.candidates import read_dump  # noqa: E402
-from training.train_answerer import HAND_SET, Score, gold, labels  # noqa: E402
+from training.train_answerer import HAND_SET, Score, fit_logistic, gold, labels  # noqa: E402
 from vectorstore.embeddings import bundled_model_path  # noqa: E402
 
 TRAINED = 12  # candidates a question trains on
@@ -54,6 +54,7 @@ READ = 8  # candidates the reader reads at answer time
 MAX_TOKENS = 96
 KEPT_CASES = 10  # train cases kept out of training, to choose thresholds on
 WEIGHTS = (0.0, 0.1, 0.2, 0.5, 1.0)
+SEED = 20261
 ANSWERER = ExtractiveAnswerer(models=HAND_SET)
 Line = dict[str, Any]
 
@@ -219,21 +220,13 @@ def decision_row(line: Line, scored: list[ScoredSentence], probability: dict[int
                                         signals.top_hit, signals.lexical), max(read), read[0]])
 
 
-def logistic(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """A standardised logistic regression (Adam, 800 steps, small L2), as a probability function."""
-    mean, scale = x.mean(0), x.std(0) + 1e-6
+def logistic(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """`make train`'s logistic regression (training/train_answerer.py), as a probability function."""
+    mean, scale, w = fit_logistic(x, y, seed)
+    def probability(z: np.ndarray) -> np.ndarray:
+        return np.asarray(1 / (1 + np.exp(-(np.hstack([(z - mean) / scale, np.ones((len(z), 1))]) @ w))))
 
-    def design(z: np.ndarray) -> np.ndarray:
-        return np.hstack([(z - mean) / scale, np.ones((len(z), 1))])
-
-    w, first, second = np.zeros(x.shape[1] + 1), np.zeros(x.shape[1] + 1), np.zeros(x.shape[1] + 1)
-    for step in range(1, 801):
-        p = 1 / (1 + np.exp(-(design(x) @ w)))
-        gradient = design(x).T @ (p - y) / len(y) + 1e-3 * np.append(w[:-1], 0.0)
-        first = 0.9 * first + 0.1 * gradient
-        second = 0.999 * second + 0.001 * gradient ** 2
-        w -= 0.05 * (first / (1 - 0.9 ** step)) / (np.sqrt(second / (1 - 0.999 ** step)) + 1e-8)
-    return lambda z: np.asarray(1 / (1 + np.exp(-(design(z) @ w))))
+    return probability
 
 
 def learned_decision(kept: Sequence[Line], kept_reads: Sequence[Sequence[float]], weight: float,
@@ -251,7 +244,7 @@ def learned_decision(kept: Sequence[Line], kept_reads: Sequence[Sequence[float]]
         text = " ".join(s.text for s in ANSWERER.select(scored, line["synthesis"]))
         right.append(bool(line["answerable"]) and gold(line)(text))
     x, y, correct = np.array(rows), np.array(targets), np.array(right)
-    model = logistic(x, y)
+    model = logistic(x, y, SEED)
     p = model(x)
     cuts = np.concatenate([[0.0], np.sort(p)])
     if max_false is None:
@@ -341,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--question-loss", type=float, default=0.0, metavar="WEIGHT",
                         help="weight of the per-question answerable loss (default 0: none)")
-    parser.add_argument("--seed", type=int, default=20261)
+    parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--reuse", action="store_true",
                         help="print the tables from the probabilities in --output/read.json, no training")
     args = parser.parse_args(argv)

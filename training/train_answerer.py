@@ -150,6 +150,25 @@ def ranked(line: dict[str, Any], answerer: ExtractiveAnswerer) -> list[ScoredSen
     return answerer.wanted_first(scored, line["strict"])
 
 
+def fit_logistic(x: np.ndarray, y: np.ndarray, seed: int,
+                 fitting: Fitting = FITTING) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A logistic regression of `y` (0 or 1) on the standardised columns of `x`, fitted by
+    full-batch Adam from a seeded start with a small L2 penalty: the columns' mean and scale, and
+    the coefficients with the intercept last."""
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    design = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    rng = np.random.default_rng(seed)
+    w = np.append(rng.normal(0, 0.01, x.shape[1]), 0.0)
+    first, second = np.zeros_like(w), np.zeros_like(w)
+    for step in range(1, fitting.steps + 1):
+        p = 1 / (1 + np.exp(-(design @ w)))
+        gradient = design.T @ (p - y) / len(y) + fitting.l2 * np.append(w[:-1], 0.0)
+        first = 0.9 * first + 0.1 * gradient
+        second = 0.999 * second + 0.001 * gradient ** 2
+        w -= fitting.rate * (first / (1 - 0.9 ** step)) / (np.sqrt(second / (1 - 0.999 ** step)) + 1e-8)
+    return mean, scale, w
+
+
 def fit_abstention(lines: Sequence[dict[str, Any]], scorer: SentenceScorer, seed: int,
                    fitting: Fitting = FITTING) -> AbstentionModel:
     """A logistic regression deciding answerable from the best candidates' evidence, with the
@@ -169,18 +188,8 @@ def fit_abstention(lines: Sequence[dict[str, Any]], scorer: SentenceScorer, seed
         text = " ".join(s.text for s in answerer.select(scored, line["synthesis"]))
         correct.append(bool(line["answerable"]) and gold(line)(text))
     x, y = np.array(rows), np.array(targets)
-    mean, scale = x.mean(0), x.std(0) + 1e-6
-    standard = (x - mean) / scale
-    rng = np.random.default_rng(seed)
-    w = np.append(rng.normal(0, 0.01, x.shape[1]), 0.0)
-    design = np.hstack([standard, np.ones((len(x), 1))])
-    first, second = np.zeros_like(w), np.zeros_like(w)
-    for step in range(1, fitting.steps + 1):
-        p = 1 / (1 + np.exp(-(design @ w)))
-        gradient = design.T @ (p - y) / len(y) + fitting.l2 * np.append(w[:-1], 0.0)
-        first = 0.9 * first + 0.1 * gradient
-        second = 0.999 * second + 0.001 * gradient ** 2
-        w -= fitting.rate * (first / (1 - 0.9 ** step)) / (np.sqrt(second / (1 - 0.999 ** step)) + 1e-8)
+    mean, scale, w = fit_logistic(x, y, seed, fitting)
+    design = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
     p = 1 / (1 + np.exp(-(design @ w)))
     right = np.array(correct)
     # Declining below t: unanswerable questions declined plus answerable ones answered right; the
