@@ -131,6 +131,12 @@ def test_the_box_and_the_suggestions_are_in_view_without_scrolling(browser: Any,
         for part in (page.get_by_placeholder(BOX), page.locator(".casebot-try").first):
             bounds = part.bounding_box()
             assert bounds is not None and bounds["y"] + bounds["height"] <= height, (width, height, bounds)
+        # The counter, empty until a question nears the limit, takes no row of its own between
+        # the box and the suggestions.
+        box = page.locator(".casebot-question").bounding_box()
+        first = page.locator(".casebot-try").first.bounding_box()
+        assert box is not None and first is not None
+        assert first["y"] - (box["y"] + box["height"]) <= 45, (box, first)
     finally:
         page.context.close()
 

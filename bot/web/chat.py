@@ -50,6 +50,10 @@ CSS = """
 .casebot-header p { margin-top: 0; color: var(--body-text-color-subdued); }
 .casebot-count { text-align: right; font-size: 0.8em; color: var(--body-text-color-subdued);
                  min-height: 1.2em; }
+/* The counter sits just under the box, in no row of its own: it is empty until a question nears
+   the limit. */
+.html-container:has(> .casebot-counter) { padding: 0 !important;
+                                           margin-top: calc(4px - var(--layout-gap)) !important; }
 .casebot-count.casebot-over { color: var(--error-text-color, #b91c1c); font-weight: 600; }
 @media (max-width: 640px) {
   .casebot-chat { height: 50vh !important; max-height: 50vh !important; }
@@ -69,9 +73,10 @@ COUNT_CHARACTERS = f"""(text) => {{
 }}"""
 COUNTER = '<div class="casebot-count" aria-live="polite"></div>'
 # What stands around the chat on the page (px, measured in Chromium at 1280x900 and 1366x650):
-# above it the header (none in an embed), below it the box, the counter and the suggestions; the
+# above it the header (none in an embed), below it the box (the counter under it in no row of its
+# own) and the suggestions; the
 # case switch adds its own height when it is shown (several cases, and not an embed pinned to one).
-_AROUND_CHAT, _AROUND_EMBED_CHAT, _CASE_SWITCH = 262, 192, 108
+_AROUND_CHAT, _AROUND_EMBED_CHAT, _CASE_SWITCH = 230, 160, 108
 _CHAT_MIN_HEIGHT = 240
 
 
@@ -256,7 +261,7 @@ def build_chat(bot: CaseBot, settings: Settings, embed: bool = False,
                 # launch: a question typed sooner would go to the default case.
                 question = gr.Textbox(placeholder=OPENING, show_label=False, interactive=False,
                                       autofocus=True, submit_btn=True, elem_classes="casebot-question")
-                counter = gr.HTML(COUNTER)
+                counter = gr.HTML(COUNTER, elem_classes="casebot-counter")
                 with gr.Row():
                     # Beside the suggestions rather than the box: on a phone the box keeps the
                     # whole width, and the button shares a line with the first suggestion.
