@@ -74,8 +74,8 @@ COUNT_CHARACTERS = f"""(text) => {{
 COUNTER = '<div class="casebot-count" aria-live="polite"></div>'
 # What stands around the chat on the page (px, measured in Chromium at 1280x900 and 1366x650):
 # above it the header (none in an embed), below it the box (the counter under it in no row of its
-# own) and the suggestions; the
-# case switch adds its own height when it is shown (several cases, and not an embed pinned to one).
+# own) and the suggestions; the case switch adds its own height when it is shown (several cases,
+# and not an embed pinned to one).
 _AROUND_CHAT, _AROUND_EMBED_CHAT, _CASE_SWITCH = 230, 160, 108
 _CHAT_MIN_HEIGHT = 240
 
