@@ -156,7 +156,8 @@ def probabilities(model: Any, tokenizer: Any, lines: Sequence[Line]) -> list[lis
 
 
 Ranked = tuple[list[ScoredSentence], dict[int, float]]
-Decision = Callable[[Line, list[ScoredSentence], Any], bool]
+# Whether to answer, from the line, its ranked candidates and the reader's probability of each.
+Decision = Callable[[Line, list[ScoredSentence], dict[int, float]], bool]
 
 
 def reranked(line: Line, read: Sequence[float], weight: float) -> Ranked:
@@ -171,13 +172,12 @@ def reranked(line: Line, read: Sequence[float], weight: float) -> Ranked:
     return ANSWERER.wanted_first(scored, line["strict"]), probability
 
 
-def count(lines: Sequence[Line], answer: Decision,
-          reads: Sequence[Sequence[float]], weight: float, extra: Sequence[Any] | None = None) -> Score:
-    """Replayed counts, pooled: `answer` decides from the line, its ranked candidates and `extra`."""
+def count(lines: Sequence[Line], answer: Decision, reads: Sequence[Sequence[float]], weight: float) -> Score:
+    """Replayed counts, pooled, of the answers `answer` lets through."""
     score = Score()
-    for index, (line, read) in enumerate(zip(lines, reads, strict=True)):
-        scored, _ = reranked(line, read, weight)
-        answered = answer(line, scored, extra[index] if extra is not None else None)
+    for line, read in zip(lines, reads, strict=True):
+        scored, probability = reranked(line, read, weight)
+        answered = answer(line, scored, probability)
         text = " ".join(s.text for s in ANSWERER.select(scored, line["synthesis"])) if answered else ""
         if not line["answerable"]:
             score.unanswerable += 1
@@ -193,21 +193,19 @@ def count(lines: Sequence[Line], answer: Decision,
     return score
 
 
-def by_rules(line: Line, scored: list[ScoredSentence]) -> bool:
+def by_rules(line: Line, scored: list[ScoredSentence], probability: dict[int, float]) -> bool:
     """The shipped decision: the rules and the hand-set floor."""
     return ANSWERER.decide(Signals(*line["signals"]), scored)
 
 
-def with_reader_floor(threshold: float, weight: float, reads: Sequence[Sequence[float]],
-                      lines: Sequence[Line]) -> list[bool]:
-    """Per question: the shipped decision, then declining when the reader's best probability
-    among the first candidates is under `threshold`."""
-    out = []
-    for line, read in zip(lines, reads, strict=True):
-        scored, probability = reranked(line, read, weight)
+def with_reader_floor(threshold: float) -> Decision:
+    """The shipped decision, then declining when the reader's best probability among the first
+    candidates is under `threshold`."""
+    def answer(line: Line, scored: list[ScoredSentence], probability: dict[int, float]) -> bool:
         best = max((probability.get(s.row, 0.0) for s in scored[:DECISION_CANDIDATES]), default=0.0)
-        out.append(by_rules(line, scored) and best >= threshold)
-    return out
+        return by_rules(line, scored, probability) and best >= threshold
+
+    return answer
 
 
 def decision_row(line: Line, scored: list[ScoredSentence], probability: dict[int, float]) -> np.ndarray:
@@ -253,7 +251,7 @@ def learned_decision(kept: Sequence[Line], kept_reads: Sequence[Sequence[float]]
     else:
         threshold = max(t for t in cuts if np.sum((p < t) & (y == 1)) <= max_false * y.sum())
 
-    def answer(line: Line, scored: list[ScoredSentence], probability: Any) -> bool:
+    def answer(line: Line, scored: list[ScoredSentence], probability: dict[int, float]) -> bool:
         if ANSWERER.ruled_out(Signals(*line["signals"]), scored):
             return False
         return bool(model(decision_row(line, scored, probability)[columns][None, :])[0] >= threshold)
@@ -303,15 +301,12 @@ def report(kept: Sequence[Line], kept_reads: Sequence[Sequence[float]], dev: Seq
 
     for weight in WEIGHTS:
         name = "hand-set" if weight == 0 else f"hand-set + {weight:g} x reader"
-        out.append(row(name, "rules and floor",
-                       count(dev, lambda line, s, _: by_rules(line, s), dev_reads, weight)))
+        out.append(row(name, "rules and floor", count(dev, by_rules, dev_reads, weight)))
         cuts = [round(0.05 * i, 2) for i in range(1, 18)]
-        kept_handled = {t: count(kept, lambda line, s, keep: bool(keep), kept_reads, weight,
-                                 with_reader_floor(t, weight, kept_reads, kept)) for t in cuts}
+        kept_handled = {t: count(kept, with_reader_floor(t), kept_reads, weight) for t in cuts}
         best = max(cuts, key=lambda t: (kept_handled[t].facts + kept_handled[t].caught, -t))
-        floored = with_reader_floor(best, weight, dev_reads, dev)
         out.append(row(name, f"+ reader floor {best:g}",
-                       count(dev, lambda line, s, keep: bool(keep), dev_reads, weight, floored)))
+                       count(dev, with_reader_floor(best), dev_reads, weight)))
     hand, reader, both = list(range(10)), [10, 11], list(range(12))
     for weight in (0.0, 0.1):
         name = "hand-set" if weight == 0 else f"hand-set + {weight:g} x reader"
@@ -319,9 +314,8 @@ def report(kept: Sequence[Line], kept_reads: Sequence[Sequence[float]], dev: Seq
             for max_false, how in ((None, "most handled"), (0.05, "false abst. <= 0.05 on kept"),
                                    (0.10, "false abst. <= 0.10 on kept")):
                 decide = learned_decision(kept, kept_reads, weight, columns, max_false)
-                extras = [reranked(line, read, weight)[1] for line, read in zip(dev, dev_reads, strict=True)]
                 out.append(row(name, f"logistic, {label}, {how}",
-                               count(dev, decide, dev_reads, weight, extras)))
+                               count(dev, decide, dev_reads, weight)))
     return "\n".join(out)
 
 
