@@ -11,7 +11,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup chat test test-fast lint test-llm bench bench-latency bench-load bench-stream \
-	bench-records bench-scale bench-retrieval bench-generality bench-memory bench-documents bench-guide train clean
+	bench-records bench-scale bench-retrieval bench-generality bench-memory bench-documents bench-guide train train-reader clean
 
 setup: $(STAMP)
 
@@ -106,6 +106,15 @@ bench-guide: setup
 # and keeps the candidates in .cache/train; later runs fit in seconds.
 train: setup
 	$(BIN)/python training/train_answerer.py
+
+# The case reader (a three-layer cross-encoder over the best candidates) and the decision that reads
+# it, trained on the dumped candidates of the train split and the articles (seeded; about 15 minutes
+# on 2 quiet cores; docs/decisions/case-reader.md). Writes .cache/train/reader.pt and learned.json;
+# `benchmarks/generality.py --models .cache/train/learned.json` measures them end to end.
+train-reader: setup
+	test -f .cache/train/train.jsonl || $(BIN)/python training/train_answerer.py --part train
+	test -f .cache/train/articles.jsonl || $(BIN)/python training/train_answerer.py --part articles
+	$(BIN)/python training/train_reader.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

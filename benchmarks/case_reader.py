@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -43,133 +42,49 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from bot.answerers.extractive import ExtractiveAnswerer, ScoredSentence, Signals  # noqa: E402
+from bot.answerers.extractive import ScoredSentence, Signals  # noqa: E402
 from bot.answerers.learned import DECISION_CANDIDATES, decision_features  # noqa: E402
+from bot.answerers.reader import network  # noqa: E402
 from training.candidates import read_dump  # noqa: E402
 from training.train_answerer import HAND_SET, Score, fit_logistic, gold, labels  # noqa: E402
+from training.train_reader import (  # noqa: E402
+    ANSWERER,
+    SEED,
+    asked,
+    by_hand_set,
+    examples,
+    kept_cases,
+    probabilities,
+    train,
+)
 from vectorstore.embeddings import bundled_model_path  # noqa: E402
 
-TRAINED = 12  # candidates a question trains on
-READ = 8  # candidates the reader reads at answer time
-MAX_TOKENS = 96
-KEPT_CASES = 10  # train cases kept out of training, to choose thresholds on
+READ = 8  # candidates the reader reads here (the answerer reads fewer: training/train_reader.py)
 WEIGHTS = (0.0, 0.1, 0.2, 0.5, 1.0)
-SEED = 20261
-ANSWERER = ExtractiveAnswerer(models=HAND_SET)
 Line = dict[str, Any]
 
 
-def asked(line: Line) -> str:
-    """The question as the reader reads it: a follow-up after the question it follows."""
-    users = [t["content"] for t in line["history"] if t["role"] == "user"]
-    return f"{users[-1]} {line['question']}" if users else str(line["question"])
+def first_read(lines: Sequence[Line]) -> list[tuple[str, list[str]]]:
+    """Each question with the hand-set score's first READ candidates."""
+    return [(asked(line), [c["text"] for c in by_hand_set(line)[:READ]]) for line in lines]
 
 
-def by_hand_set(line: Line) -> list[dict[str, Any]]:
-    """The question's candidates, best first by the hand-set score."""
-    return sorted(line["candidates"], key=lambda c: -HAND_SET.scorer.score(c["features"]))
-
-
-def network(layers: int) -> Any:
-    """MiniLM's first `layers` layers and a score layer; the word embeddings stay as bundled."""
-    import torch
-    from transformers import AutoModel
-
-    class PairScorer(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.encoder = AutoModel.from_pretrained(bundled_model_path())
-            self.encoder.encoder.layer = self.encoder.encoder.layer[:layers]
-            self.head = torch.nn.Linear(self.encoder.config.hidden_size, 1)
-            for parameter in self.encoder.embeddings.parameters():
-                parameter.requires_grad = False
-
-        def forward(self, **batch: Any) -> Any:
-            hidden = self.encoder(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            return self.head((hidden * mask).sum(1) / mask.sum(1)).squeeze(-1)
-
-    return PairScorer()
-
-
-def examples(lines: Sequence[Line]) -> list[tuple[str, list[str], np.ndarray]]:
-    """Each question with its best candidates and their labels (an answerable question none of
-    whose candidates answers it teaches nothing and is left out)."""
-    out = []
-    for line in lines:
-        candidates = by_hand_set(line)[:TRAINED]
-        target = labels({**line, "candidates": candidates}) if line["answerable"] \
-            else np.zeros(len(candidates), dtype=bool)
-        if candidates and (target.any() or not line["answerable"]):
-            out.append((asked(line), [c["text"] for c in candidates], target.astype(np.float32)))
-    return out
-
-
-def train(model: Any, tokenizer: Any, data: Sequence[tuple[str, list[str], np.ndarray]], epochs: float,
-          seed: int, question_loss: float) -> None:
-    """AdamW over the data in a seeded order, two questions a step."""
-    import torch
-    from tqdm import tqdm
-
-    torch.manual_seed(seed)
-    order_rng = random.Random(seed)
-    optimiser = torch.optim.AdamW([
-        {"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": 4e-5},
-        {"params": model.head.parameters(), "lr": 1e-3}], weight_decay=0.01)
-    order: list[tuple[str, list[str], np.ndarray]] = []
-    model.train()
-    for _ in tqdm(range(int(epochs * len(data) / 2)), desc="training", unit="step", file=sys.stderr):
-        if len(order) < 2:
-            order = list(data)
-            order_rng.shuffle(order)
-        batch, order = order[:2], order[2:]
-        loss = torch.zeros(())
-        for question, texts, target in batch:
-            logits = model(**tokenizer([question] * len(texts), texts, truncation=True,
-                                       max_length=MAX_TOKENS, padding=True, return_tensors="pt"))
-            y = torch.tensor(target)
-            loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
-            if question_loss:
-                loss = loss + question_loss * torch.nn.functional.binary_cross_entropy_with_logits(
-                    torch.logsumexp(logits, 0), torch.tensor(float(target.any())))
-            if target.any():
-                loss = loss + torch.nn.functional.cross_entropy(logits.unsqueeze(0),
-                                                                (y / y.sum()).unsqueeze(0))
-        loss.backward()
-        optimiser.step()
-        optimiser.zero_grad()
-    model.eval()
-
-
-def probabilities(model: Any, tokenizer: Any, lines: Sequence[Line]) -> list[list[float]]:
-    """The reader's probability for each question's first READ candidates by the hand-set score."""
-    import torch
-
-    out = []
-    with torch.inference_mode():
-        for line in lines:
-            texts = [c["text"] for c in by_hand_set(line)[:READ]]
-            out.append(torch.sigmoid(model(**tokenizer([asked(line)] * len(texts), texts, truncation=True,
-                                                        max_length=MAX_TOKENS, padding=True,
-                                                        return_tensors="pt"))).tolist() if texts else [])
-    return out
-
-
-Ranked = tuple[list[ScoredSentence], dict[int, float]]
-# Whether to answer, from the line, its ranked candidates and the reader's probability of each.
-Decision = Callable[[Line, list[ScoredSentence], dict[int, float]], bool]
-
-
-def reranked(line: Line, read: Sequence[float], weight: float) -> Ranked:
+def reranked(line: Line, read: Sequence[float], weight: float
+             ) -> tuple[list[ScoredSentence], dict[int, float]]:
     """The candidates by the hand-set score plus `weight` times the reader's probability (the
     wanted answer type first, as the answerer does), and the probability of each row read."""
     candidates = by_hand_set(line)
-    probability = {c["row"]: p for c, p in zip(candidates[:READ], read, strict=False)}
+    probability = {c["row"]: p for c, p in zip(candidates, read, strict=False)}
     scored = [ScoredSentence(c["row"], c["paragraph"], c["text"], c["features"][0], 0.0, c["typed"],
                              HAND_SET.scorer.score(c["features"]) + weight * probability.get(c["row"], 0.0),
                              tuple(c["features"]), leaned=c["leaned"]) for c in candidates]
     scored.sort(key=lambda s: -s.score)
     return ANSWERER.wanted_first(scored, line["strict"]), probability
+
+
+Ranked = tuple[list[ScoredSentence], dict[int, float]]
+# Whether to answer, from the line, its ranked candidates and the reader's probability of each.
+Decision = Callable[[Line, list[ScoredSentence], dict[int, float]], bool]
 
 
 def count(lines: Sequence[Line], answer: Decision, reads: Sequence[Sequence[float]], weight: float) -> Score:
@@ -195,7 +110,7 @@ def count(lines: Sequence[Line], answer: Decision, reads: Sequence[Sequence[floa
 
 def by_rules(line: Line, scored: list[ScoredSentence], probability: dict[int, float]) -> bool:
     """The shipped decision: the rules and the hand-set floor."""
-    return ANSWERER.decide(Signals(*line["signals"]), scored)
+    return ANSWERER.decide(Signals(*line["signals"]), scored, [])
 
 
 def with_reader_floor(threshold: float) -> Decision:
@@ -343,22 +258,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     from transformers import AutoTokenizer
 
     torch.set_num_threads(2)
-    cases = sorted({line["case"] for line in train_lines})
-    random.Random(args.seed).shuffle(cases)
-    kept_cases = set(cases[:KEPT_CASES])
-    kept = [line for line in train_lines if line["case"] in kept_cases]
+    torch.manual_seed(args.seed)
+    kept_names = kept_cases(train_lines, args.seed)
+    kept = [line for line in train_lines if line["case"] in kept_names]
     tokenizer = AutoTokenizer.from_pretrained(bundled_model_path())
     model = network(args.layers)
     started = time.perf_counter()
-    train(model, tokenizer, examples([line for line in train_lines if line["case"] not in kept_cases]),
+    train(model, tokenizer, examples([line for line in train_lines if line["case"] not in kept_names]),
           args.epochs, args.seed, args.question_loss)
     minutes = (time.perf_counter() - started) / 60
-    kept_reads, dev_reads = probabilities(model, tokenizer, kept), probabilities(model, tokenizer, dev)
+    kept_reads = probabilities(model, tokenizer, first_read(kept))
+    dev_reads = probabilities(model, tokenizer, first_read(dev))
     args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "read.json").write_text(json.dumps({"kept_cases": sorted(kept_cases), "kept": kept_reads,
+    (args.output / "read.json").write_text(json.dumps({"kept_cases": sorted(kept_names), "kept": kept_reads,
                                                        "dev": dev_reads}))
-    print(f"Trained {args.layers} layers on {len(train_lines) - len(kept)} questions of "
-          f"{len(cases) - KEPT_CASES} train cases in {minutes:.1f} minutes\n")
+    trained_cases = len({line["case"] for line in train_lines}) - len(kept_names)
+    print(f"Trained {args.layers} layers on {len(train_lines) - len(kept)} questions of {trained_cases} "
+          f"train cases in {minutes:.1f} minutes\n")
     print(report(kept, kept_reads, dev, dev_reads))
     return 0
 

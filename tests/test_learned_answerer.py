@@ -4,21 +4,29 @@
   of a case written here (not the bundled one, not in training/data);
 - written models load to the same decisions; the shipped ones are small, load, and are what the
   default answerer uses; the hand-set floor written as a model answers from the floor up;
-- the default answerer, reading the shipped file, still declines a near-miss of that case.
+- the default answerer, reading the shipped file, still declines a near-miss of that case;
+- the case reader (bot/answerers/reader.py): `make train-reader`'s code gives the same reader and
+  decision from the same candidates and seed; what it writes loads to the probabilities the
+  trained network gives, and the answerer beside that models file reads its best sentences with
+  it; a follow-up is read after the question it follows; a broken reader file says how to make it.
 
-The case is ingested into a real Chroma store with the real model.
+The case is ingested into a real Chroma store with the real model; the reader is the real network.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.answer import Turn
 from bot.answerers.config import HAND_SET as CONFIG
 from bot.answerers.extractive import ExtractiveAnswerer
 from bot.answerers.learned import SHIPPED_MODELS, decision_features, hand_set_models, load_models
+from bot.answerers.reader import CaseReader, read_question
+from bot.errors import ModelFileError
 from bot.rag.chain import CaseBot
 from training.candidates import candidates
 from training.train_answerer import fit
@@ -108,6 +116,7 @@ def test_the_shipped_models_are_small_and_are_the_default() -> None:
     shipped = load_models(SHIPPED_MODELS)
     assert len(shipped.scorer.weights) == 6
     assert len(shipped.abstention.coefficients) == 6 + 4
+    assert not shipped.reader  # the case reader does not ship yet (docs/decisions/case-reader.md)
     assert ExtractiveAnswerer().learned() == shipped
 
 
@@ -119,8 +128,6 @@ def test_the_hand_set_floor_written_as_a_model_answers_from_it_up() -> None:
 
 
 def test_a_missing_models_file_says_how_to_make_it(tmp_path: Path) -> None:
-    from bot.errors import ModelFileError
-
     with pytest.raises(ModelFileError, match="make train"):
         load_models(tmp_path / "none.json")
 
@@ -142,3 +149,62 @@ def test_training_never_reads_a_sealed_split(tmp_path: Path, split: str) -> None
     assert split_cases(tmp_path, "dev") == ["a"]
     with pytest.raises(SystemExit, match="sealed"):
         split_cases(tmp_path, split)
+
+
+def _train(work_dir: Path, lines: list[dict[str, Any]], seed: int) -> tuple[bytes, str]:
+    """Train a one-layer reader for a few steps on `lines` as two cases (one kept for the
+    decision); the reader file and the models file written."""
+    from training.train_reader import main
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with (work_dir / "train.jsonl").open("w", encoding="utf-8") as out:
+        for case in ("first", "second"):
+            for line in lines:
+                out.write(json.dumps({**line, "case": case}) + "\n")
+    assert main(["--work-dir", str(work_dir), "--layers", "1", "--epochs", "0.5", "--kept-cases", "1",
+                 "--no-articles", "--seed", str(seed)]) == 0
+    return (work_dir / "reader.pt").read_bytes(), (work_dir / "learned.json").read_text(encoding="utf-8")
+
+
+def test_the_trainer_is_reproducible_and_its_reader_loads(ferry: tuple[Any, str], tmp_path: Path) -> None:
+    import torch
+
+    lines = _dump(*ferry)
+    first = _train(tmp_path / "a", lines, seed=7)
+    assert first == _train(tmp_path / "b", lines, seed=7)
+    assert first[0] != _train(tmp_path / "c", lines, seed=8)[0]  # the seed is used
+    models = load_models(tmp_path / "a" / "learned.json")
+    assert models.reader
+    assert len(models.abstention.coefficients) == 2  # the reader's two numbers
+    # The answerer beside that models file reads the reader beside it, to the same probabilities
+    # as the network loaded by hand.
+    reader = ExtractiveAnswerer(models=tmp_path / "a" / "learned.json").reader
+    assert reader.path == tmp_path / "a" / "reader.pt"
+    texts = ["Nordvik Ferries is based in Bergen.", "Passenger numbers fell during the pandemic."]
+    network, tokenizer = reader.loaded()
+    with torch.inference_mode():
+        expected = torch.sigmoid(network(**tokenizer(["Where is it based?"] * 2, texts, padding=True,
+                                                     return_tensors="pt"))).tolist()
+    assert reader.probabilities("Where is it based?", texts) == pytest.approx(expected, abs=1e-6)
+    # That answerer asks the reader about its best three sentences before deciding.
+    library, case_id = ferry
+    bot = CaseBot(library, ExtractiveAnswerer(models=tmp_path / "a" / "learned.json"))
+    evidence = bot.evidence("Where is the firm headquartered?", (), case_id)
+    answerer = bot.answerer
+    assert isinstance(answerer, ExtractiveAnswerer)
+    best = answerer.score(evidence)[:3]
+    assert answerer.read(evidence, best) == pytest.approx(
+        reader.probabilities("Where is the firm headquartered?", [s.text for s in best]), abs=1e-6)
+
+
+def test_a_follow_up_is_read_after_the_question_it_follows() -> None:
+    history = (Turn("user", "Who founded Nordvik?"), Turn("assistant", "Astrid Holm [¶2]."))
+    assert read_question("When?", history) == "Who founded Nordvik? When?"
+    assert read_question("Who founded Nordvik?", ()) == "Who founded Nordvik?"
+
+
+def test_a_broken_reader_file_says_how_to_make_it(tmp_path: Path) -> None:
+    broken = tmp_path / "reader.pt"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="make train-reader"):
+        CaseReader(broken).probabilities("Where?", ["Here."])

@@ -233,7 +233,7 @@ def replay(lines: Sequence[dict[str, Any]], answerer: ExtractiveAnswerer) -> dic
     scores: dict[str, Score] = {}
     for line in lines:
         scored = ranked(line, answerer)
-        answered = answerer.decide(Signals(*line["signals"]), scored)
+        answered = answerer.decide(Signals(*line["signals"]), scored, {})
         text = " ".join(s.text for s in answerer.select(scored, line["synthesis"])) if answered else ""
         for name in (line["category"], POOLED):
             score = scores.setdefault(name, Score())

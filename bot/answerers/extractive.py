@@ -5,7 +5,8 @@ and of its paragraph to the question), by coverage of the question's terms (weig
 they are in the case, with the neighbouring sentences as context; a word the case never uses
 stands for the case's word nearest to it in meaning) and by whether they hold the
 kind of answer the question asks for (a date, an amount, a name). From that evidence it decides
-whether the case answers at all, then composes one to three sentences, each followed by the
+whether the case answers at all (from the case reader's probabilities for the best sentences, when
+the models file says so: bot/answerers/reader.py), then composes one to three sentences, each followed by the
 marker of the paragraph it comes from.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,9 @@ from bot.answerers.learned import (
     LearnedModels,
     decision_features,
     load_models,
+    reader_features,
 )
+from bot.answerers.reader import READER_FILE, CaseReader, read_question
 from bot.lang.english import (
     ANSWER_TYPES,
     MEASURE_TERMS,
@@ -190,10 +193,14 @@ class ExtractiveAnswerer:
     name = NAME
 
     def __init__(self, known_word_similarity: float = NEAR_WORD_SIMILARITY,
-                 models: Path | LearnedModels = SHIPPED_MODELS) -> None:
+                 models: Path | LearnedModels = SHIPPED_MODELS, reader: CaseReader | None = None) -> None:
         # The sentence scorer and the abstention decision (bot.answerers.learned); a file is read
         # on first use.
         self.models = models
+        # The case reader, when the models use it (loaded on first use): by default the one
+        # beside the models file.
+        self.reader = reader or CaseReader(
+            (models if isinstance(models, Path) else SHIPPED_MODELS).parent / READER_FILE)
         self.known_word_similarity = known_word_similarity
         # Each case version's words by root (see `_forms`), built on its first question.
         self._root_indexes: dict[str, dict[str, list[str]]] = {}
@@ -204,8 +211,10 @@ class ExtractiveAnswerer:
         return self.models if isinstance(self.models, LearnedModels) else load_models(self.models)
 
     def warm_up(self) -> None:
-        """Read the learned models now rather than on the first question."""
-        self.learned()
+        """Read the learned models (and the case reader they use) now rather than on the first
+        question."""
+        if self.learned().reader:
+            self.reader.warm_up()
 
     @staticmethod
     def guiding_question(evidence: Evidence, paragraphs: list[int]) -> str:
@@ -226,7 +235,8 @@ class ExtractiveAnswerer:
         scored = self.score(evidence)
         signals = self.signals(evidence, scored)
         scored = self.wanted_first(scored, bool(self.wanted_type(evidence) in STRICT_TYPES))
-        if not self.decide(signals, scored):
+        read = [] if self.ruled_out(signals, scored) else self.read(evidence, scored)
+        if not self.decide(signals, scored, read):
             return not_covered(evidence, NAME)
         chosen = self.select(scored, synthesis=bool(SYNTHESIS.search(evidence.question)))
         chosen = self._with_enumeration(evidence, chosen)
@@ -244,14 +254,26 @@ class ExtractiveAnswerer:
                        evidence.hits[0].score if evidence.hits else 0.0,
                        _lexical(evidence))
 
-    def decide(self, signals: Signals, scored: list[ScoredSentence]) -> bool:
+    def read(self, evidence: Evidence, scored: list[ScoredSentence]) -> list[float]:
+        """The case reader's probability that each of the best candidates (in rank order) answers
+        the question, when the decision reads it (else nothing is read)."""
+        if not self.learned().reader:
+            return []
+        return self.reader.probabilities(read_question(evidence.question, evidence.history),
+                                         [s.text for s in scored[:DECISION_CANDIDATES]])
+
+    def decide(self, signals: Signals, scored: list[ScoredSentence], read: Sequence[float]) -> bool:
         """Whether the best sentences (in rank order) answer the question: no rule declines it
         (`ruled_out`) and the evidence for the best candidates is strong enough (the abstention
-        model reads it)."""
-        return not self.ruled_out(signals, scored) and self.learned().abstention.answers(
-            decision_features([s.features for s in scored[:DECISION_CANDIDATES]],
-                              [s.leaned for s in scored[:DECISION_CANDIDATES]],
-                              signals.top_hit, signals.lexical))
+        model reads it: their evidence features, or the case reader's probabilities `read`)."""
+        if self.ruled_out(signals, scored):
+            return False
+        models = self.learned()
+        top = scored[:DECISION_CANDIDATES]
+        if models.reader:
+            return models.abstention.answers(reader_features(read))
+        return models.abstention.answers(decision_features(
+            [s.features for s in top], [s.leaned for s in top], signals.top_hit, signals.lexical))
 
     @staticmethod
     def ruled_out(signals: Signals, scored: list[ScoredSentence]) -> bool:

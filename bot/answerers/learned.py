@@ -1,6 +1,6 @@
 """The extractive answerer's learned parts: which candidate sentence answers, and whether to answer.
 
-Both are small linear models over evidence the answerer computes anyway (no extra model pass):
+Two are small linear models over evidence the answerer computes anyway (no extra model pass):
 
 - the sentence scorer weighs a candidate's six kinds of evidence (similarity to the question, its
   paragraph's similarity, word coverage, coverage with its neighbours, answer type, new words);
@@ -13,6 +13,12 @@ Both are small linear models over evidence the answerer computes anyway (no extr
 `make train` (training/train_answerer.py) fits both on the written business cases of
 training/data and the articles of ../shared/data and writes them to `learned.json` beside this
 module (a few hundred bytes); they load on first use.
+
+A models file may instead have the abstention decision read the case reader (`reader`;
+bot/answerers/reader.py), a small cross-encoder reading the question with each of the best
+candidates: the decision is then a logistic regression over its probabilities
+(`reader_features`). `make train-reader` (training/train_reader.py) trains the reader and fits
+that decision.
 """
 
 from __future__ import annotations
@@ -71,10 +77,13 @@ class AbstentionModel:
 
 @dataclass(frozen=True)
 class LearnedModels:
-    """The two learned parts, as `make train` wrote them."""
+    """The learned parts, as `make train` or `make train-reader` wrote them."""
 
     scorer: SentenceScorer
     abstention: AbstentionModel
+    # Whether the abstention decision reads the case reader's probabilities (`reader_features`)
+    # rather than the evidence features (`decision_features`).
+    reader: bool = False
 
     def to_json(self) -> str:
         """The models as the JSON `load_models` reads (rounded: the file ships)."""
@@ -82,12 +91,14 @@ class LearnedModels:
             return [round(float(v), 6) for v in values]
 
         a = self.abstention
-        return json.dumps({"scorer": {"weights": rounded(self.scorer.weights),
-                                      "cutoff": round(self.scorer.cutoff, 6)},
-                           "abstention": {"mean": rounded(a.mean), "scale": rounded(a.scale),
-                                          "coefficients": rounded(a.coefficients),
-                                          "intercept": round(a.intercept, 6),
-                                          "threshold": round(a.threshold, 6)}}, indent=1) + "\n"
+        data: dict[str, object] = {
+            "scorer": {"weights": rounded(self.scorer.weights), "cutoff": round(self.scorer.cutoff, 6)},
+            "abstention": {"mean": rounded(a.mean), "scale": rounded(a.scale),
+                           "coefficients": rounded(a.coefficients), "intercept": round(a.intercept, 6),
+                           "threshold": round(a.threshold, 6)}}
+        if self.reader:
+            data["reader"] = True
+        return json.dumps(data, indent=1) + "\n"
 
 
 def decision_features(top: Sequence[Sequence[float]], leaned: Sequence[float], top_hit: float,
@@ -98,6 +109,12 @@ def decision_features(top: Sequence[Sequence[float]], leaned: Sequence[float], t
     words the case uses."""
     best = list(top[0])
     return (*best, leaned[0], max(leaned[:DECISION_CANDIDATES]), top_hit, lexical)
+
+
+def reader_features(read: Sequence[float]) -> tuple[float, float]:
+    """What the abstention decision reads when the answerer uses the case reader: the reader's best
+    probability among the best candidates (in rank order) and its probability for the first."""
+    return (max(read[:DECISION_CANDIDATES], default=0.0), read[0] if read else 0.0)
 
 
 # decision_features: the best candidate's six features, then its leaned similarity, the best leaned
@@ -133,7 +150,8 @@ def load_models(path: Path = SHIPPED_MODELS) -> LearnedModels:
             SentenceScorer(tuple(map(float, data["scorer"]["weights"])), float(data["scorer"]["cutoff"])),
             AbstentionModel(tuple(map(float, a["mean"])), tuple(map(float, a["scale"])),
                             tuple(map(float, a["coefficients"])), float(a["intercept"]),
-                            float(a["threshold"])))
+                            float(a["threshold"])),
+            reader=data.get("reader") is True)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ModelFileError(f"cannot read the answerer's learned models from {path} ({error}); "
                              "run `make train` to write them") from error
