@@ -5,9 +5,9 @@ and of its paragraph to the question), by coverage of the question's terms (weig
 they are in the case, with the neighbouring sentences as context; a word the case never uses
 stands for the case's word nearest to it in meaning) and by whether they hold the
 kind of answer the question asks for (a date, an amount, a name). From that evidence it decides
-whether the case answers at all (from the case reader's probabilities for the best sentences, when
-the models file says so: bot/answerers/reader.py), then composes one to three sentences, each followed by the
-marker of the paragraph it comes from.
+whether the case answers at all (or from the case reader's probabilities for the best sentences,
+when the models file says so: bot/answerers/reader.py), then composes one to three sentences,
+each followed by the marker of the paragraph it comes from.
 """
 
 from __future__ import annotations
