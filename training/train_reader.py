@@ -164,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None, metavar="DIR",
                         help="where to write reader.pt and learned.json (default: --work-dir)")
     parser.add_argument("--layers", type=int, default=3, help="MiniLM layers the reader keeps (default 3)")
-    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--epochs", type=float, default=1.0,
+                        help="passes over the training questions (default 1)")
     parser.add_argument("--question-loss", type=float, default=1.0, metavar="WEIGHT",
                         help="weight of the per-question answerable loss (default 1)")
     parser.add_argument("--articles", action=argparse.BooleanOptionalAction, default=True,
