@@ -46,7 +46,16 @@ from bot.answerers.extractive import ScoredSentence, Signals  # noqa: E402
 from bot.answerers.learned import DECISION_CANDIDATES, decision_features  # noqa: E402
 from bot.answerers.reader import network  # noqa: E402
 from training.candidates import read_dump  # noqa: E402
-from training.train_answerer import HAND_SET, Score, fit_logistic, gold, labels  # noqa: E402
+from training.train_answerer import (  # noqa: E402
+    HAND_SET,
+    Score,
+    fit_logistic,
+    gold,
+    labels,
+    logistic_probabilities,
+    most_handled_threshold,
+    strictest_threshold,
+)
 from training.train_reader import (  # noqa: E402
     ANSWERER,
     SEED,
@@ -133,15 +142,6 @@ def decision_row(line: Line, scored: list[ScoredSentence], probability: dict[int
                                         signals.top_hit, signals.lexical), max(read), read[0]])
 
 
-def logistic(x: np.ndarray, y: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
-    """`make train`'s logistic regression (training/train_answerer.py), as a probability function."""
-    mean, scale, w = fit_logistic(x, y, seed)
-    def probability(z: np.ndarray) -> np.ndarray:
-        return np.asarray(1 / (1 + np.exp(-(np.hstack([(z - mean) / scale, np.ones((len(z), 1))]) @ w))))
-
-    return probability
-
-
 def learned_decision(kept: Sequence[Line], kept_reads: Sequence[Sequence[float]], weight: float,
                      columns: list[int], max_false: float | None) -> Decision:
     """A logistic decision over `columns` of `decision_row`, fitted on the kept train cases the rules
@@ -156,20 +156,17 @@ def learned_decision(kept: Sequence[Line], kept_reads: Sequence[Sequence[float]]
         targets.append(float(line["answerable"]))
         text = " ".join(s.text for s in ANSWERER.select(scored, line["synthesis"]))
         right.append(bool(line["answerable"]) and gold(line)(text))
-    x, y, correct = np.array(rows), np.array(targets), np.array(right)
-    model = logistic(x, y, SEED)
-    p = model(x)
-    cuts = np.concatenate([[0.0], np.sort(p)])
-    if max_false is None:
-        handled = [np.sum((p < t) & (y == 0)) + np.sum((p >= t) & correct) for t in cuts]
-        threshold = cuts[int(np.argmax(handled))]
-    else:
-        threshold = max(t for t in cuts if np.sum((p < t) & (y == 1)) <= max_false * y.sum())
+    x, y = np.array(rows), np.array(targets)
+    mean, scale, w = fit_logistic(x, y, SEED)
+    p = logistic_probabilities(x, mean, scale, w)
+    threshold = most_handled_threshold(p, y, np.array(right)) if max_false is None \
+        else strictest_threshold(p, y, max_false)
 
     def answer(line: Line, scored: list[ScoredSentence], probability: dict[int, float]) -> bool:
         if ANSWERER.ruled_out(Signals(*line["signals"]), scored):
             return False
-        return bool(model(decision_row(line, scored, probability)[columns][None, :])[0] >= threshold)
+        row = decision_row(line, scored, probability)[columns][None, :]
+        return bool(logistic_probabilities(row, mean, scale, w)[0] >= threshold)
 
     return answer
 

@@ -169,6 +169,26 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, seed: int,
     return mean, scale, w
 
 
+def logistic_probabilities(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The probability `fit_logistic`'s regression gives each row of `x`."""
+    return np.asarray(1 / (1 + np.exp(-(np.hstack([(x - mean) / scale, np.ones((len(x), 1))]) @ w))))
+
+
+def most_handled_threshold(p: np.ndarray, y: np.ndarray, right: np.ndarray) -> float:
+    """Declining below the threshold: the one handling the most rows right (an unanswerable one
+    declined, an answerable one answered `right`); the lowest of equals (answer when in doubt)."""
+    cuts = np.concatenate([[0.0], np.sort(p)])
+    handled = [np.sum((p < t) & (y == 0)) + np.sum((p >= t) & right) for t in cuts]
+    return float(cuts[int(np.argmax(handled))])
+
+
+def strictest_threshold(p: np.ndarray, y: np.ndarray, max_false: float) -> float:
+    """Declining below the threshold: the highest one declining at most `max_false` of the
+    answerable rows (`y` 1)."""
+    return float(max(t for t in np.concatenate([[0.0], np.sort(p)])
+                     if np.sum((p < t) & (y == 1)) <= max_false * y.sum()))
+
+
 def fit_abstention(lines: Sequence[dict[str, Any]], scorer: SentenceScorer, seed: int,
                    fitting: Fitting = FITTING) -> AbstentionModel:
     """A logistic regression deciding answerable from the best candidates' evidence, with the
@@ -189,14 +209,7 @@ def fit_abstention(lines: Sequence[dict[str, Any]], scorer: SentenceScorer, seed
         correct.append(bool(line["answerable"]) and gold(line)(text))
     x, y = np.array(rows), np.array(targets)
     mean, scale, w = fit_logistic(x, y, seed, fitting)
-    design = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
-    p = 1 / (1 + np.exp(-(design @ w)))
-    right = np.array(correct)
-    # Declining below t: unanswerable questions declined plus answerable ones answered right; the
-    # lowest of the best thresholds (answer when in doubt between equals).
-    candidates = np.concatenate([[0.0], np.sort(p)])
-    handled = [np.sum((p < t) & (y == 0)) + np.sum((p >= t) & right) for t in candidates]
-    threshold = float(candidates[int(np.argmax(handled))])
+    threshold = most_handled_threshold(logistic_probabilities(x, mean, scale, w), y, np.array(correct))
     return AbstentionModel(tuple(mean), tuple(scale), tuple(w[:-1]), float(w[-1]), threshold)
 
 

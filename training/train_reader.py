@@ -42,7 +42,14 @@ from bot.answerers.extractive import ExtractiveAnswerer, Signals  # noqa: E402
 from bot.answerers.learned import DECISION_CANDIDATES, AbstentionModel, LearnedModels, reader_features  # noqa: E402
 from bot.answerers.reader import MAX_TOKENS, network, read_question, save  # noqa: E402
 from training.candidates import read_dump  # noqa: E402
-from training.train_answerer import HAND_SET, fit_logistic, labels, ranked  # noqa: E402
+from training.train_answerer import (  # noqa: E402
+    HAND_SET,
+    fit_logistic,
+    labels,
+    logistic_probabilities,
+    ranked,
+    strictest_threshold,
+)
 from vectorstore.embeddings import bundled_model_path  # noqa: E402
 
 TRAINED = 12  # candidates a question trains on
@@ -143,10 +150,8 @@ def fit_decision(lines: Sequence[Line], reads: Sequence[Sequence[float]], max_fa
         targets.append(float(line["answerable"]))
     x, y = np.array(rows), np.array(targets)
     mean, scale, w = fit_logistic(x, y, seed)
-    p = 1 / (1 + np.exp(-(np.hstack([(x - mean) / scale, np.ones((len(x), 1))]) @ w)))
-    threshold = max(t for t in np.concatenate([[0.0], np.sort(p)])
-                    if np.sum((p < t) & (y == 1)) <= max_false * y.sum())
-    return AbstentionModel(tuple(mean), tuple(scale), tuple(w[:-1]), float(w[-1]), float(threshold))
+    threshold = strictest_threshold(logistic_probabilities(x, mean, scale, w), y, max_false)
+    return AbstentionModel(tuple(mean), tuple(scale), tuple(w[:-1]), float(w[-1]), threshold)
 
 
 def kept_cases(lines: Sequence[Line], seed: int, kept: int = KEPT_CASES) -> set[str]:
