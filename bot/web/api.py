@@ -47,8 +47,7 @@ class AskRequest(BaseModel):
     """A question about a case, with the conversation so far."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "question": "How much did Volkswagen invest in XPeng?", "case": "xpeng-volkswagen",
-        "history": []}]})
+        "question": "What decision does the case turn on?", "history": []}]})
     question: str = Field(description=f"the question (at most {MAX_QUESTION_CHARS} characters)")
     case: str | None = Field(None, description="case id (default: CASEBOT_DEFAULT_CASE, else the "
                                                   "bundled case, else the only case)")
