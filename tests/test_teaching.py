@@ -211,6 +211,31 @@ def test_derived_suggestions_follow_a_case_that_is_ingested_again(embeddings: An
     assert not any("Battery Ferry Order" in q for q in shown[1])
 
 
+def test_a_heading_is_suggested_only_when_its_answer_comes_from_its_section(
+        embeddings: Any, tmp_path: Path) -> None:
+    # "The Fuel Bill" heads a section about the board's vote; asked about, the bot answers with
+    # the other section's sentence on the fuel bill, which is not what the section says.
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
+    from bot.web.casepage import Suggestions
+    from ingest.pipeline import ingest_paths
+    from vectorstore.store import CaseLibrary, open_client
+
+    source = tmp_path / "cases" / "brightwater" / "case.md"
+    source.parent.mkdir(parents=True)
+    source.write_text(_harbour_case("The Battery Ferry Order") + (
+        "\n## The Fuel Bill\n\nThe board met in Kiel in April 2021. Two directors voted against "
+        "the order.\n"), encoding="utf-8")
+    library = CaseLibrary(open_client(tmp_path / "data"), embeddings)
+    ingest_paths([source], library)
+    bot = CaseBot(library, ExtractiveAnswerer())
+    asked = bot.ask("What does the case say about The Fuel Bill?", (), "brightwater")
+    assert not asked.abstained and asked.citations[0].section == "The Battery Ferry Order"
+    shown = Suggestions(bot, tmp_path / "cases").of(library.info("brightwater"))
+    assert "What does the case say about The Battery Ferry Order?" in shown
+    assert not any("Fuel Bill" in q for q in shown)
+
+
 def test_an_assignment_of_one_question_is_matched_by_its_own_measures(embeddings: Any,
                                                                     tmp_path: Path) -> None:
     # With a single assignment question there is no closer one for it to fall short of: a

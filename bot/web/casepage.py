@@ -1,7 +1,8 @@
 """Per-case page text: the title and the suggested questions of the case being shown, never
 another case's. Suggestions come from the case folder's examples.json when it has one, else they
 are derived from the case's own text (its section headings and the names it uses most) and kept
-only when the extractive answerer answers them without declining; derived ones are cached per case
+only when the extractive answerer answers them from what they ask about: a question about a
+section from that section, a question about a name with the name. Derived ones are cached per case
 version."""
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.answer import Answer
 from bot.answerers.extractive import ExtractiveAnswerer
 from bot.rag.chain import CaseBot
 from bot.teaching.assignment import case_folder, question_list
@@ -61,17 +63,37 @@ class Suggestions:
 
     def _derive(self, info: CaseInfo) -> list[str]:
         case = self.bot.library.load(info.case_id)
-        headings = dict.fromkeys(str(m["section"]).rsplit(":", 1)[-1].strip() for m in case.metadatas)
-        names = _most_used_names(case.texts[row] for row in case.sentence_rows)
-        topics = dict.fromkeys([*(h for h in headings if h), *names])
-        candidates = [*_OPENERS, *(f"What does the case say about {topic}?" for topic in topics)]
+        # Each topic with what its answer must show to be about it: a heading ("Key takeaways",
+        # "The Shock") names no words a sentence has to use, so its answer must open with a
+        # sentence of its section; a name's answer must name it.
+        topics: dict[str, Callable[[Answer], bool]] = {}
+        for section in dict.fromkeys(str(m["section"]) for m in case.metadatas):
+            heading = section.rsplit(":", 1)[-1].strip()
+            if heading:
+                topics.setdefault(heading, _opens_in(section))
+        for name in _most_used_names(case.texts[row] for row in case.sentence_rows):
+            topics.setdefault(name, _naming(name))
+        candidates = [*((opener, _answered) for opener in _OPENERS),
+                      *((f"What does the case say about {topic}?", about) for topic, about in topics.items())]
         kept: list[str] = []
-        for question in candidates:
+        for question, about in candidates:
             if len(kept) == SUGGESTIONS:
                 break
-            if not self.bot.ask(question, (), info.case_id).abstained:
+            if about(self.bot.ask(question, (), info.case_id)):
                 kept.append(question)
         return kept
+
+
+def _answered(answer: Answer) -> bool:
+    return not answer.abstained
+
+
+def _opens_in(section: str) -> Callable[[Answer], bool]:
+    return lambda answer: bool(answer.citations) and answer.citations[0].section == section
+
+
+def _naming(name: str) -> Callable[[Answer], bool]:
+    return lambda answer: not answer.abstained and name in answer.answer
 
 
 def _most_used_names(sentences: Iterable[str]) -> list[str]:
