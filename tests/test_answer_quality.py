@@ -22,7 +22,15 @@ import pytest
 
 from bot.answer import Answer, Turn
 from bot.answerers.extractive import ExtractiveAnswerer, ScoredSentence, compose
-from bot.lang.english import expected_type, holds_answer, root_index, word_forms
+from bot.lang.english import (
+    expected_type,
+    holds_answer,
+    root_index,
+    spelt_out,
+    with_shorthand_expanded,
+    word_forms,
+)
+from bot.lang.numbers import spelt_numbers
 from bot.rag.chain import CaseBot
 from bot.rag.conversation import resolve_question
 from vectorstore.text import content_terms, continues_previous
@@ -121,6 +129,72 @@ def test_a_who_question_is_answered_by_the_sentence_naming_a_person(
 def test_word_forms_relate_derived_and_joined_words(word: str, forms: list[str]) -> None:
     index = root_index(["founded", "entrepreneur", "car", "maker", "cars", "invest"])
     assert word_forms(word, index) == forms
+
+
+_KILN = """# Kiln Ceramics
+
+Kiln Ceramics makes floor tiles in Porto and sells them across southern Europe.
+
+In 2019 the board weighed three options for growing abroad. The first was to export from Porto, \
+the second to build a plant in Morocco, and the third a joint venture with a Brazilian distributor.
+
+The joint venture was signed in May 2020: Kiln Ceramics would hold 60% of it and the distributor 40%.
+
+By 2021 the company employed 310 people in its two plants.
+"""
+
+
+@pytest.fixture(scope="module")
+def kiln(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> tuple[CaseBot, str]:
+    """A case that writes out what students abbreviate: "joint venture", "three options", "people"."""
+    from ingest.pipeline import ingest_paths
+    from vectorstore.store import CaseLibrary, open_client
+
+    folder = tmp_path_factory.mktemp("kiln")
+    (folder / "case.md").write_text(_KILN, encoding="utf-8")
+    library = CaseLibrary(open_client(folder / "index"), embeddings)
+    [outcome] = ingest_paths([folder / "case.md"], library)
+    assert outcome.report is not None
+    return CaseBot(library, ExtractiveAnswerer()), outcome.report.case_id
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("question", "paragraph", "fact"), [
+    ("When was the JV signed?", 4, "May 2020"),  # an abbreviation the case writes out
+    ("What were the 3 options the board weighed?", 3, "three options"),  # a number in words
+    ("How many ppl did the company employ in 2021?", 5, "310"),  # chat shorthand
+])
+def test_a_question_in_short_forms_is_answered_from_the_case_s_full_words(
+        kiln: tuple[CaseBot, str], question: str, paragraph: int, fact: str) -> None:
+    answer = _ask(kiln, question)
+    assert not answer.abstained
+    assert answer.citations[0].paragraph == paragraph and fact in answer.answer
+
+
+@pytest.mark.model
+def test_an_abbreviation_the_case_never_writes_out_still_declines(kiln: tuple[CaseBot, str]) -> None:
+    assert _ask(kiln, "What did the CFO say about the JV?").abstained
+
+
+@pytest.mark.parametrize(("short", "text", "spelt"), [
+    ("JV", "a joint venture with", True),
+    ("IPO", "its Initial Public Offering", True),
+    ("EV", "an electric-vehicle maker", True),
+    ("JV", "they joined Volkswagen", False),  # lower case then capitalised: two words' accident
+    ("CEO", "the chief executive, Ana", False),
+    ("Jv", "a joint venture", False),  # not an abbreviation
+])
+def test_an_abbreviation_is_written_out_by_words_with_its_initials(short: str, text: str,
+                                                                  spelt: bool) -> None:
+    assert spelt_out(short, [text]) is spelt
+
+
+def test_chat_shorthand_is_written_out() -> None:
+    assert with_shorthand_expanded("how many ppl w/ the govt, approx?") == \
+        "how many people with the government, approximately?"
+    assert with_shorthand_expanded("b/c of the dept") == "because of the department"
+    assert with_shorthand_expanded("Hobbyists flew them") == "Hobbyists flew them"
+    assert spelt_numbers("3") == ("three", "third") and spelt_numbers("2014") == ()
 
 
 # Figures about something else ---------------------------------------------------------------------

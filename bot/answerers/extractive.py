@@ -50,9 +50,10 @@ from bot.lang.english import (
     known_name,
     names_in,
     root_index,
+    spelt_out,
     word_forms,
 )
-from bot.lang.numbers import ORDINAL_SUFFIXES
+from bot.lang.numbers import ORDINAL_SUFFIXES, spelt_numbers
 from bot.rag.citations import build_citations, marker, place_markers
 from bot.rag.guard import looks_like_injection
 from vectorstore.analysis import NEAR_WORD_SIMILARITY
@@ -292,9 +293,10 @@ class ExtractiveAnswerer:
 
     @staticmethod
     def _unknown_specifics(evidence: Evidence) -> list[str]:
-        """Names and numbers of the question that the case never mentions (a name it abbreviates
-        or misspells counts as mentioned, and so does a number it has as an ordinal: "the 43
-        Annual Grammy Awards" for "the 43rd").
+        """Names and numbers of the question that the case never mentions (a name it abbreviates,
+        misspells or writes out in full counts as mentioned: "JV" for "joint venture"; so does a
+        number it has as an ordinal, "the 43 Annual Grammy Awards" for "the 43rd", or in words,
+        "three options" for "the 3 options").
 
         Only the question itself is read, up to its last question mark.
         """
@@ -309,9 +311,12 @@ class ExtractiveAnswerer:
         specifics = names_in(asked) + numbers
         unknown = [word for word in dict.fromkeys(specifics)
                    if (term := _term(word)) and term not in case.vocabulary
-                   and not any(term + suffix in case.vocabulary for suffix in ORDINAL_SUFFIXES)]
+                   and not any(term + suffix in case.vocabulary for suffix in ORDINAL_SUFFIXES)
+                   and not any(_term(spelt) in case.vocabulary for spelt in spelt_numbers(word))]
         # Only a name the case never spells is compared with all of its names (the slow part).
-        return [word for word in unknown if word[0].isdigit() or not known_name(word, case.name_runs)]
+        return [word for word in unknown if word[0].isdigit() or not (
+            known_name(word, case.name_runs)
+            or spelt_out(word, (case.texts[row] for row in case.sentence_rows)))]
 
     @staticmethod
     def _unplaced_names(evidence: Evidence, scored: list[ScoredSentence]) -> list[str]:

@@ -48,6 +48,22 @@ def abbreviates(short: str, name: str) -> bool:
     return True
 
 
+def spelt_out(short: str, texts: Iterable[str]) -> bool:
+    """Whether one of `texts` writes out the abbreviation `short` in full: consecutive words whose
+    first letters spell it (a hyphen parts words too), all in lower case or all capitalised ("JV"
+    for "joint venture", "IPO" for "Initial Public Offering"). A run mixing the two ("joined
+    Volkswagen") is not a writing-out."""
+    if not (2 <= len(short) <= 5 and short.isalpha() and short.isupper()):
+        return False
+    pattern = re.compile(r"\b" + r"[\w'’]*[\s-]+".join(short.lower()) + r"[\w'’]*", re.IGNORECASE)
+    for text in texts:
+        for match in pattern.finditer(text):
+            words = re.split(r"[\s-]+", match.group())
+            if all(w.islower() for w in words) or all(w[0].isupper() for w in words):
+                return True
+    return False
+
+
 # Two spellings at least this similar (difflib's ratio) are taken for one name misspelt:
 # "Toyata" and "Toyota" score 0.83, "Tokyo" and "Toyota" 0.73.
 MISSPELLING_RATIO = 0.8
@@ -71,6 +87,23 @@ def with_two_letters_swapped(word: str) -> list[str]:
 
 # Words this short are left as they are: swapped, many of them are other words ("on", "no").
 _SLIP_MIN_LETTERS = 4
+
+
+# Shorthand students type in a chat, with the words a case writes instead: "how many ppl worked
+# there?" counts people. Only forms that are no English word of their own.
+SHORTHAND = {"ppl": "people", "govt": "government", "gov't": "government", "mgmt": "management",
+             "biz": "business", "yr": "year", "yrs": "years", "approx": "approximately",
+             "w/o": "without", "w/": "with", "b/c": "because", "thru": "through", "abt": "about",
+             "acct": "account", "dept": "department", "mkt": "market", "intl": "international",
+             "mfg": "manufacturing", "bldg": "building"}
+_SHORTHAND = re.compile(r"(?<![\w/'’])("
+                        + "|".join(re.escape(s) for s in sorted(SHORTHAND, key=len, reverse=True))
+                        + r")(?![\w'’])", re.IGNORECASE)
+
+
+def with_shorthand_expanded(text: str) -> str:
+    """`text` with chat shorthand (`SHORTHAND`) written out."""
+    return _SHORTHAND.sub(lambda m: SHORTHAND[m.group(1).lower()], text)
 
 
 def with_slips_corrected(text: str, vocabulary: Collection[str], words: Collection[str]) -> str:

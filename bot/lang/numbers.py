@@ -32,6 +32,15 @@ ORDINALS = {
     "fourteenth": 14, "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18,
     "nineteenth": 19, "twentieth": 20, "thirtieth": 30,
 }
+
+
+def spelt_numbers(figure: str) -> tuple[str, ...]:
+    """The words a case may write a small number in: "3" is "three" or "third" (cases spell out
+    numbers below twenty); () for any other figure."""
+    value = int(figure) if figure.isdigit() else -1
+    return tuple(word for words in (UNITS, ORDINALS) for word, v in words.items() if v == value)
+
+
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
                "September", "October", "November", "December")
 MONTHS = frozenset([*(name.lower() for name in MONTH_NAMES),

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from bot.answer import Answer, Evidence, Retrieved, Turn
 from bot.answerers.abstention import about_figure
 from bot.errors import CaseChoiceError, QuestionError
-from bot.lang.english import with_slips_corrected
+from bot.lang.english import with_shorthand_expanded, with_slips_corrected
 from bot.rag.conversation import resolve_question
 from bot.rag.guard import carries_instructions
 from vectorstore.hybrid import DEFAULT_K, hybrid_search
@@ -129,8 +129,10 @@ class CaseBot:
     def _evidence(self, asked: Asked) -> Evidence:
         case = asked.case
         embeddings = self.library.embeddings
-        # A slipped letter pair ("negotaitions") would leave the word out of every match.
-        question = with_slips_corrected(asked.question, case.vocabulary, embeddings.whole_words())
+        # Chat shorthand ("ppl") and a slipped letter pair ("negotaitions") would leave the word
+        # out of every match.
+        question = with_slips_corrected(with_shorthand_expanded(asked.question), case.vocabulary,
+                                        embeddings.whole_words())
         query = resolve_question(question, asked.history, case.vocabulary)
         # The query and what the answerer will encode, in one forward pass.
         vector = embeddings.encode_queries(
