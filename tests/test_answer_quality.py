@@ -53,21 +53,22 @@ crane costs about EUR 10 million.
 """
 
 
-def _harbour(tmp_path: Path, embeddings: Any) -> tuple[CaseBot, str]:
-    """The Harbour case ingested into a new store (the real model and Chroma), and its id."""
+def _case_bot(folder: Path, text: str, embeddings: Any) -> tuple[CaseBot, str]:
+    """The case `text` ingested into a new store in `folder` (the real model and Chroma), a bot
+    over it and the case's id."""
     from ingest.pipeline import ingest_paths
     from vectorstore.store import CaseLibrary, open_client
 
-    (tmp_path / "case.md").write_text(_HARBOUR, encoding="utf-8")
-    library = CaseLibrary(open_client(tmp_path / "index"), embeddings)
-    [outcome] = ingest_paths([tmp_path / "case.md"], library)
+    (folder / "case.md").write_text(text, encoding="utf-8")
+    library = CaseLibrary(open_client(folder / "index"), embeddings)
+    [outcome] = ingest_paths([folder / "case.md"], library)
     assert outcome.report is not None
     return CaseBot(library, ExtractiveAnswerer()), outcome.report.case_id
 
 
 @pytest.fixture(scope="module")
 def harbour(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> tuple[CaseBot, str]:
-    return _harbour(tmp_path_factory.mktemp("harbour"), embeddings)
+    return _case_bot(tmp_path_factory.mktemp("harbour"), _HARBOUR, embeddings)
 
 
 def _ask(harbour: tuple[CaseBot, str], question: str, history: tuple[Turn, ...] = ()) -> Answer:
@@ -147,15 +148,7 @@ By 2021 the company employed 310 people in its two plants.
 @pytest.fixture(scope="module")
 def kiln(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> tuple[CaseBot, str]:
     """A case that writes out what students abbreviate: "joint venture", "three options", "people"."""
-    from ingest.pipeline import ingest_paths
-    from vectorstore.store import CaseLibrary, open_client
-
-    folder = tmp_path_factory.mktemp("kiln")
-    (folder / "case.md").write_text(_KILN, encoding="utf-8")
-    library = CaseLibrary(open_client(folder / "index"), embeddings)
-    [outcome] = ingest_paths([folder / "case.md"], library)
-    assert outcome.report is not None
-    return CaseBot(library, ExtractiveAnswerer()), outcome.report.case_id
+    return _case_bot(tmp_path_factory.mktemp("kiln"), _KILN, embeddings)
 
 
 @pytest.mark.model
