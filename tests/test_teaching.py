@@ -287,3 +287,25 @@ def test_a_case_without_headings_is_suggested_questions_about_the_names_it_uses(
     assert not any("March" in q or "EUR" in q for q in shown)
     for question in shown:
         assert not bot.ask(question, (), "brightwater").abstained
+
+
+def test_a_name_with_a_small_word_inside_is_suggested_whole(embeddings: Any, tmp_path: Path) -> None:
+    # "Aguas del Oriente" is one name: asked about as "Aguas" and "Oriente" it is two half-names.
+    from bot.answerers.extractive import ExtractiveAnswerer
+    from bot.rag.chain import CaseBot
+    from bot.web.casepage import Suggestions
+    from ingest.pipeline import ingest_paths
+    from vectorstore.store import CaseLibrary, open_client
+
+    source = tmp_path / "cases" / "agua" / "case.md"
+    source.parent.mkdir(parents=True)
+    source.write_text(
+        "# Water for Bucaramanga\n\nIn 1997 the city sold 58% of its water utility to Aguas del "
+        "Oriente, a consortium of local investors. By 2015 Aguas del Oriente supplied water to 1.1 "
+        "million people.\n\nIn 2016 the board of Aguas del Oriente debated whether to sell its "
+        "coastal unit. The mayor opposed the sale.\n", encoding="utf-8")
+    library = CaseLibrary(open_client(tmp_path / "data"), embeddings)
+    ingest_paths([source], library)
+    shown = Suggestions(CaseBot(library, ExtractiveAnswerer()), tmp_path / "cases").of(library.info("agua"))
+    assert "What does the case say about Aguas del Oriente?" in shown
+    assert not any(q.endswith(("about Aguas?", "about Oriente?")) for q in shown)

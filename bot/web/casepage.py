@@ -30,6 +30,12 @@ _OPENERS = ("What is this case about?", "Who are the main people and companies?"
             "What decision does the case turn on?")
 # What follows a unit or a month rather than a name ("EUR 180", "March 2021"): a figure.
 _FIGURE_NEXT = re.compile(r"\s*\d")
+# Small words inside a name ("Bank of England", "Aguas del Oriente", "Banco do Brasil"): the
+# name runs on across them.
+_PARTICLES = ("of", "de", "del", "della", "da", "do", "dos", "das", "di", "du", "van", "von", "der",
+              "den", "la", "le", "y", "al", "bin")
+_NAME_WITH_PARTICLES = re.compile(NAME_RUN.pattern + r"(?:\s+(?:" + "|".join(_PARTICLES) + r")\s+"
+                                  + NAME_RUN.pattern + r")*")
 # A name used fewer times than this is a detail of the case, not one of its subjects.
 _SUBJECT_USES = 2
 
@@ -101,9 +107,11 @@ def _most_used_names(sentences: Iterable[str]) -> list[str]:
     people it is about): a case with no headings, whose generic openers the answerer declines,
     still gets suggestions."""
     texts = list(sentences)
-    # A run of capitalised words as the case analysis reads names; one that opens a sentence is
-    # not taken (its first word is capitalised anyway), nor one before a figure.
-    names = dict.fromkeys(match.group() for text in texts for match in NAME_RUN.finditer(text)
+    # A run of capitalised words as the case analysis reads names, on across the small words
+    # inside a name; one that opens a sentence is not taken (its first word is capitalised
+    # anyway), nor one before a figure.
+    names = dict.fromkeys(match.group() for text in texts
+                          for match in _NAME_WITH_PARTICLES.finditer(text)
                           if match.start() > 0 and not _FIGURE_NEXT.match(text, match.end()))
     uses = Counter({name: sum(text.count(name) for text in texts) for name in names})
     return [name for name, count in uses.most_common(SUGGESTIONS) if count >= _SUBJECT_USES]
