@@ -52,7 +52,7 @@ def spelt_out(short: str, texts: Iterable[str]) -> bool:
     """Whether one of `texts` writes out the abbreviation `short` in full: consecutive words whose
     first letters spell it (a hyphen parts words too), all in lower case or all capitalised ("JV"
     for "joint venture", "IPO" for "Initial Public Offering"). A run mixing the two ("joined
-    Volkswagen") is not a writing-out."""
+    Nokia") is not a writing-out."""
     if not (2 <= len(short) <= 5 and short.isalpha() and short.isupper()):
         return False
     pattern = re.compile(r"\b" + r"[\w'’]*[\s-]+".join(short.lower()) + r"[\w'’]*", re.IGNORECASE)
