@@ -187,6 +187,9 @@ def test_chat_shorthand_is_written_out() -> None:
         "how many people with the government, approximately?"
     assert with_shorthand_expanded("b/c of the dept") == "because of the department"
     assert with_shorthand_expanded("Hobbyists flew them") == "Hobbyists flew them"
+
+
+def test_a_small_figure_has_the_words_a_case_writes_it_in() -> None:
     assert spelt_numbers("3") == ("three", "third") and spelt_numbers("2014") == ()
 
 
