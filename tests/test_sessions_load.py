@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.server, pytest.mark.model]
 SESSIONS = 20
 TURNS = 5
 TTL_S = 600.0
+REQUEST_TIMEOUT_S = 120.0
 FOLLOW_UPS = ["How much did Volkswagen invest in XPeng?", "When was that announced?",
               "Why did Volkswagen need a partner in China?", "What did XPeng gain from the deal?"]
 
@@ -63,7 +64,10 @@ def chat_session(base: str, code: str) -> tuple[Any, list[str]]:
     """One web-chat session: 5 turns; the client and every chat transcript it saw."""
     from gradio_client import Client
 
-    client = Client(base + "/", verbose=False)
+    # gradio_client's own requests time out after 5 s (httpx's default); 40 sessions on two busy
+    # cores can wait longer than that to be queued. The test is about isolation, not latency (that
+    # is benchmarks/latency.py's), so the chat clients wait as long as the API clients do.
+    client = Client(base + "/", verbose=False, httpx_kwargs={"timeout": REQUEST_TIMEOUT_S})
     seen = []
     questions = [f"My student code is {code}. Does the case mention it?", *FOLLOW_UPS]
     for question in questions[:TURNS]:
@@ -77,7 +81,7 @@ def api_session(base: str, code: str) -> list[str]:
     history = [{"role": "user", "content": f"My student code is {code}."},
                {"role": "assistant", "content": f"Noted: {code}."}]
     seen = []
-    with httpx.Client(timeout=120) as http:
+    with httpx.Client(timeout=REQUEST_TIMEOUT_S) as http:
         for question in FOLLOW_UPS + FOLLOW_UPS[:TURNS - len(FOLLOW_UPS)]:
             response = http.post(f"{base}/api/v1/ask", json={"question": question, "history": history})
             assert response.status_code == 200, response.text
