@@ -103,9 +103,11 @@ bench-guide: setup
 
 # The extractive answerer's learned sentence scorer and abstention decision, from the train split of
 # training/data and the articles of ../shared/data (seeded). The first run asks every question once
-# and keeps the candidates in .cache/train; later runs fit in seconds.
+# and keeps the candidates in .cache/train; later runs fit in seconds. Then the table of words
+# business cases commonly use (bot/lang/case_vocabulary.tsv), counted on the same train split.
 train: setup
 	$(BIN)/python training/train_answerer.py
+	$(BIN)/python training/case_vocabulary.py
 
 # The case reader (a three-layer cross-encoder over the best candidates) and the decision that reads
 # it, trained on the dumped candidates of the train split and the articles (seeded; about 15 minutes

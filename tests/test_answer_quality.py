@@ -3,6 +3,11 @@
 - place, person, organisation and reason questions have answer types, and a name or place the
   question gives itself does not answer it;
 - a word of the question the case has only in another form (derived, or joined of two words);
+- a question in words business cases seldom use ("the boss's previous gig") is answered in the
+  case's words, while one about a topic cases commonly write about and this one never mentions
+  (an interest rate) is declined;
+- "how many people" or "how many times" is answered by the kind the case counts ("eleven staff",
+  "six trips");
 - an amount asked about a subject the case never quantifies is declined, not answered with an
   unrelated figure;
 - no lead sentence before the one that answers, and one marker per paragraph;
@@ -23,6 +28,7 @@ import pytest
 from bot.answer import Answer, Turn
 from bot.answerers.extractive import ExtractiveAnswerer, ScoredSentence, compose
 from bot.lang.english import (
+    counts_something,
     expected_type,
     holds_answer,
     root_index,
@@ -193,6 +199,46 @@ def test_a_small_figure_has_the_words_a_case_writes_it_in() -> None:
     assert spelt_numbers("3") == ("three", "third") and spelt_numbers("2014") == ()
 
 
+_STUDIO = """# Azulejo Studio
+
+Azulejo Studio designs hand-painted tiles in Lisbon for hotels and restaurants.
+
+The studio was founded in 2011 by Marta Serrano, a ceramicist trained in Seville.
+
+By 2022 it had eleven staff and a budget of EUR 2 million a year.
+
+Serrano made six trips to Dubai in 2022 to win a hotel contract there.
+"""
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("question", "paragraph", "count"), [
+    ("How many people worked at the studio in 2022?", 4, "eleven staff"),
+    ("How many times did Serrano go to Dubai?", 5, "six trips"),
+])
+def test_a_count_of_people_or_times_is_answered_by_the_kind_the_case_counts(
+        tmp_path: Path, embeddings: Any, question: str, paragraph: int, count: str) -> None:
+    bot, case_id = _case_bot(tmp_path, _STUDIO, embeddings)
+    answer = bot.ask(question, case=case_id)
+    assert not answer.abstained, answer.answer
+    assert answer.citations[0].paragraph == paragraph and count in answer.answer
+
+
+@pytest.mark.parametrize(("sentence", "counts"), [
+    ("It had 310 employees.", True),
+    ("The office opened in July 2010 with four staff.", True),  # the count, not the year
+    ("About 21,000 users deleted their accounts.", True),
+    ("Revenue was $5 million.", False),
+    ("It held 22% of the market.", False),
+    ("It ran for three years.", False),
+    ("In 2016 it grew.", False),
+    ("The plant could make 24,000 tonnes a year.", False),
+    ("It offered one additional month of pay.", False),
+])
+def test_a_count_of_some_kind_is_not_a_year_an_amount_or_a_duration(sentence: str, counts: bool) -> None:
+    assert counts_something(sentence) is counts
+
+
 # Figures about something else ---------------------------------------------------------------------
 
 @pytest.mark.model
@@ -215,6 +261,28 @@ def test_an_amount_the_case_gives_about_the_subject_is_still_answered(
         harbour: tuple[CaseBot, str], question: str, figure: str) -> None:
     answer = _ask(harbour, question)
     assert figure in answer.answer, answer.answer
+
+
+# Topic words the case lacks ----------------------------------------------------------------------
+
+@pytest.mark.model
+@pytest.mark.parametrize(("question", "paragraph", "fact"), [
+    ("What was the boss's previous gig?", 5, "railway entrepreneur"),
+    ("What snag did Harbour Logistics hit after 2020?", 6, "its quays were full"),
+])
+def test_a_question_in_words_cases_seldom_use_is_answered_in_the_case_s_words(
+        harbour: tuple[CaseBot, str], question: str, paragraph: int, fact: str) -> None:
+    answer = _ask(harbour, question)
+    assert not answer.abstained, answer.answer
+    assert answer.citations[0].paragraph == paragraph and fact in answer.answer
+
+
+@pytest.mark.model
+def test_a_topic_cases_commonly_write_about_that_this_case_never_mentions_is_declined(
+        harbour: tuple[CaseBot, str]) -> None:
+    # Answered with the revenue sentence when topic words are not checked at all.
+    answer = _ask(harbour, "What interest rate did Harbour Logistics pay on its loans?")
+    assert answer.abstained, answer.answer
 
 
 # The answer text -----------------------------------------------------------------------------------

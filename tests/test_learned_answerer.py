@@ -5,6 +5,8 @@
 - written models load to the same decisions; the shipped ones are small, load, and are what the
   default answerer uses; the hand-set floor written as a model answers from the floor up;
 - the default answerer, reading the shipped file, still declines a near-miss of that case;
+- the table of words business cases commonly use is what `make train` counts on the train split,
+  stem by stem;
 - the case reader (bot/answerers/reader.py): `make train-reader`'s code gives the same reader and
   decision from the same candidates and seed; a saved reader loads to the probabilities of the
   network trained in memory, and the answerer beside a models file reads its best sentences with
@@ -29,7 +31,9 @@ from bot.answerers.learned import SHIPPED_MODELS, decision_features, hand_set_mo
 from bot.answerers.reader import CaseReader, read_question
 from bot.errors import ModelFileError
 from bot.rag.chain import CaseBot
+from bot.lang.case_vocabulary import VOCABULARY_FILE, case_word_share, case_word_shares
 from training.candidates import candidates
+from training.case_vocabulary import vocabulary_table
 from training.train_answerer import fit
 
 _FERRY = """# Nordvik Ferries
@@ -241,3 +245,17 @@ def test_a_broken_reader_file_says_how_to_make_it(tmp_path: Path) -> None:
     broken.write_bytes(b"not a model")
     with pytest.raises(ModelFileError, match="make train-reader"):
         CaseReader(broken).probabilities("Where?", ["Here."])
+
+
+def test_the_shipped_case_vocabulary_is_the_train_split_s_count() -> None:
+    assert vocabulary_table(Path(__file__).parent.parent / "training" / "data") == \
+        VOCABULARY_FILE.read_text(encoding="utf-8")
+    assert case_word_share("Revenues") == case_word_share("revenue") > 0.5  # any form of the stem
+    assert case_word_share("boss") == 0.0
+
+
+def test_case_word_shares_count_cases_not_uses_and_leave_numbers_out() -> None:
+    shares = case_word_shares(["Revenue rose; revenue fell in 2021.", "Revenue grew.", "The boss left.",
+                               "Sales of 300 units.", "Prices rose."])
+    assert shares["revenu"] == 0.4 and shares["boss"] == 0.2
+    assert "2021" not in shares and "300" not in shares

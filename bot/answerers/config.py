@@ -38,6 +38,12 @@ class HandSet:
     # A name in fewer than this share of the case's paragraphs places the answer; when no retrieved
     # paragraph has it, they are about something else (docs/decisions/rare-name-check.md).
     placing_share: float = 0.10
+    # A question's topic words that the case lacks decline it only when business cases commonly
+    # use one of them, at least this share of the written cases (bot/lang/case_vocabulary.py): a
+    # case covering "interest rates" or "revenue" would use those words; "the boss", "the catch"
+    # or "pushing for" are the student's own words for what a case says in others
+    # (docs/decisions/topic-words.md).
+    common_word_share: float = 0.4
     # A synthesis question takes sentences this much further below the best one (in the share of
     # its score): its answer spans paragraphs.
     synthesis_reach: float = 0.1

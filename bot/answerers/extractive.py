@@ -32,8 +32,10 @@ from bot.answerers.learned import (
     reader_features,
 )
 from bot.answerers.reader import READER_FILE, CaseReader, read_question
+from bot.lang.case_vocabulary import case_word_share
 from bot.lang.english import (
     ANSWER_TYPES,
+    GENERIC_COUNTED,
     MEASURE_TERMS,
     NUMBER,
     OPTIONAL_TYPES,
@@ -44,6 +46,7 @@ from bot.lang.english import (
     asked_ordinal,
     asks_for_several,
     counted_noun,
+    counts_something,
     expected_type,
     focus_words,
     holds_answer,
@@ -339,15 +342,19 @@ class ExtractiveAnswerer:
         `bot.lang.english.with_slips_corrected`).
 
         "What was the firm's revenue?" asks about revenue: when no word of the case comes close to
-        it in meaning, the case cannot answer, however well the rest of the question matches.
+        it in meaning, the case cannot answer, however well the rest of the question matches. That
+        holds for words business cases commonly use (`bot.lang.case_vocabulary`): "What was the
+        catch in the offer?" or "What did the boss say?" are answered in the case's own words.
         Questions asking why have no such single topic.
         """
         focus = focus_words(evidence.question)
         case = evidence.case
         unknown = [w for w in focus if stem(w) not in case.vocabulary and not self._forms(w, case)
                    and case.nearest_word(w, evidence.embeddings)[1] < self.known_word_similarity]
-        # One familiar word is enough to keep the question on the case's ground.
-        return unknown if len(unknown) == len(focus) else []
+        # One familiar word is enough to keep the question on the case's ground, and the absence
+        # of words business cases seldom use says nothing about what this one covers.
+        common = any(case_word_share(w) >= HAND_SET.common_word_share for w in unknown)
+        return unknown if len(unknown) == len(focus) and common else []
 
     @staticmethod
     def wanted_type(evidence: Evidence) -> str | None:
@@ -403,7 +410,10 @@ class ExtractiveAnswerer:
 
     def _counts(self, sentence: str, noun: str, evidence: Evidence) -> bool:
         """Whether a sentence gives a number of `noun` (or of something close in meaning):
-        "How many plants" is answered by "three new ... plants", not by "$5 million"."""
+        "How many plants" is answered by "three new ... plants", not by "$5 million". A noun
+        that names no kind ("people", "times") is answered by a count of any kind."""
+        if noun in GENERIC_COUNTED:
+            return counts_something(sentence)
         words = tokens(sentence)
         for index, word in enumerate(words):
             if not re.fullmatch(NUMBER, word):

@@ -363,6 +363,24 @@ def holds_answer(kind: str, sentence: str, asked: Collection[str]) -> bool:
     return False
 
 
+# What a question counts without naming the kind ("how many people", "how many times"): a case
+# counts the kind ("310 employees", "four staff", "eleven trips"), so any count answers it.
+GENERIC_COUNTED = frozenset({"people", "persons", "individuals", "times"})
+# A number followed by a word: a count of something ("310 employees", "eleven trips").
+_COUNT_OF = re.compile(r"(?:\b\d[\d,]*|\b(?:" + "|".join(w for w in UNITS if UNITS[w] > 1) + r"|dozen)\b)"
+                       r"(?=\s+[A-Za-z])", re.I)
+_YEAR = re.compile(r"^(?:1[89]|20)\d\d$")
+
+
+def counts_something(sentence: str) -> bool:
+    """Whether `sentence` gives a count of some kind of thing: a number of at least two followed by
+    a word, that is not a year, an amount ("$5 million", "22%", "24,000 tonnes") or a duration
+    ("three years")."""
+    taken = [m.span() for kind in ("amount", "age") for m in ANSWER_TYPES[kind].finditer(sentence)]
+    return any(not _YEAR.match(m.group()) and not any(a < m.end() and m.start() < b for a, b in taken)
+               for m in _COUNT_OF.finditer(sentence))
+
+
 def expected_type(question: str) -> str | None:
     """The kind of answer a question asks for (date, age, count, amount, place, name, reason),
     or None."""
