@@ -30,8 +30,8 @@ from bot.answerers.extractive import ExtractiveAnswerer
 from bot.answerers.learned import SHIPPED_MODELS, decision_features, hand_set_models, load_models
 from bot.answerers.reader import CaseReader, read_question
 from bot.errors import ModelFileError
-from bot.rag.chain import CaseBot
 from bot.lang.case_vocabulary import VOCABULARY_FILE, case_word_share, case_word_shares
+from bot.rag.chain import CaseBot
 from training.candidates import candidates
 from training.case_vocabulary import vocabulary_table
 from training.train_answerer import fit
