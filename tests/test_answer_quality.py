@@ -91,6 +91,9 @@ def _ask(harbour: tuple[CaseBot, str], question: str, history: tuple[Turn, ...] 
     ("Whose idea was the pass?", "name"),
     ("What was the retail price of the new car?", "amount"),
     ("What was Acme's revenue in 2023?", "amount"),
+    ("What was Acme's total revenue in 2023?", "amount"),  # a few words say whose or which
+    ("what was the group's net profit in 2002?", "amount"),
+    ("What is the reason for the price cut?", None),  # not across a preposition
     ("What is the value proposition?", None),
 ])
 def test_reason_organisation_and_named_quantity_questions_have_answer_types(
@@ -245,6 +248,7 @@ def test_a_count_of_some_kind_is_not_a_year_an_amount_or_a_duration(sentence: st
 @pytest.mark.parametrize("question", [
     "What is the price of a Harbour Logistics shipment?",
     "what was the retail price of a harbour logistics shipment?",  # names typed in lower case
+    "What was the chief executive's starting salary?",  # a quantity named after two words
 ])
 def test_an_amount_the_case_never_gives_is_declined_not_answered_with_another_figure(
         harbour: tuple[CaseBot, str], question: str) -> None:

@@ -252,6 +252,9 @@ STRICT_TYPES = frozenset({"date", "amount", "count", "age"})
 # ... and the verbs that ask for one ("How much did it cost?", "How much did they spend?").
 _MEASURING = ("cost", "spend", "spent", "charge", "earn", "pay", "paid", "sell", "sold")
 MEASURE_TERMS = frozenset(stem(word) for word in _MEASURED + _MEASURING)
+# Up to three words saying whose or which quantity ("Acme's total revenue", "the group's net
+# profit"); never across a preposition ("the reason for the price cut" asks for no figure).
+_QUANTITY_WORDS = r"(?:(?!(?:of|for|behind|about|in|on|to|with|from|and|or)\b)[\w'’-]+ ){0,3}"
 # What asks for each kind of answer, read where the question's first question word opens it
 # ("What did buyers think they were getting when ...?" asks what, not when), in the order tried.
 _TYPE_CUES = [
@@ -261,8 +264,8 @@ _TYPE_CUES = [
     # A quantity is also asked for by naming one ("What was the retail price?", "What is its
     # revenue?"): the answer is a figure just the same.
     ("amount", re.compile(r"how much\b|what (?:size|fraction|percentage|proportion|amount|sum|share)\b"
-                          r"|what (?:is|was|are|were|will be) (?:the |its |their |his |her )?(?:[\w'’]+ )?"
-                          r"(?:" + "|".join(_MEASURED) + r")s?\b", re.I)),
+                          r"|what (?:is|was|are|were|will be) (?:the |its |their |his |her )?"
+                          + _QUANTITY_WORDS + r"(?:" + "|".join(_MEASURED) + r")s?\b", re.I)),
     ("place", re.compile(r"where\b|(?:which|what) (?:city|country|region|town|place|state|province"
                          r"|continent)\b", re.I)),
     # A person or an organisation, asked for by "who" or by naming what kind of one it is.
