@@ -214,15 +214,20 @@ Serrano made six trips to Dubai in 2022 to win a hotel contract there.
 """
 
 
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> tuple[CaseBot, str]:
+    """A case that counts kinds of people and of times: "eleven staff", "six trips"."""
+    return _case_bot(tmp_path_factory.mktemp("studio"), _STUDIO, embeddings)
+
+
 @pytest.mark.model
 @pytest.mark.parametrize(("question", "paragraph", "count"), [
     ("How many people worked at the studio in 2022?", 4, "eleven staff"),
     ("How many times did Serrano go to Dubai?", 5, "six trips"),
 ])
 def test_a_count_of_people_or_times_is_answered_by_the_kind_the_case_counts(
-        tmp_path: Path, embeddings: Any, question: str, paragraph: int, count: str) -> None:
-    bot, case_id = _case_bot(tmp_path, _STUDIO, embeddings)
-    answer = bot.ask(question, case=case_id)
+        studio: tuple[CaseBot, str], question: str, paragraph: int, count: str) -> None:
+    answer = _ask(studio, question)
     assert not answer.abstained, answer.answer
     assert answer.citations[0].paragraph == paragraph and count in answer.answer
 
