@@ -82,6 +82,13 @@ def _ask(harbour: tuple[CaseBot, str], question: str, history: tuple[Turn, ...] 
     return bot.ask(question, history, case_id)
 
 
+def _assert_answered_from(case: tuple[CaseBot, str], question: str, paragraph: int, fact: str) -> None:
+    """The question is answered, first from `paragraph`, with `fact` in the answer."""
+    answer = _ask(case, question)
+    assert not answer.abstained, answer.answer
+    assert answer.citations[0].paragraph == paragraph and fact in answer.answer
+
+
 # Answer types ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("question", "kind"), [
@@ -168,9 +175,7 @@ def kiln(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> tuple[Cas
 ])
 def test_a_question_in_short_forms_is_answered_from_the_case_s_full_words(
         kiln: tuple[CaseBot, str], question: str, paragraph: int, fact: str) -> None:
-    answer = _ask(kiln, question)
-    assert not answer.abstained
-    assert answer.citations[0].paragraph == paragraph and fact in answer.answer
+    _assert_answered_from(kiln, question, paragraph, fact)
 
 
 @pytest.mark.model
@@ -227,9 +232,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory, embeddings: Any) -> tuple[C
 ])
 def test_a_count_of_people_or_times_is_answered_by_the_kind_the_case_counts(
         studio: tuple[CaseBot, str], question: str, paragraph: int, count: str) -> None:
-    answer = _ask(studio, question)
-    assert not answer.abstained, answer.answer
-    assert answer.citations[0].paragraph == paragraph and count in answer.answer
+    _assert_answered_from(studio, question, paragraph, count)
 
 
 @pytest.mark.parametrize(("sentence", "counts"), [
@@ -281,9 +284,7 @@ def test_an_amount_the_case_gives_about_the_subject_is_still_answered(
 ])
 def test_a_question_in_words_cases_seldom_use_is_answered_in_the_case_s_words(
         harbour: tuple[CaseBot, str], question: str, paragraph: int, fact: str) -> None:
-    answer = _ask(harbour, question)
-    assert not answer.abstained, answer.answer
-    assert answer.citations[0].paragraph == paragraph and fact in answer.answer
+    _assert_answered_from(harbour, question, paragraph, fact)
 
 
 @pytest.mark.model

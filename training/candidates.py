@@ -34,6 +34,11 @@ def split_cases(folder: Path, split: str) -> list[str]:
     return list(json.loads((folder / "splits.json").read_text(encoding="utf-8"))[split])
 
 
+def case_source(folder: Path, case_id: str) -> Path:
+    """The case file of `case_id` in `folder` (training/data's layout: cases/<id>/case.*)."""
+    return next((folder / "cases" / case_id).glob("case.*"))
+
+
 def case_questions(folder: Path, case_ids: Iterable[str], library: Any
                    ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Each question of the named cases (ingested into `library`), as the dump's question part."""
@@ -41,8 +46,7 @@ def case_questions(folder: Path, case_ids: Iterable[str], library: Any
     from ingest.pipeline import ingest_file
 
     for case_id in case_ids:
-        source = next((folder / "cases" / case_id).glob("case.*"))
-        ingest_file(source, library, progress=False)
+        ingest_file(case_source(folder, case_id), library, progress=False)
         for q in load_questions(folder / "cases" / case_id / "questions.jsonl"):
             yield case_id, {"id": q.id, "question": q.question,
                             "history": [{"role": t.role, "content": t.content} for t in q.history],

@@ -19,14 +19,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from bot.lang.case_vocabulary import FLOOR, VOCABULARY_FILE, case_word_shares  # noqa: E402
-from training.candidates import split_cases  # noqa: E402
+from training.candidates import case_source, split_cases  # noqa: E402
 
 
 def vocabulary_table(cases: Path) -> str:
     """The table's text for the train split of `cases`: a header, then `stem<TAB>share` lines."""
     case_ids = split_cases(cases, "train")
-    texts = [next((cases / "cases" / case_id).glob("case.*")).read_text(encoding="utf-8")
-             for case_id in case_ids]
+    texts = [case_source(cases, case_id).read_text(encoding="utf-8") for case_id in case_ids]
     shares = case_word_shares(texts)
     header = (f"# Word stems used by at least {FLOOR:.0%} of the {len(texts)} business cases of the "
               "train split of training/data,\n# with the share of those cases using them. "

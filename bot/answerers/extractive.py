@@ -348,13 +348,15 @@ class ExtractiveAnswerer:
         Questions asking why have no such single topic.
         """
         focus = focus_words(evidence.question)
+        # The absence of words business cases seldom use says nothing about what this one covers:
+        # without a common one among them, no word needs looking up.
+        if not any(case_word_share(w) >= HAND_SET.common_word_share for w in focus):
+            return []
         case = evidence.case
         unknown = [w for w in focus if stem(w) not in case.vocabulary and not self._forms(w, case)
                    and case.nearest_word(w, evidence.embeddings)[1] < self.known_word_similarity]
-        # One familiar word is enough to keep the question on the case's ground, and the absence
-        # of words business cases seldom use says nothing about what this one covers.
-        common = any(case_word_share(w) >= HAND_SET.common_word_share for w in unknown)
-        return unknown if len(unknown) == len(focus) and common else []
+        # One familiar word is enough to keep the question on the case's ground.
+        return unknown if len(unknown) == len(focus) else []
 
     @staticmethod
     def wanted_type(evidence: Evidence) -> str | None:
